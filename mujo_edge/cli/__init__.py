@@ -1,0 +1,50 @@
+"""The `mujo-edge` command line: thin Typer apps that build a config, call the library and print with rich.
+
+Heavy imports live inside the command functions so `mujo-edge --help` stays fast and never imports torch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mujo_edge import __version__
+from mujo_edge.cli.console import err_console
+from mujo_edge.cli.data import app as data_app
+from mujo_edge.errors import MujoEdgeError
+
+app = typer.Typer(
+    name="mujo-edge",
+    help="On-device wearable exercise recognition: data, pre-training, export, live BLE runtime.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mujo-edge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """mujo-edge: turn a wearable's accelerometer into live exercise recognition."""
+
+
+def main() -> None:
+    """Console entry point: a `MujoEdgeError` becomes one red line and exit code 1."""
+    try:
+        app(standalone_mode=True)
+    except MujoEdgeError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)

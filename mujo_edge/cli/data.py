@@ -1,0 +1,125 @@
+"""`mujo-edge data ...`: list the dataset loaders and inspect a dataset as the models will see it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from mujo_edge.cli.console import console, human_duration, progress_callback
+
+if TYPE_CHECKING:
+    from mujo_edge.config import WindowConfig
+    from mujo_edge.data.prepare import DatasetSummary
+
+app = typer.Typer(help="Datasets: list loaders, inspect recordings and 50 Hz windows.", no_args_is_help=True)
+
+_DROP_REASONS = {
+    "gap": "touches a gap longer than --max-gap (never interpolated)",
+    "mixed_label": "majority label covers less than --min-purity of the window",
+}
+
+
+def _csv_option(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    return items or None
+
+
+@app.command("list")
+def list_datasets() -> None:
+    """Show every dataset loader with its device, placements, rate and classes."""
+    from rich.table import Table
+
+    from mujo_edge.data.registry import DATASETS
+
+    table = Table(title="Dataset loaders (mujo-edge data inspect NAME --root PATH)", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("dataset")
+    for col in ("placements", "rate", "subjects", "classes"):
+        table.add_column(col)
+    for loader in DATASETS:
+        s = loader.spec
+        table.add_row(s.name, s.title, ", ".join(s.placements) or "any", s.native_rate, s.subjects,
+                      str(len(s.classes)) + (" + NULL" if s.has_null else "") if s.classes else "from labels")
+    console.print(table)
+
+
+@app.command("inspect")
+def inspect(
+    name: str = typer.Argument(..., help="Dataset loader name (see `mujo-edge data list`)."),
+    root: Path = typer.Option(None, "--root", help="Dataset folder (default: $MUJO_EDGE_DATA/<name> or "
+                                                    "../shared/data/<name>)."),
+    placements: str = typer.Option(None, "--placements", help="Comma list of placements to keep, e.g. wrist."),
+    sensors: str = typer.Option(None, "--sensors", help="Comma list of sensors to keep: acc, gyro."),
+    rate: float = typer.Option(50.0, "--rate", help="Resampling rate in Hz."),
+    length: int = typer.Option(100, "--length", help="Window length in samples."),
+    step: int = typer.Option(50, "--step", help="Window step in samples."),
+    max_gap: float = typer.Option(0.25, "--max-gap", help="Longest stretch (s) between samples that is "
+                                                          "interpolated; longer is a gap."),
+    min_purity: float = typer.Option(0.6, "--min-purity", help="Share of a window its label must cover."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild windows instead of using the cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+) -> None:
+    """Subjects, classes with window counts, duration, measured rate, channels and units, dropped windows."""
+    from mujo_edge.channels import ChannelSelection
+    from mujo_edge.config import WindowConfig
+    from mujo_edge.data.prepare import prepare
+
+    selection = ChannelSelection(placements=_csv_option(placements), sensors=_csv_option(sensors))
+    config = WindowConfig(rate_hz=rate, length=length, step=step, max_gap_s=max_gap, min_purity=min_purity)
+    with progress_callback(f"reading {name}") as progress:
+        prepared = prepare(name, root, selection=selection, config=config, cache=not no_cache,
+                           progress=progress)
+    summary = prepared.summary
+    if as_json:
+        console.print_json(json.dumps(summary.to_dict()))
+        return
+    from mujo_edge.data.registry import get_loader
+
+    _print_summary(summary, config, prepared.from_cache, dict(get_loader(name).spec.class_titles))
+
+
+def _print_summary(summary: DatasetSummary, config: WindowConfig, from_cache: bool,
+                   titles: dict[str, str]) -> None:
+    from rich.table import Table
+
+    lo, med, hi = summary.native_rate_hz
+    rate = f"{med:.1f} Hz" if abs(hi - lo) < 0.05 else f"{med:.1f} Hz (recordings {lo:.1f}-{hi:.1f})"
+    src = Table(title=f"{summary.dataset}: source ({summary.root})", title_justify="left", show_header=False)
+    src.add_column(style="bold")
+    src.add_column()
+    src.add_row("recordings", str(summary.recordings))
+    src.add_row("subjects", f"{len(summary.subjects)}: {', '.join(summary.subjects)}")
+    src.add_row("duration", human_duration(summary.duration_s))
+    src.add_row("samples", f"{summary.samples:,}")
+    src.add_row("measured native rate", rate)
+    if summary.merged_duplicates:
+        src.add_row("repeated timestamps merged", f"{summary.merged_duplicates:,}")
+    if summary.too_short:
+        src.add_row("recordings shorter than a window", str(summary.too_short))
+    console.print(src)
+
+    ch = Table(title="channels", title_justify="left")
+    for col in ("channel", "unit", "source unit"):
+        ch.add_column(col)
+    for n, u, su in zip(summary.channels, summary.units, summary.source_units):
+        ch.add_row(n, u, su)
+    console.print(ch)
+
+    total = max(summary.windows, 1)
+    win = Table(title=f"windows at {config.rate_hz:g} Hz: {config.length} samples ({config.window_s:g} s), "
+                      f"step {config.step}" + (" [dim](cached)[/]" if from_cache else ""), title_justify="left")
+    win.add_column("class")
+    win.add_column("activity")
+    win.add_column("windows", justify="right")
+    win.add_column("share", justify="right")
+    for cls, n in summary.class_windows.items():
+        win.add_row(cls, titles.get(cls, ""), f"{n:,}", f"{100 * n / total:.1f} %")
+    win.add_row("[bold]total kept[/]", "", f"[bold]{summary.windows:,}[/]", "")
+    for reason, n in summary.dropped.items():
+        win.add_row(f"[yellow]dropped: {reason}[/]", _DROP_REASONS.get(reason, ""), f"[yellow]{n:,}[/]", "")
+    console.print(win)

@@ -1,0 +1,1 @@
+"""Dataset loaders (a typed registry) and the dataset -> windows pipeline."""

@@ -1,0 +1,101 @@
+"""Bring-your-own recordings: one CSV file per recording, in a documented layout.
+
+```
+timestamp[ms],wrist_acc_x[g],wrist_acc_y[g],wrist_acc_z[g],label,subject
+1657533977810,0.039,-0.36,0.93,squat,alice
+```
+- `timestamp`: strictly increasing; unit in brackets: `s` (default), `ms`, `us` or `ns`.
+- channel columns: `<placement>_<sensor>_<axis>` with sensor `acc` or `gyro` and axis x/y/z, unit in brackets
+  (`m/s^2` default for acc, also `g`, `mg`; `rad/s` default for gyro, also `deg/s`). Accelerometers must
+  report specific force (a watch lying face up reads about +1 g on z), as Android and BLE sensors do.
+- `label` (optional): the activity; an empty cell means no activity (NULL).
+- `subject` (optional): who wore the sensor; one value per file. Without it the file name is the subject.
+Other columns are an error, so a typo never silently drops a channel. The root may be one file or a
+folder searched recursively for `*.csv`. `mujo-edge live --record` writes exactly this layout.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from mujo_edge.channels import Channel, ChannelSelection
+from mujo_edge.data.base import DatasetLoader, DatasetSpec
+from mujo_edge.data.csvio import read_csv
+from mujo_edge.errors import ConfigError, LayoutError, SampleError
+from mujo_edge.recording import UNLABELLED, Recording
+
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_COLUMN = re.compile(r"^(?P<name>[^\[\]]+?)\s*(?:\[(?P<unit>[^\[\]]+)\])?$")
+
+
+def parse_column(cell: str) -> tuple[str, str | None]:
+    """`wrist_acc_x[g]` -> ("wrist_acc_x", "g"); no brackets -> unit None."""
+    m = _COLUMN.match(cell.strip())
+    if not m:
+        raise ConfigError(f"cannot parse column {cell!r}", field="header")
+    return m.group("name").strip(), m.group("unit")
+
+
+def format_column(name: str, unit: str | None) -> str:
+    return f"{name}[{unit}]" if unit else name
+
+
+class CsvRecordings(DatasetLoader):
+    spec = DatasetSpec(
+        name="csv", title="your own CSV recordings", device="any", placements=(),
+        sensors=("acc", "gyro"), native_rate="any", subjects="any",
+        classes=(), folder="csv", citation="-", licence="yours",
+        notes="see `mujo_edge.data.csv_layout` or the README for the layout",
+    )
+
+    def parts(self, root: Path) -> list[str]:
+        if root.is_file():
+            return [""]
+        files = sorted(str(p.relative_to(root)) for p in root.rglob("*.csv"))
+        if not files:
+            raise LayoutError("no *.csv files in this folder", path=root)
+        return files
+
+    def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
+        path = root / part if part else root
+        table = read_csv(path)
+        columns = [parse_column(h) for h in table.header]
+        names = [n for n, _ in columns]
+        if "timestamp" not in names:
+            raise LayoutError("missing column 'timestamp'", path=path, line=1, field="timestamp")
+        t_unit = columns[names.index("timestamp")][1] or "s"
+        if t_unit not in TIME_UNITS:
+            raise LayoutError(f"timestamp unit {t_unit!r} not one of {list(TIME_UNITS)}", path=path, line=1,
+                              field="timestamp")
+        channels: list[Channel] = []
+        for (name, unit), header in zip(columns, table.header):
+            if name in ("timestamp", "label", "subject"):
+                continue
+            try:
+                channels.append(Channel.parse(name, unit))
+            except ConfigError as e:
+                raise LayoutError(e.message, path=path, line=1, field=header) from None
+        if not channels:
+            raise LayoutError("no channel columns like wrist_acc_x", path=path, line=1)
+        values = table.numbers([h for (n, _), h in zip(columns, table.header)
+                                if n not in ("timestamp", "label", "subject")])
+        x = (values * np.array([c.to_si for c in channels])).astype(np.float32)
+        t = table.numbers([table.header[names.index("timestamp")]])[:, 0] * TIME_UNITS[t_unit]
+        classes: tuple[str, ...] = ()
+        labels = None
+        if "label" in names:
+            cells = [c.strip() for c in table.column(table.header[names.index("label")])]
+            classes = tuple(sorted({c for c in cells if c}))
+            labels = np.array([classes.index(c) if c else UNLABELLED for c in cells], dtype=np.int16)
+        subject = path.stem
+        if "subject" in names:
+            subjects = {c.strip() for c in table.column(table.header[names.index("subject")])}
+            if len(subjects) != 1 or "" in subjects:
+                raise SampleError(f"one non-empty subject per file expected, found {sorted(subjects)[:5]}",
+                                  path=path, field="subject")
+            subject = subjects.pop()
+        return [Recording.create(t, x, channels, subject=subject, source=path, recording_id=path.stem,
+                                 classes=classes, labels=labels, first_line=table.first_line)]

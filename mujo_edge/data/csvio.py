@@ -1,0 +1,73 @@
+"""Strict CSV reading that names the file, line and column of anything malformed."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mujo_edge.errors import DataNotFoundError, LayoutError, SampleError
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """Header and string cells of a CSV file; `first_line` is the 1-based line of the first data row."""
+
+    path: Path
+    header: tuple[str, ...]
+    rows: list[list[str]]
+    first_line: int
+
+    def column(self, name: str) -> list[str]:
+        i = self.header.index(name)
+        return [r[i] for r in self.rows]
+
+    def numbers(self, names: Sequence[str], dtype: type = np.float64) -> np.ndarray:
+        """Columns `names` as a float array [rows, len(names)]; an unparsable cell is named by line and column."""
+        idx = [self.header.index(n) for n in names]
+        try:
+            return np.array([[r[i] for i in idx] for r in self.rows], dtype=dtype).reshape(len(self.rows), len(idx))
+        except ValueError:
+            for k, r in enumerate(self.rows):
+                for n, i in zip(names, idx):
+                    try:
+                        float(r[i])
+                    except ValueError:
+                        raise SampleError(f"not a number: {r[i]!r}", path=self.path, line=self.first_line + k,
+                                          field=n) from None
+            raise
+
+
+def read_csv(path: Path, *, required: Sequence[str] = (), delimiter: str = ",") -> CsvTable:
+    """Read a headed CSV file; every row must have as many cells as the header."""
+    if not path.is_file():
+        raise DataNotFoundError("file not found", path=path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                raise LayoutError("empty file (no header)", path=path, line=1)
+            header = [h.strip() for h in header]
+            rows = []
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # blank line
+                if len(row) != len(header):
+                    raise LayoutError(f"{len(row)} cells, header has {len(header)}", path=path,
+                                      line=reader.line_num)
+                rows.append(row)
+    except UnicodeDecodeError as e:
+        raise LayoutError(f"not UTF-8 text ({e.reason})", path=path) from None
+    except csv.Error as e:
+        raise LayoutError(f"malformed CSV: {e}", path=path) from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise LayoutError(f"missing columns {missing} (header: {','.join(header)})", path=path, line=1,
+                          field=missing[0])
+    if not rows:
+        raise SampleError("no data rows", path=path, line=2)
+    return CsvTable(path, tuple(header), rows, first_line=2)

@@ -1,0 +1,18 @@
+"""The dataset registry: every loader mujo-edge knows, by name (`mujo-edge data list`)."""
+
+from __future__ import annotations
+
+from mujo_edge.data.base import DatasetLoader
+from mujo_edge.data.csv_layout import CsvRecordings
+from mujo_edge.data.hapt import Hapt
+from mujo_edge.data.sp_sw_har import SpSwHar
+from mujo_edge.data.spar_watch import SparWatch
+from mujo_edge.registry import Registry
+
+DATASETS: Registry[DatasetLoader] = Registry("dataset")
+for _loader in (SparWatch(), SpSwHar(), Hapt(), CsvRecordings()):
+    DATASETS.register(_loader.spec.name, _loader)
+
+
+def get_loader(name: str) -> DatasetLoader:
+    return DATASETS.get(name)

@@ -1,0 +1,80 @@
+"""One error hierarchy for everything mujo-edge raises on purpose.
+
+Every error carries the data a user needs to fix the problem (which file, which line, which field),
+so the CLI can print one clear line and library callers can react programmatically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MujoEdgeError(Exception):
+    """Base class of every error mujo-edge raises deliberately."""
+
+
+class DataError(MujoEdgeError):
+    """Input data that cannot be used as it is.
+
+    `path` is the offending file or folder, `line` the 1-based line in a text file (or None),
+    `field` the column, key or attribute concerned (or None).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path
+            if self.line is not None:
+                where += f", line {self.line}"
+        if self.field is not None:
+            where += f"{', ' if where else ''}field '{self.field}'"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class DataNotFoundError(DataError):
+    """A file or folder that should exist does not."""
+
+
+class LayoutError(DataError):
+    """A file or folder exists but is not in the layout the loader expects."""
+
+
+class SampleError(DataError):
+    """Samples that are not finite, timestamps that go backwards or repeat, empty recordings."""
+
+
+class ConfigError(MujoEdgeError):
+    """A configuration value that is out of range or inconsistent; `field` names it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.message = message
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class UnknownNameError(MujoEdgeError):
+    """A name looked up in a registry (dataset, format, engine, protocol) that is not there."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = known
+        super().__init__(f"unknown {kind} '{name}'; known: {', '.join(known) or '(none)'}")
+
+
+class SplitError(MujoEdgeError):
+    """A split that would put a subject in two parts, or cannot be made from the subjects given."""

@@ -1,0 +1,165 @@
+"""`Recording`: one continuous stream of samples from one subject, in SI units.
+
+Shapes: `t` [N] float64 seconds (strictly increasing), `x` [N, C] float32, `labels` [N] int16 indexing
+`classes` with -1 meaning "no activity label" (unlabelled or NULL), `valid` [N] bool (False only for grid
+points the resampler placed inside a gap; those samples are NaN and no window may touch them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from mujo_edge.channels import Channel, ChannelSelection, channel_names
+from mujo_edge.errors import ConfigError, SampleError
+
+UNLABELLED = -1
+# meta key: streams recorded at the same time by different devices share a group and are aligned together
+GROUP = "group"
+# meta key: the measured native rate of the source stream(s), kept when a recording is resampled or aligned
+NATIVE_RATE = "native_rate_hz"
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """A validated stream; construct it through a loader or `Recording.create`."""
+
+    t: np.ndarray
+    x: np.ndarray
+    channels: tuple[Channel, ...]
+    subject: str
+    classes: tuple[str, ...]
+    labels: np.ndarray
+    source: str
+    recording_id: str
+    valid: np.ndarray
+    meta: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def create(
+        cls,
+        t: np.ndarray | Sequence[float],
+        x: np.ndarray,
+        channels: Sequence[Channel],
+        *,
+        subject: str | int,
+        source: str | Path,
+        recording_id: str | None = None,
+        classes: Sequence[str] = (),
+        labels: np.ndarray | None = None,
+        valid: np.ndarray | None = None,
+        meta: Mapping[str, str] | None = None,
+        first_line: int | None = None,
+    ) -> Recording:
+        """Validate and build a recording.
+
+        `x` must already be in SI units. `first_line` is the 1-based text line of sample 0 when the
+        source is a text file, so errors can name the line; otherwise errors name the sample index.
+        """
+        src = str(source)
+        t = np.ascontiguousarray(t, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        channels = tuple(channels)
+        where = _Where(src, first_line)
+        if t.ndim != 1 or t.shape[0] == 0:
+            raise SampleError("recording has no samples", path=src)
+        if x.ndim != 2 or x.shape[0] != t.shape[0]:
+            raise SampleError(f"samples have shape {x.shape}, expected ({t.shape[0]}, {len(channels)})", path=src)
+        if x.shape[1] != len(channels):
+            raise SampleError(f"{x.shape[1]} sample columns but {len(channels)} channels", path=src)
+        if len(set(channel_names(channels))) != len(channels):
+            raise SampleError(f"duplicate channel names {channel_names(channels)}", path=src)
+        valid = np.ones(t.shape[0], dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+        if valid.shape != t.shape:
+            raise SampleError(f"valid mask has shape {valid.shape}, expected {t.shape}", path=src)
+        _check_timestamps(t, where)
+        bad = ~np.isfinite(x).all(axis=1) & valid
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            col = int(np.flatnonzero(~np.isfinite(x[i]))[0])
+            raise SampleError(f"non-finite value {x[i, col]} ({int(bad.sum())} such samples)",
+                              path=where.file, line=where.line(i), field=channels[col].name)
+        classes = tuple(str(c) for c in classes)
+        if labels is None:
+            labels = np.full(t.shape[0], UNLABELLED, dtype=np.int16)
+        labels = np.asarray(labels)
+        if labels.shape != t.shape or not np.issubdtype(labels.dtype, np.integer):
+            raise SampleError(f"labels must be integers of shape {t.shape}, got {labels.dtype} {labels.shape}",
+                              path=src)
+        out_of_range = (labels < UNLABELLED) | (labels >= len(classes))
+        if out_of_range.any():
+            i = int(np.flatnonzero(out_of_range)[0])
+            raise SampleError(f"label index {int(labels[i])} outside the {len(classes)} classes",
+                              path=where.file, line=where.line(i), field="label")
+        return cls(
+            t=t, x=x, channels=channels, subject=str(subject), classes=classes,
+            labels=labels.astype(np.int16, copy=False), source=src,
+            recording_id=recording_id or Path(src).stem, valid=valid,
+            meta=MappingProxyType(dict(meta or {})),
+        )
+
+    # --- derived views -------------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return int(self.t.shape[0])
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return channel_names(self.channels)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.t[-1] - self.t[0]) if self.n_samples > 1 else 0.0
+
+    def native_rate_hz(self) -> float:
+        """Median sampling rate measured from the source timestamps (robust to jitter and the odd gap)."""
+        if NATIVE_RATE in self.meta:
+            return float(self.meta[NATIVE_RATE])
+        if self.n_samples < 2:
+            return float("nan")
+        return float(1.0 / np.median(np.diff(self.t)))
+
+    def select(self, selection: ChannelSelection) -> Recording:
+        """The same recording with only the selected channels (order kept); error if none match."""
+        idx = selection.indices(self.channels)
+        if not idx:
+            raise ConfigError(
+                f"{self.source}: no channel matches {selection.describe()} (has {', '.join(self.channel_names)})",
+                field="channels",
+            )
+        if len(idx) == len(self.channels):
+            return self
+        return Recording(t=self.t, x=self.x[:, idx], channels=tuple(self.channels[i] for i in idx),
+                         subject=self.subject, classes=self.classes, labels=self.labels, source=self.source,
+                         recording_id=self.recording_id, valid=self.valid, meta=self.meta)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Turns a sample index into a line number when the source is a text file."""
+
+    file: str
+    first_line: int | None
+
+    def line(self, i: int) -> int | None:
+        return None if self.first_line is None else self.first_line + i
+
+
+def _check_timestamps(t: np.ndarray, where: _Where) -> None:
+    if not np.isfinite(t).all():
+        i = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise SampleError(f"non-finite timestamp at sample {i}", path=where.file, line=where.line(i),
+                          field="timestamp")
+    dt = np.diff(t)
+    if (dt < 0).any():
+        i = int(np.flatnonzero(dt < 0)[0]) + 1
+        raise SampleError(f"timestamps go backwards at sample {i} ({t[i - 1]!r} -> {t[i]!r})",
+                          path=where.file, line=where.line(i), field="timestamp")
+    if (dt == 0).any():
+        i = int(np.flatnonzero(dt == 0)[0]) + 1
+        raise SampleError(f"duplicate timestamp {t[i]!r} at sample {i} ({int((dt == 0).sum())} duplicates)",
+                          path=where.file, line=where.line(i), field="timestamp")

@@ -1,0 +1,132 @@
+"""Sliding windows over resampled recordings: the one place model input is cut.
+
+`Windows.x` is float32 [W, C, L] (channels first, L = `WindowConfig.length` samples), `y` int64 [W]
+(class index, -1 = no activity label), `subject`/`recording` str [W], `start` float64 [W] seconds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from mujo_edge.config import WindowConfig
+from mujo_edge.errors import ConfigError
+from mujo_edge.recording import UNLABELLED, Recording
+from mujo_edge.resample import resample
+
+DROP_GAP = "gap"
+DROP_MIXED = "mixed_label"
+
+
+@dataclass(frozen=True, eq=False)
+class Windows:
+    """A batch of windows plus where each came from; `dropped` counts windows cut but not kept, by reason."""
+
+    x: np.ndarray
+    y: np.ndarray
+    subject: np.ndarray
+    recording: np.ndarray
+    start: np.ndarray
+    channels: tuple[str, ...]
+    classes: tuple[str, ...]
+    config: WindowConfig
+    dropped: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, index: np.ndarray | Sequence[int]) -> Windows:
+        """Windows at `index` (integer indices or a boolean mask); `dropped` is not carried over."""
+        idx = np.asarray(index)
+        return Windows(x=self.x[idx], y=self.y[idx], subject=self.subject[idx], recording=self.recording[idx],
+                       start=self.start[idx], channels=self.channels, classes=self.classes, config=self.config)
+
+    def for_subjects(self, subjects: Sequence[str]) -> Windows:
+        return self.subset(np.isin(self.subject, np.asarray(list(subjects), dtype=str)))
+
+    def subjects(self) -> list[str]:
+        return sorted(set(self.subject.tolist()), key=_natural_key)
+
+    def class_counts(self) -> dict[str, int]:
+        """Windows per class name, plus "(no label)" for y = -1."""
+        counts = Counter(self.y.tolist())
+        out = {name: counts.get(i, 0) for i, name in enumerate(self.classes)}
+        if counts.get(UNLABELLED):
+            out["(no label)"] = counts[UNLABELLED]
+        return out
+
+
+def _natural_key(s: str) -> tuple[int, int | str]:
+    return (0, int(s)) if s.isdigit() else (1, s)
+
+
+def _empty(channels: tuple[str, ...], classes: tuple[str, ...], config: WindowConfig,
+           dropped: Mapping[str, int]) -> Windows:
+    return Windows(x=np.zeros((0, len(channels), config.length), np.float32), y=np.zeros(0, np.int64),
+                   subject=np.zeros(0, dtype="<U1"), recording=np.zeros(0, dtype="<U1"),
+                   start=np.zeros(0, np.float64), channels=channels, classes=classes, config=config,
+                   dropped=MappingProxyType(dict(dropped)))
+
+
+def window_recording(recording: Recording, config: WindowConfig) -> Windows:
+    """Resample `recording` to `config.rate_hz` and cut it into windows.
+
+    A window is dropped (and counted) when it touches a gap, or when its majority label covers less than
+    `config.min_purity` of it. Windows whose majority is "no label" are kept with y = -1.
+    """
+    grid = resample(recording, config)
+    n, length, step = grid.n_samples, config.length, config.step
+    channels, classes = grid.channel_names, grid.classes
+    if n < length:
+        return _empty(channels, classes, config, {})
+    starts = np.arange(0, n - length + 1, step)
+    idx = starts[:, None] + np.arange(length)[None, :]
+    ok_gap = grid.valid[idx].all(axis=1)
+    # majority label per window; labels are shifted by one so "no label" (-1) becomes bin 0
+    lab = grid.labels[idx].astype(np.int64) + 1
+    counts = np.stack([(lab == k).sum(axis=1) for k in range(len(classes) + 1)], axis=1)
+    majority = counts.argmax(axis=1)
+    ok_pure = counts.max(axis=1) >= config.min_purity * length
+    keep = ok_gap & ok_pure
+    dropped = {DROP_GAP: int((~ok_gap).sum()), DROP_MIXED: int((ok_gap & ~ok_pure).sum())}
+    kept = starts[keep]
+    x = grid.x[kept[:, None] + np.arange(length)[None, :]].transpose(0, 2, 1)
+    return Windows(
+        x=np.ascontiguousarray(x, dtype=np.float32),
+        y=(majority[keep] - 1).astype(np.int64),
+        subject=np.full(len(kept), grid.subject),
+        recording=np.full(len(kept), grid.recording_id),
+        start=grid.t[kept],
+        channels=channels, classes=classes, config=config,
+        dropped=MappingProxyType({k: v for k, v in dropped.items() if v}),
+    )
+
+
+def concat(parts: Sequence[Windows]) -> Windows:
+    """Windows of several recordings in one batch; channels, classes and config must agree."""
+    if not parts:
+        raise ConfigError("no windows to concatenate", field="windows")
+    first = parts[0]
+    for p in parts[1:]:
+        if p.channels != first.channels:
+            raise ConfigError(f"channels differ: {p.channels} vs {first.channels}", field="channels")
+        if p.classes != first.classes:
+            raise ConfigError(f"classes differ: {p.classes} vs {first.classes}", field="classes")
+        if p.config != first.config:
+            raise ConfigError("window configs differ", field="window")
+    dropped: Counter[str] = Counter()
+    for p in parts:
+        dropped.update(p.dropped)
+    return Windows(
+        x=np.concatenate([p.x for p in parts]),
+        y=np.concatenate([p.y for p in parts]),
+        subject=np.concatenate([p.subject.astype(str) for p in parts]),
+        recording=np.concatenate([p.recording.astype(str) for p in parts]),
+        start=np.concatenate([p.start for p in parts]),
+        channels=first.channels, classes=first.classes, config=first.config,
+        dropped=MappingProxyType(dict(dropped)),
+    )
