@@ -34,7 +34,7 @@ class DatasetSummary:
     root: str
     recordings: int
     subjects: tuple[str, ...]
-    samples: int
+    samples: int  # as the source held them (all streams), before resampling
     duration_s: float
     native_rate_hz: tuple[float, float, float]  # min, median, max of per-recording measured rates
     channels: tuple[str, ...]
@@ -117,7 +117,7 @@ def summarise(name: str, root: Path, recordings: Sequence[Recording], windows: W
     return DatasetSummary(
         dataset=name, root=str(root), recordings=len(recordings),
         subjects=tuple(windows.subjects()) if len(windows) else tuple(sorted({r.subject for r in recordings})),
-        samples=int(sum(r.n_samples for r in recordings)),
+        samples=int(sum(r.source_samples for r in recordings)),
         duration_s=float(sum(r.duration_s for r in recordings)),
         native_rate_hz=(float(rates.min()), float(np.median(rates)), float(rates.max())) if len(rates) else
         (float("nan"),) * 3,

@@ -5,12 +5,16 @@ from __future__ import annotations
 from mujo_edge.data.base import DatasetLoader
 from mujo_edge.data.csv_layout import CsvRecordings
 from mujo_edge.data.hapt import Hapt
+from mujo_edge.data.mhealth import Mhealth
+from mujo_edge.data.mmfit import MmFit
+from mujo_edge.data.motionsense import MotionSense
+from mujo_edge.data.myogym import MyoGym
 from mujo_edge.data.sp_sw_har import SpSwHar
 from mujo_edge.data.spar_watch import SparWatch
 from mujo_edge.registry import Registry
 
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
-for _loader in (SparWatch(), SpSwHar(), Hapt(), CsvRecordings()):
+for _loader in (SparWatch(), SpSwHar(), Hapt(), MotionSense(), Mhealth(), MmFit(), MyoGym(), CsvRecordings()):
     DATASETS.register(_loader.spec.name, _loader)
 
 
