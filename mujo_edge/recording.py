@@ -22,6 +22,8 @@ UNLABELLED = -1
 GROUP = "group"
 # meta key: the measured native rate of the source stream(s), kept when a recording is resampled or aligned
 NATIVE_RATE = "native_rate_hz"
+# meta key: how many samples the source stream(s) held before resampling or aligning
+SOURCE_SAMPLES = "source_samples"
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,6 +108,11 @@ class Recording:
     @property
     def n_samples(self) -> int:
         return int(self.t.shape[0])
+
+    @property
+    def source_samples(self) -> int:
+        """Samples the source held (differs from `n_samples` once streams were aligned on a grid)."""
+        return int(self.meta.get(SOURCE_SAMPLES, self.n_samples))
 
     @property
     def channel_names(self) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from scipy.interpolate import PchipInterpolator
 
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import SampleError
-from mujo_edge.recording import GROUP, NATIVE_RATE, Recording
+from mujo_edge.recording import GROUP, NATIVE_RATE, SOURCE_SAMPLES, Recording
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ def align(recordings: Sequence[Recording], config: WindowConfig) -> Recording:
     x[~valid] = np.nan
     meta = {GROUP: first.meta.get(GROUP, first.recording_id),
             NATIVE_RATE: str(min(r.native_rate_hz() for r in recordings)),
+            SOURCE_SAMPLES: str(sum(r.source_samples for r in recordings)),
             "merged_duplicates": str(sum(int(r.meta.get("merged_duplicates", "0")) for r in recordings)),
             "aligned": " + ".join(r.source for r in recordings)}
     return Recording.create(grid, x, [c for p in parts for c in p.channels], subject=first.subject,
