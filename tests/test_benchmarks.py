@@ -1,22 +1,11 @@
 """The benchmark scripts run and write JSON + markdown (timings are reported, never asserted)."""
 
-import importlib.util
 import json
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bench_data_writes_json_and_markdown(tmp_path, shared_data):
-    results = load("bench_data").main(["--data", str(shared_data), "--out", str(tmp_path), "--repeats", "1",
-                                       "--hours", "0.01"])
+def test_bench_data_writes_json_and_markdown(tmp_path, shared_data, load_script):
+    results = load_script("benchmarks/bench_data.py").main(
+        ["--data", str(shared_data), "--out", str(tmp_path), "--repeats", "1", "--hours", "0.01"])
     saved = json.loads((tmp_path / "data.json").read_text())
     assert saved["datasets"]["spar_watch"]["windows"] == 4677
     assert saved["datasets"]["sp_sw_har"]["samples"] == 521_766 - 23_259  # source rows less merged repeats

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from mujo_edge.channels import ChannelSelection
-from mujo_edge.errors import DataNotFoundError
+from mujo_edge.errors import DataNotFoundError, LayoutError
 from mujo_edge.recording import Recording
 
 # Where the project's shared real data lives relative to a checkout; users point --root anywhere else.
@@ -69,6 +69,20 @@ class DatasetLoader(ABC):
     def fingerprint_files(self, root: Path) -> list[Path]:
         """Files whose size and mtime key the window cache (default: every part that is a file)."""
         return [root / p for p in self.parts(root) if (root / p).is_file()]
+
+
+def part_path(root: Path, part: str) -> Path:
+    """The file a part names: parts are paths relative to root, "" meaning root is the file itself."""
+    return root / part if part else root
+
+
+def single_file_parts(root: Path, file_name: str) -> list[str]:
+    """Parts of a dataset published as one file: `root` is that file, or the folder holding it."""
+    if root.is_file():
+        return [""]
+    if not (root / file_name).is_file():
+        raise LayoutError(f"expected {file_name} in this folder", path=root)
+    return [file_name]
 
 
 def resolve_root(spec: DatasetSpec, root: str | Path | None) -> Path:

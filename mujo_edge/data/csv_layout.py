@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.channels import Channel, ChannelSelection
-from mujo_edge.data.base import DatasetLoader, DatasetSpec
+from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path
 from mujo_edge.data.csvio import read_csv
 from mujo_edge.errors import ConfigError, LayoutError, SampleError
 from mujo_edge.recording import UNLABELLED, Recording
@@ -60,7 +60,7 @@ class CsvRecordings(DatasetLoader):
         return files
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
-        path = root / part if part else root
+        path = part_path(root, part)
         table = read_csv(path)
         columns = [parse_column(h) for h in table.header]
         names = [n for n, _ in columns]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.channels import ChannelSelection, triaxial
-from mujo_edge.data.base import DatasetLoader, DatasetSpec
+from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path, single_file_parts
 from mujo_edge.data.npz import read_npz
 from mujo_edge.errors import LayoutError
 from mujo_edge.recording import Recording
@@ -37,13 +37,10 @@ class Hapt(DatasetLoader):
     )
 
     def parts(self, root: Path) -> list[str]:
-        path = root / FILE if root.is_dir() else root
-        if not path.is_file():
-            raise LayoutError(f"expected {FILE} in this folder", path=root)
-        return [path.name] if root.is_dir() else [""]
+        return single_file_parts(root, FILE)
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
-        path = root / part if part else root
+        path = part_path(root, part)
         z = read_npz(path, {"signals": 2, "label": 1, "user": 1, "recording": 1, "sequence": 1})
         signals = z["signals"]
         n = len(signals)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.channels import ChannelSelection, triaxial
-from mujo_edge.data.base import DatasetLoader, DatasetSpec
+from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path
 from mujo_edge.errors import DataNotFoundError, LayoutError, SampleError
 from mujo_edge.recording import UNLABELLED, Recording
 
@@ -148,7 +148,7 @@ class Mhealth(DatasetLoader):
         return [p.relative_to(root).as_posix() for p in logs]
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
-        path = root / part if part else root
+        path = part_path(root, part)
         subject = int(_LOG.match(path.name).group(1))  # type: ignore[union-attr]
         data = read_log(path)
         x = data[:, _COLUMNS]

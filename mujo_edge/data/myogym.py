@@ -22,7 +22,7 @@ import numpy as np
 import scipy.io
 
 from mujo_edge.channels import ChannelSelection, triaxial
-from mujo_edge.data.base import DatasetLoader, DatasetSpec
+from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path, single_file_parts
 from mujo_edge.errors import DataNotFoundError, LayoutError, SampleError
 from mujo_edge.recording import UNLABELLED, Recording
 
@@ -90,15 +90,10 @@ class MyoGym(DatasetLoader):
     )
 
     def parts(self, root: Path) -> list[str]:
-        if root.is_file():
-            return [""]
-        path = root / FILE
-        if not path.is_file():
-            raise LayoutError(f"expected {FILE} in this folder", path=root)
-        return [FILE]
+        return single_file_parts(root, FILE)
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
-        path = root / part if part else root
+        path = part_path(root, part)
         raw, lab = read_mat(path)
         exercise, trainer = lab[:, 0], lab[:, 1]
         bad = ~(((exercise >= 1) & (exercise <= len(CLASSES))) | (exercise == NULL_CODE))

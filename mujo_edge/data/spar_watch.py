@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.channels import ChannelSelection, triaxial
-from mujo_edge.data.base import DatasetLoader, DatasetSpec
+from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path, single_file_parts
 from mujo_edge.data.npz import read_npz
 from mujo_edge.errors import LayoutError
 from mujo_edge.recording import Recording
@@ -43,13 +43,10 @@ class SparWatch(DatasetLoader):
     )
 
     def parts(self, root: Path) -> list[str]:
-        path = root / FILE if root.is_dir() else root
-        if not path.is_file():
-            raise LayoutError(f"expected {FILE} in this folder", path=root)
-        return [path.name] if root.is_dir() else [""]
+        return single_file_parts(root, FILE)
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
-        path = root / part if part else root
+        path = part_path(root, part)
         z = read_npz(path, {"samples": 2, "offsets": 1, "exercise": 1, "subject": 1, "side": 1, "exercises": 1})
         samples, offsets = z["samples"], z["offsets"]
         n = len(offsets) - 1
