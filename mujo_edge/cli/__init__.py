@@ -12,6 +12,7 @@ import typer
 from mujo_edge import __version__
 from mujo_edge.cli.console import err_console
 from mujo_edge.cli.data import app as data_app
+from mujo_edge.cli.model import app as model_app
 from mujo_edge.errors import MujoEdgeError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(model_app, name="model")
 
 
 def _version(value: bool) -> None:

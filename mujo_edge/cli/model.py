@@ -1,0 +1,107 @@
+"""`mujo-edge model ...`: inspect model architectures (parameters and FLOPs per modality, as the paper's Table 4)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from mujo_edge.cli.console import console
+
+app = typer.Typer(help="Models: architecture presets, parameters and FLOPs per modality.", no_args_is_help=True)
+
+_PARTS = ("encoder", "projection", "total")
+
+
+def human(n: float) -> str:
+    """A count in the paper's units: 2.1521 M, 619.5140 K."""
+    if abs(n) >= 1e6:
+        return f"{n / 1e6:.4f} M"
+    if abs(n) >= 1e3:
+        return f"{n / 1e3:.4f} K"
+    return f"{n:g}"
+
+
+def _pct(ours: float, paper: float) -> float:
+    return 100.0 * (ours - paper) / paper
+
+
+@app.command("summary")
+def summary(
+    preset: str = typer.Option("wrist", "--preset", help="Model preset name (see `--list`) or a TOML file path."),
+    convention: str = typer.Option("torch", "--convention",
+                                   help="FLOP counting: 'torch' (matmul/conv multiply-adds x 2, "
+                                        "torch.utils.flop_counter) or 'paper' (plus the bias, ReLU, pooling and "
+                                        "LayerNorm ops Table 4 counts)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON instead of tables."),
+    list_presets: bool = typer.Option(False, "--list", help="List the model presets and exit."),
+) -> None:
+    """Encoder / projection / total FLOPs (one window, batch 1) and parameters per modality, vs the paper's Table 4."""
+    from mujo_edge.training.models import (
+        PAPER_TABLE4,
+        MujoModel,
+        available_model_presets,
+        load_model_preset,
+        measure_flops,
+        paper_row,
+    )
+
+    if list_presets:
+        console.print("\n".join(available_model_presets()))
+        return
+    config = load_model_preset(preset)
+    model = MujoModel(config, seed=0)
+    rows: list[dict[str, Any]] = []
+    for m in config.modalities:
+        cost = measure_flops(model, m.name, convention=convention)
+        shape = model.encoders[m.name].input_shape
+        rows.append({"modality": m.name, "kind": m.kind, "input": list(shape), **cost,
+                     "table4_row": paper_row(m)})
+    comparison = []
+    for r in rows:
+        if r["table4_row"] is None:
+            continue
+        ref = PAPER_TABLE4[r["table4_row"]]
+        comparison.append({"modality": r["modality"], "table4_row": r["table4_row"],
+                           "ours": {k: r[k] for k in ref}, "paper": ref,
+                           "diff_pct": {k: round(_pct(r[k], ref[k]), 4) for k in ref}})
+    if as_json:
+        console.print_json(json.dumps({"preset": preset, "convention": convention, "config": config.to_dict(),
+                                       "modalities": rows, "table4": comparison}))
+        return
+    _print_tables(preset, convention, rows, comparison)
+
+
+def _print_tables(preset: str, convention: str, rows: list[dict[str, Any]], comparison: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"model preset '{preset}': FLOPs (forward, one window, {convention} convention) and "
+                        f"parameters", title_justify="left")
+    table.add_column("modality", style="bold")
+    table.add_column("input")
+    for col in ("encoder FLOPs", "encoder params", "projection FLOPs", "projection params", "total FLOPs",
+                "total params"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r['modality']} ({r['kind']})", " x ".join(map(str, r["input"])),
+                      *(human(r[f"{part}_{q}"]) for part in _PARTS for q in ("flops", "params")))
+    console.print(table)
+    if not comparison:
+        console.print("[dim]no modality corresponds to a row of the paper's Table 4[/]")
+        return
+    cmp = Table(title="vs the paper's Table 4 (difference = ours / paper - 1)", title_justify="left")
+    for col in ("modality", "Table 4 row", "part"):
+        cmp.add_column(col)
+    for col in ("params", "paper", "diff", "FLOPs", "paper", "diff"):
+        cmp.add_column(col, justify="right")
+    for c in comparison:
+        for part in _PARTS:
+            cells = []
+            for q in ("params", "flops"):
+                k = f"{part}_{q}"
+                d = c["diff_pct"][k]
+                cells += [human(c["ours"][k]), human(c["paper"][k]), "0.00 %" if abs(d) < 0.005 else f"{d:+.2f} %"]
+            cmp.add_row(c["modality"] if part == "encoder" else "", c["table4_row"] if part == "encoder" else "",
+                        part, *cells, end_section=part == "total")
+    console.print(cmp)
