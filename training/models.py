@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from mujo_edge.errors import ConfigError, DataNotFoundError, LayoutError, UnknownNameError
+from mujo_edge.errors import ConfigError, LayoutError, UnknownNameError
+from mujo_edge.training.preset_files import available, read_preset
 
 KINDS = ("sensor", "pose", "video", "text")
 ACTIVATIONS = ("relu", "gelu")
@@ -459,12 +458,8 @@ def paper_row(modality: ModalityConfig) -> str | None:
 
 # ---------------------------------------------------------------------------------------------- presets
 
-def _preset_folder() -> Any:
-    return resources.files("mujo_edge.training") / "presets" / "models"
-
-
 def available_model_presets() -> list[str]:
-    return sorted(p.name[:-5] for p in _preset_folder().iterdir() if p.name.endswith(".toml"))
+    return available("models")
 
 
 def load_model_preset(name_or_path: str | Path) -> ModelConfig:
@@ -473,22 +468,7 @@ def load_model_preset(name_or_path: str | Path) -> ModelConfig:
     File layout: optional `description`, an `[arch]` table (ArchConfig fields; omitted ones keep defaults) and
     `[[modalities]]` tables with name, kind, input_dim.
     """
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise DataNotFoundError("model preset file not found", path=path)
-        raw, where = path.read_bytes(), str(path)
-    else:
-        resource = _preset_folder() / f"{text}.toml"
-        if not resource.is_file():
-            raise UnknownNameError("model preset", text, available_model_presets())
-        raw, where = resource.read_bytes(), f"model preset '{text}' ({resource})"
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        line = re.search(r"line (\d+)", str(e))
-        raise LayoutError(f"not valid TOML: {e}", path=where, line=int(line.group(1)) if line else None) from e
+    data, where = read_preset("models", name_or_path)
     data.pop("description", None)
     data.setdefault("arch", {})
     try:

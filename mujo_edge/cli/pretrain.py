@@ -1,0 +1,118 @@
+"""`mujo-edge pretrain`: build the pre-training corpus from a recipe and run MuJo pre-training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mujo_edge.cli.console import console, err_console, progress_callback
+
+DEFAULT_DATA = Path("..") / "shared" / "data"
+
+
+def pretrain(
+    out: Path = typer.Option(..., "--out", help="Run folder: corpus, checkpoints, metrics, curves."),
+    preset: str = typer.Option("wrist-exercise", "--preset", help="Recipe name or TOML path."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Dataset left out of the corpus (the evaluation "
+                                                            "target); repeat for several."),
+    data: Path = typer.Option(None, "--data", help="Folder holding the datasets (default: $MUJO_EDGE_DATA or "
+                                                   "../shared/data)."),
+    extra: list[Path] = typer.Option([], "--extra", help="Extra corpus folder in the corpus format (e.g. video or "
+                                                         "ada-002 features); repeatable."),
+    epochs: int = typer.Option(None, "--epochs", help="Override the recipe's number of epochs."),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0 = default)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """Pre-train the sensor encoder by aligning every modality (MuJo), leaving --exclude datasets out."""
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from mujo_edge.data.base import DATA_ENV
+    from mujo_edge.errors import ConfigError
+    from mujo_edge.training.corpus import Corpus
+    from mujo_edge.training.corpus_builders import build_corpus
+    from mujo_edge.training.distributed import init_from_env
+    from mujo_edge.training.models import load_model_preset
+    from mujo_edge.training.plots import plot_pretrain_curves
+    from mujo_edge.training.pretrain import pretrain as run
+    from mujo_edge.training.recipe import load_pretrain_preset
+    from mujo_edge.training.text import TextEncoder
+
+    recipe = load_pretrain_preset(preset).excluding(exclude)
+    changes: dict[str, Any] = {}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    if threads:
+        changes["threads"] = threads
+    recipe = recipe.with_train(**changes) if changes else recipe
+    data_root = data or (Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else DEFAULT_DATA)
+    dist_info = init_from_env()
+    corpus_dir = out / "corpus"
+    if resume:
+        if not (out / "last.pt").is_file():
+            raise ConfigError(f"nothing to resume in {out} (no last.pt)", field="--resume")
+        corpus = Corpus.load(corpus_dir)
+    else:
+        if (out / "last.pt").is_file():
+            raise ConfigError(f"{out} already holds a run: pass --resume, or choose another --out", field="--out")
+        with progress_callback("building corpus") as progress:
+            corpus = build_corpus(recipe.corpus, data_root=data_root, embedder=TextEncoder(), extra=extra,
+                                  progress=progress)
+        if dist_info.is_main:
+            corpus.save(corpus_dir)
+    _print_corpus(corpus, recipe.corpus.exclude)
+    arch = load_model_preset(recipe.model).arch
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err_console) as bar:
+        epochs_task = bar.add_task("epochs", total=recipe.train.epochs, info="")
+        steps_task = bar.add_task("steps", total=None, info="")
+
+        def progress(event: dict[str, Any]) -> None:
+            if event["event"] == "step":
+                bar.update(steps_task, completed=event["step"], total=event["steps"],
+                           info=f"loss {event['loss']:.3f}  lr {event['lr']:.2e}")
+            else:
+                bar.update(epochs_task, completed=event["epoch"],
+                           info=f"val {event['val_loss']:.3f} (best epoch {event['best_epoch']})")
+                bar.console.log(_epoch_line(event))
+
+        summary = run(corpus, arch, recipe.train, out, resume=resume, dist_info=dist_info, progress=progress)
+    if dist_info.is_main:
+        png = plot_pretrain_curves(out / "metrics.jsonl", out / "curves.png")
+        table = Table(title=f"pre-training done: {out}", title_justify="left")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        table.add_row("epochs run", str(summary["epochs_run"]))
+        table.add_row("best epoch (validation loss)", f"{summary['best_epoch']} ({summary['best_val_loss']:.4f})")
+        for key, value in summary["last"].items():
+            if "/" in key and not key.startswith("val_pair"):
+                table.add_row(key, f"{value:.3f}")
+        console.print(table)
+        console.print(f"checkpoints: {out / 'best.pt'}, {out / 'last.pt'}; metrics: {out / 'metrics.jsonl'}; "
+                      f"curves: {png}")
+
+
+def _epoch_line(e: dict[str, Any]) -> str:
+    ret = "  ".join(f"{k.split('/')[0]} {v:.2f}" for k, v in e.items() if k.endswith("/top1"))
+    return f"epoch {e['epoch']:3d}  train {e['train_loss']:.4f}  val {e['val_loss']:.4f}  {ret}  ({e['seconds']:.0f} s)"
+
+
+def _print_corpus(corpus: Any, exclude: tuple[str, ...]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"pre-training corpus: {len(corpus):,} windows"
+                        + (f" (left out: {', '.join(exclude)})" if exclude else ""), title_justify="left")
+    table.add_column("source")
+    table.add_column("windows", justify="right")
+    for name in corpus.modalities + ["text"]:
+        table.add_column(name, justify="right")
+    for source in sorted(set(corpus.source.tolist())):
+        sel = corpus.source == source
+        cells = [f"{int((corpus.present[m] & sel).sum()):,}" for m in corpus.modalities]
+        cells.append(f"{int((corpus.has_text() & sel).sum()):,}")
+        table.add_row(source, f"{int(sel.sum()):,}", *cells)
+    console.print(table)
