@@ -97,7 +97,9 @@ def pretrain(
 
 
 def _epoch_line(e: dict[str, Any]) -> str:
-    ret = "  ".join(f"{k.split('/')[0]} {v:.2f}" for k, v in e.items() if k.endswith("/top1"))
+    shown = [k for k in e if k.endswith("/balanced_top1")
+             or (k.endswith("/top1") and k.replace("/top1", "/balanced_top1") not in e)]
+    ret = "  ".join(f"{k.split('/')[0]} {e[k]:.2f}" for k in shown)
     return f"epoch {e['epoch']:3d}  train {e['train_loss']:.4f}  val {e['val_loss']:.4f}  {ret}  ({e['seconds']:.0f} s)"
 
 
