@@ -20,7 +20,7 @@ def plot_pretrain_curves(metrics_jsonl: Path, png: Path) -> Path:
     ax_loss.plot(epochs, [r["val_loss"] for r in rows], label="validation (held-out subjects)")
     ax_loss.set(xlabel="epoch", ylabel="pairwise InfoNCE", title="MuJo pre-training loss")
     ax_loss.legend()
-    keys = {k for r in rows for k in r if k.endswith("/top1")}
+    keys = {k for r in rows for k in r if k.endswith("/top1") or ("@" in k and k.endswith("/balanced_top1"))}
     keys = {k.replace("/top1", "/balanced_top1") if k.replace("/top1", "/balanced_top1") in rows[-1] else k
             for k in keys}
     for key in sorted(keys):

@@ -21,6 +21,9 @@ def pretrain(
                                                    "../shared/data)."),
     extra: list[Path] = typer.Option([], "--extra", help="Extra corpus folder in the corpus format (e.g. video or "
                                                          "ada-002 features); repeatable."),
+    text_vectors: Path = typer.Option(None, "--text-vectors", help="Precomputed text embeddings (e.g. ada-002) "
+                                                                   "for every description, instead of MiniLM: "
+                                                                   ".npz with 'texts' and 'embeddings'."),
     epochs: int = typer.Option(None, "--epochs", help="Override the recipe's number of epochs."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = default)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -40,7 +43,7 @@ def pretrain(
     from mujo_edge.training.plots import plot_pretrain_curves
     from mujo_edge.training.pretrain import pretrain as run
     from mujo_edge.training.recipe import load_pretrain_preset
-    from mujo_edge.training.text import TextEncoder
+    from mujo_edge.training.text import PrecomputedTextEncoder, TextEncoder
 
     recipe = load_pretrain_preset(preset).excluding(exclude)
     changes: dict[str, Any] = {}
@@ -60,7 +63,8 @@ def pretrain(
         if (out / "last.pt").is_file():
             raise ConfigError(f"{out} already holds a run: pass --resume, or choose another --out", field="--out")
         with progress_callback("building corpus") as progress:
-            corpus = build_corpus(recipe.corpus, data_root=data_root, embedder=TextEncoder(), extra=extra,
+            embedder = PrecomputedTextEncoder.from_file(text_vectors) if text_vectors else TextEncoder()
+            corpus = build_corpus(recipe.corpus, data_root=data_root, embedder=embedder, extra=extra,
                                   progress=progress)
         if dist_info.is_main:
             corpus.save(corpus_dir)

@@ -13,7 +13,7 @@ from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.distributed import DistInfo
 from mujo_edge.training.loss import LossConfig
 from mujo_edge.training.models import ArchConfig
-from mujo_edge.training.pretrain import PretrainConfig, load_checkpoint, lr_at, pretrain
+from mujo_edge.training.pretrain import PretrainConfig, epoch_order, load_checkpoint, lr_at, pretrain
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.1,
                   text_dropout=0.1)
@@ -111,3 +111,16 @@ def test_two_gloo_processes_train_like_one(tmp_path):
     two = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
     for k, v in one.items():
         torch.testing.assert_close(two[k], v, rtol=1e-4, atol=1e-5)
+
+
+def test_epoch_order_balances_sources_and_replays_exactly():
+    source = np.array(["big"] * 900 + ["small"] * 100)
+    idx = np.arange(1000)
+    plain = epoch_order(idx, source, 0.0, seed=1, epoch=3)
+    assert sorted(plain.tolist()) == list(range(1000))
+    half = epoch_order(idx, source, 0.5, seed=1, epoch=3)
+    assert len(half) == 1000 and (source[half] == "small").sum() == 250  # sqrt(100) / (sqrt(900) + sqrt(100))
+    equal = epoch_order(idx, source, 1.0, seed=1, epoch=3)
+    assert (source[equal] == "small").sum() == 500
+    np.testing.assert_array_equal(half, epoch_order(idx, source, 0.5, seed=1, epoch=3))
+    assert not np.array_equal(half, epoch_order(idx, source, 0.5, seed=1, epoch=4))

@@ -1,0 +1,125 @@
+"""`mujo-edge pretrain` end to end on a small recipe: killed mid-run and resumed, it ends with exactly the
+weights of an uninterrupted run; the run folder holds corpus, checkpoints, metrics and curves."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mujo_edge.training.pretrain import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+MODEL = """
+[arch]
+sensor_channels = [4, 4, 4]
+sensor_dim = 32
+text_dim = 32
+proj_dim = 32
+"""
+RECIPE = """
+model = "{model}"
+[corpus]
+modalities = ["wrist_acc", "wrist_gyro", "pocket_acc"]
+real = ["spar_watch", "sp_sw_har"]
+[train]
+epochs = 8
+batch_size = 64
+warmup_epochs = 1
+cycle_epochs = 4
+min_lr = 1e-5
+val_fraction = 0.2
+threads = 1
+[train.loss]
+tau = 0.2
+"""
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    d = tmp_path_factory.mktemp("recipe")
+    (d / "tiny.toml").write_text(MODEL)
+    (d / "recipe.toml").write_text(RECIPE.format(model=d / "tiny.toml"))
+    return d / "recipe.toml"
+
+
+def cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "mujo_edge", "pretrain", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, recipe, shared_data):
+    data = ["--data", shared_data, "--exclude", "spar_watch"]
+    full = cli("--preset", recipe, "--out", tmp_path / "full", *data)
+    out, _ = full.communicate(timeout=600)
+    assert full.returncode == 0, out
+    assert "left out: spar_watch" in out and "pre-training done" in out
+
+    killed = cli("--preset", recipe, "--out", tmp_path / "cut", *data)
+    deadline = time.time() + 600
+    while time.time() < deadline:  # wait for the third epoch's checkpoint, then kill without warning
+        ckpt = tmp_path / "cut" / "last.pt"
+        if ckpt.is_file() and load_checkpoint(ckpt)["state"]["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=60)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["epoch"] < 8
+
+    again = cli("--preset", recipe, "--out", tmp_path / "cut", *data)  # without --resume: refused
+    out, _ = again.communicate(timeout=120)
+    assert again.returncode == 1 and "--resume" in out
+    resumed = cli("--preset", recipe, "--out", tmp_path / "cut", "--resume", *data)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+
+    a = load_checkpoint(tmp_path / "full" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert a["state"] == b["state"]
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=0, atol=0)
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == list(range(1, 9))
+    for f in ("best.pt", "config.json", "curves.png", "corpus/corpus.npz", "corpus/corpus.json"):
+        assert (tmp_path / "cut" / f).is_file(), f
+    config = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert config["corpus"]["meta"]["exclude"] == ["spar_watch"]
+    assert not any(s.startswith("spar_watch") for s in config["corpus"]["meta"]["sources"])
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path, recipe):
+    r = cli("--preset", recipe, "--out", tmp_path / "none", "--resume")
+    out, _ = r.communicate(timeout=120)
+    assert r.returncode == 1 and "nothing to resume" in out and "Traceback" not in out
+
+
+def test_unknown_preset_lists_the_known_ones(tmp_path):
+    r = cli("--preset", "nope", "--out", tmp_path)
+    out, _ = r.communicate(timeout=120)
+    assert r.returncode == 1 and "wrist-exercise" in out
+
+
+NO_DROPOUT = MODEL + "proj_dropout = 0.0\ntext_dropout = 0.0\n"
+
+
+def test_torchrun_with_two_processes_trains_like_one(tmp_path, shared_data):
+    (tmp_path / "tiny.toml").write_text(NO_DROPOUT)
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(RECIPE.format(model=tmp_path / "tiny.toml").replace("epochs = 8", "epochs = 2"))
+    args = ["pretrain", "--preset", str(recipe), "--data", str(shared_data), "--exclude", "spar_watch"]
+    one = subprocess.run([sys.executable, "-m", "mujo_edge", *args, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stdout + one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "mujo_edge", *args, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stdout + two.stderr
+    a = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
+    for k, v in a.items():  # same global batches, gradients averaged over the two ranks
+        torch.testing.assert_close(b[k], v, rtol=1e-4, atol=1e-5)
