@@ -16,6 +16,11 @@ from mujo_edge.training.pretrain import load_checkpoint
 pytestmark = pytest.mark.slow
 
 MODEL = """
+[[modalities]]
+name = "wrist_acc"
+kind = "sensor"
+input_dim = 3
+
 [arch]
 sensor_channels = [4, 4, 4]
 sensor_dim = 32
@@ -119,7 +124,28 @@ def test_torchrun_with_two_processes_trains_like_one(tmp_path, shared_data):
                           "-m", "mujo_edge", *args, "--out", str(tmp_path / "two")],
                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert two.returncode == 0, two.stdout + two.stderr
-    a = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
-    b = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
-    for k, v in a.items():  # same global batches, gradients averaged over the two ranks
-        torch.testing.assert_close(b[k], v, rtol=1e-4, atol=1e-5)
+    a = load_checkpoint(tmp_path / "one" / "last.pt")
+    b = load_checkpoint(tmp_path / "two" / "last.pt")
+    # same global batches and gradients averaged over the two ranks: equal up to float summation order.
+    # Adam divides by sqrt(v), so a near-zero gradient's rounding noise can flip the sign of a whole step:
+    # the tolerance is one step (lr 8e-4), while training moves weights by many steps
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=0, atol=1e-3)
+    assert b["metrics"]["val_loss"] == pytest.approx(a["metrics"]["val_loss"], rel=1e-3)
+    assert b["metrics"]["train_loss"] == pytest.approx(a["metrics"]["train_loss"], rel=1e-3)
+
+
+def test_default_recipe_builds_its_full_corpus_and_trains(tmp_path, shared_data):
+    """The shipped default (real + synthetic + text), one epoch: the corpus leaves the target out."""
+    r = subprocess.run([sys.executable, "-m", "mujo_edge", "pretrain", "--preset", "wrist-exercise", "--exclude",
+                        "spar_watch", "--epochs", "1", "--data", str(shared_data), "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    info = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
+    assert set(info["sources"]) == {"sp_sw_har", "synthetic"}
+    assert set(info["kinds"]) == {"wrist_acc", "wrist_gyro", "pocket_acc", "pose"}
+    assert info["counts"]["pose"] > 10_000 and info["counts"]["pocket_acc"] == 1434
+    metrics = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    for key in ("wrist_acc->text@sp_sw_har/balanced_top1", "wrist_acc->text@synthetic/balanced_top1",
+                "wrist_acc->wrist_gyro/top1", "wrist_acc->pocket_acc/top1"):
+        assert 0.0 <= metrics[key] <= 1.0
