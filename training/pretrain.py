@@ -303,12 +303,10 @@ def pretrain(corpus: Corpus, arch: Any, config: PretrainConfig, out: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     if config.threads:
         torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # the same seed gives the same weights on CPU
     torch.manual_seed(config.seed + dist_info.rank)  # dropout masks; restored from the checkpoint on resume
     val = split_subjects(corpus, config.val_fraction, config.seed)
     train_idx = np.flatnonzero(~val)
-    if len(train_idx) < config.batch_size * dist_info.world_size and len(train_idx) < 2:
-        raise ConfigError(f"only {len(train_idx)} training windows", field="corpus")
     stats = normaliser_stats(corpus, ~val)
     data = _prepare(corpus, stats)
     model_config = model_config_for(corpus, arch)
@@ -318,7 +316,10 @@ def pretrain(corpus: Corpus, arch: Any, config: PretrainConfig, out: str | Path,
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     local_batch = max(1, config.batch_size // dist_info.world_size)
     global_batch = local_batch * dist_info.world_size
-    steps_per_epoch = max(1, len(train_idx) // global_batch)
+    if len(train_idx) < global_batch:  # every step needs a full global batch (equal slices on every rank)
+        raise ConfigError(f"{len(train_idx)} training windows are fewer than one batch of {global_batch}; "
+                          f"lower batch_size or add data", field="batch_size")
+    steps_per_epoch = len(train_idx) // global_batch
     state = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0}
     metrics_path = out / "metrics.jsonl"
     if resume:
