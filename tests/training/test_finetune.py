@@ -1,0 +1,120 @@
+"""Fine-tuning: regimes, label fractions, weighted loss, NULL protocol, early stopping and the checkpoint."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from mujo_edge.channels import triaxial
+from mujo_edge.config import WindowConfig
+from mujo_edge.errors import ConfigError
+from mujo_edge.recording import Recording
+from mujo_edge.training.finetune import (FinetuneConfig, build_classifier, class_weights, classifier_checkpoint,
+                                         finetune, load_classifier, null_labels, predict, scores)
+from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
+from mujo_edge.windows import concat, window_recording
+
+TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
+
+
+def toy_windows(subjects=("1", "2", "3", "4", "5"), seed=0):
+    """Three classes (sines at 1, 2 and 4 Hz on x; y and z noise); 30 s per class per subject."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for s in subjects:
+        t = np.arange(3 * 1500) / 50
+        labels = np.repeat(np.arange(3, dtype=np.int16), 1500)
+        freq = np.array([1.0, 2.0, 4.0])[labels]
+        x = np.stack([np.sin(2 * np.pi * freq * t), rng.normal(size=len(t)), rng.normal(size=len(t))], axis=1)
+        rec = Recording.create(t, x.astype(np.float32) + 0.2 * rng.normal(size=x.shape).astype(np.float32),
+                               triaxial("wrist", "acc", "m/s^2"), subject=s, source="toy", classes=("a", "b", "c"),
+                               labels=labels)
+        parts.append(window_recording(rec, WindowConfig()))
+    return concat(parts)
+
+
+def pretrained_checkpoint(seed=3):
+    model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),
+                                         ModalityConfig("text", "text", 8))), seed=seed)
+    return {"model": model.state_dict(), "model_config": model.config.to_dict(), "train_config": {"anchor": "wrist_acc"}}
+
+
+def fast(**kw):
+    return FinetuneConfig(**{"epochs": 15, "patience": 5, "batch_size": 32, "threads": 1, **kw})
+
+
+def test_baseline_learns_the_toy_task():
+    w = toy_windows()
+    r = finetune(w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), w.for_subjects(["5"]),
+                 fast(regime="baseline"), arch=TINY)
+    assert r.metrics["test"]["macro_f1"] > 0.9
+    assert r.metrics["best_epoch"] >= 1 and len(r.history) == r.metrics["epochs_run"]
+
+
+def test_frozen_keeps_pretrained_weights_and_finetuned_starts_from_them():
+    w = toy_windows()
+    ckpt = pretrained_checkpoint()
+    parts = (w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), None)
+    frozen = finetune(*parts, fast(regime="frozen", epochs=3), pretrained=ckpt)
+    state = frozen.classifier.model.state_dict()
+    for k, v in state.items():
+        torch.testing.assert_close(v, ckpt["model"][k], rtol=0, atol=0)
+    clf = build_classifier(w.channels, 3, fast(regime="finetuned"), pretrained=ckpt)
+    for k, v in clf.model.state_dict().items():
+        torch.testing.assert_close(v, ckpt["model"][k], rtol=0, atol=0)
+    assert "text" not in {k.split(".")[1] for k in clf.model.state_dict()}  # only the sensor branch is carried
+    with pytest.raises(ConfigError, match="needs a pre-trained checkpoint"):
+        build_classifier(w.channels, 3, fast(regime="frozen"))
+
+
+def test_other_placement_uses_the_anchor_branch():
+    w = toy_windows()
+    renamed = type(w)(x=w.x, y=w.y, subject=w.subject, recording=w.recording, start=w.start,
+                      channels=("waist_acc_x", "waist_acc_y", "waist_acc_z"), classes=w.classes, config=w.config)
+    clf = build_classifier(renamed.channels, 3, fast(regime="finetuned"), pretrained=pretrained_checkpoint())
+    assert clf.branch_of == {"waist_acc": "wrist_acc"}
+
+
+def test_label_fraction_and_split_checks():
+    w = toy_windows()
+    r = finetune(w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), None,
+                 fast(regime="baseline", fraction=0.1, epochs=2), arch=TINY)
+    per_class = len(w.for_subjects(["1", "2", "3"])) // 3
+    assert r.metrics["train_windows"] == 3 * int(np.ceil(0.1 * per_class))
+    with pytest.raises(ConfigError, match="share subjects"):
+        finetune(w.for_subjects(["1", "2"]), w.for_subjects(["2"]), None, fast(regime="baseline"), arch=TINY)
+
+
+def test_class_weights_and_scores():
+    np.testing.assert_allclose(class_weights(np.array([0, 0, 0, 0, 1, 1, 2]), 4), [1.0, 2.0, 4.0, 0.0])
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    s = scores(y, p, 4)
+    assert s["macro_f1"] == pytest.approx(f1_score(y, p, average="macro"))
+    assert s["accuracy"] == pytest.approx(float((y == p).mean())) and np.sum(s["confusion"]) == 200
+
+
+def test_null_protocol():
+    w = toy_windows(subjects=("1",))
+    w = type(w)(x=w.x, y=np.where(np.arange(len(w)) % 10 == 0, -1, w.y), subject=w.subject, recording=w.recording,
+                start=w.start, channels=w.channels, classes=w.classes, config=w.config)
+    without = null_labels(w, ("c",), with_null=False)
+    assert without.classes == ("a", "b") and (without.y >= 0).all() and len(without) < len(w)
+    with_null = null_labels(w, ("c",), with_null=True)
+    assert with_null.classes == ("a", "b", "NULL") and len(with_null) == len(w)
+    assert (with_null.y[w.y == -1] == 2).all() and (with_null.y[w.y == 2] == 2).all()
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    w = toy_windows()
+    cfg = fast(regime="baseline", epochs=2)
+    r = finetune(w.for_subjects(["1", "2"]), w.for_subjects(["3"]), None, cfg, arch=TINY)
+    ckpt = classifier_checkpoint(r, channels=w.channels, window=WindowConfig().to_dict(), dataset="toy",
+                                 label_texts={"a": "doing a"}, config=cfg,
+                                 split={"train": ["1", "2"], "val": ["3"], "test": []}, pretrained_from=None)
+    torch.save(ckpt, tmp_path / "c.pt")
+    loaded = torch.load(tmp_path / "c.pt", weights_only=True)
+    clf = load_classifier(loaded)
+    x = r.normaliser.apply(w.x[:16])
+    np.testing.assert_allclose(predict(clf, x), predict(r.classifier, x), rtol=1e-5, atol=1e-5)
+    assert loaded["label_texts"] == {"a": "doing a", "b": "b", "c": "c"} and loaded["channels"] == list(w.channels)
