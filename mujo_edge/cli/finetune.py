@@ -1,0 +1,86 @@
+"""`mujo-edge finetune`: train a classifier on a dataset's labelled windows and write the checkpoint export reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mujo_edge.cli.console import console, err_console
+from mujo_edge.cli.data import _csv_option
+
+
+def finetune(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset loader name (see `mujo-edge data list`)."),
+    out: Path = typer.Option(..., "--out", help="Folder for classifier.pt, metrics.json and history.jsonl."),
+    root: Path = typer.Option(None, "--root", help="Dataset folder."),
+    sensors: str = typer.Option("acc", "--sensors", help="Comma list: acc, gyro (several streams = multimodal)."),
+    placements: str = typer.Option(None, "--placements", help="Comma list of placements, e.g. wrist,pocket."),
+    pretrained: Path = typer.Option(None, "--pretrained", help="Pre-training checkpoint (best.pt); needed unless "
+                                                               "--regime baseline."),
+    regime: str = typer.Option("finetuned", "--regime", help="baseline | frozen | finetuned."),
+    fraction: float = typer.Option(1.0, "--fraction", help="Share of labelled training windows per class."),
+    folds: int = typer.Option(5, "--folds", help="Subject-wise folds."),
+    fold: int = typer.Option(1, "--fold", help="Which fold tests (1-based); one other subject validates."),
+    with_null: bool = typer.Option(False, "--null", help="Keep unlabelled / transition windows as a NULL class."),
+    epochs: int = typer.Option(200, "--epochs"),
+    patience: int = typer.Option(25, "--patience"),
+    seed: int = typer.Option(0, "--seed", help="Seeds the split, the label draw and the initialisation."),
+) -> None:
+    """Fine-tune (or train from scratch) a classifier, subject-wise, and save everything export needs."""
+    import torch
+    from rich.table import Table
+
+    from mujo_edge.channels import ChannelSelection
+    from mujo_edge.data.prepare import prepare
+    from mujo_edge.data.registry import get_loader
+    from mujo_edge.data.texts import label_texts
+    from mujo_edge.errors import ConfigError
+    from mujo_edge.splits import subject_kfold
+    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, null_labels
+    from mujo_edge.training.finetune import finetune as run
+    from mujo_edge.training.models import load_model_preset
+    from mujo_edge.training.pretrain import load_checkpoint
+
+    config = FinetuneConfig(regime=regime, fraction=fraction, epochs=epochs, patience=patience, seed=seed)
+    spec = get_loader(dataset).spec
+    prepared = prepare(dataset, root, selection=ChannelSelection(placements=_csv_option(placements),
+                                                                 sensors=_csv_option(sensors)))
+    windows = null_labels(prepared.windows, spec.null_classes, with_null)
+    splits = subject_kfold(windows.subjects(), folds, seed=seed, n_val=1)
+    if not 1 <= fold <= len(splits):
+        raise ConfigError(f"must be in 1..{len(splits)}", field="--fold")
+    split = splits[fold - 1]
+    ckpt = load_checkpoint(pretrained) if pretrained else None
+    arch = None if ckpt else load_model_preset("wrist").arch
+    history: list[dict[str, Any]] = []
+
+    def progress(event: dict[str, Any]) -> None:
+        history.append(event)
+        err_console.print(f"epoch {event['epoch']:3d}  loss {event['train_loss']:.4f}  "
+                          f"val macro-F1 {event['val_macro_f1']:.3f}", highlight=False)
+
+    result = run(windows.for_subjects(split.train), windows.for_subjects(split.val),
+                 windows.for_subjects(split.test), config, pretrained=ckpt, arch=arch, progress=progress)
+    texts = {c: t.primary for c, t in label_texts(dataset, [c for c in windows.classes if c != "NULL"]).items()}
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(classifier_checkpoint(result, channels=windows.channels, window=windows.config.to_dict(),
+                                     dataset=dataset, label_texts=texts, config=config,
+                                     split={"train": split.train, "val": split.val, "test": split.test},
+                                     pretrained_from=str(pretrained) if pretrained else None),
+               out / "classifier.pt")
+    (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+    (out / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    test = result.metrics["test"]
+    table = Table(title=f"{dataset} {split.name}, {regime}, {fraction:.0%} labels: test subjects "
+                        f"{', '.join(split.test)}", title_justify="left")
+    table.add_column("class")
+    table.add_column("F1", justify="right")
+    for cls, f1 in zip(result.classes, test["f1_per_class"]):
+        table.add_row(cls, "-" if f1 is None or f1 != f1 else f"{f1:.3f}")
+    table.add_row("[bold]macro-F1[/]", f"[bold]{test['macro_f1']:.3f}[/]")
+    table.add_row("accuracy", f"{test['accuracy']:.3f}")
+    console.print(table)
+    console.print(f"best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}; wrote {out}")
