@@ -194,7 +194,7 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
         if b is not None and set(a.subjects()) & set(b.subjects()):
             raise ConfigError(f"{names} share subjects {sorted(set(a.subjects()) & set(b.subjects()))}",
                               field="split")
-    if config.threads:
+    if config.threads and config.threads != torch.get_num_threads():  # resetting it stalls torch for a while
         torch.set_num_threads(config.threads)
     n_classes = len(train.classes)
     labelled = train.subset(label_fraction(train.y, config.fraction, seed=config.seed))

@@ -301,7 +301,7 @@ def pretrain(corpus: Corpus, arch: Any, config: PretrainConfig, out: str | Path,
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if config.threads:
+    if config.threads and config.threads != torch.get_num_threads():  # resetting it stalls torch for a while
         torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)  # the same seed gives the same weights on CPU
     torch.manual_seed(config.seed + dist_info.rank)  # dropout masks; restored from the checkpoint on resume
