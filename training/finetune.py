@@ -50,6 +50,8 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     head_hidden: int = 256
     head_dropout: float = 0.3
+    augment_deg: float = 0.0  # > 0: rotate each tri-axial stream by a random angle up to this (watch fit varies)
+    augment_scale: float = 0.0  # > 0: multiply each window by a factor in 1 +- this (sensor gain, strength)
     seed: int = 0
     threads: int = 0
 
@@ -105,6 +107,31 @@ class Classifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+
+def random_rotations(n: int, max_deg: float, rng: np.random.Generator) -> np.ndarray:
+    """[n, 3, 3] rotations about uniformly random axes by angles uniform in (-max_deg, max_deg) (Rodrigues)."""
+    axis = rng.normal(size=(n, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    angle = np.deg2rad(rng.uniform(-max_deg, max_deg, size=n))[:, None, None]
+    k = np.zeros((n, 3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k -= k.transpose(0, 2, 1)
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+def augment(x: np.ndarray, streams: Mapping[str, Sequence[int]], config: FinetuneConfig,
+            rng: np.random.Generator) -> np.ndarray:
+    """Physical augmentation of raw windows [B, C, L] (before z-scoring): one rotation per window shared by
+    its streams (they sit on one device) and one gain per window."""
+    out = x.copy()
+    if config.augment_deg > 0:
+        rot = random_rotations(len(x), config.augment_deg, rng).astype(np.float32)
+        for rows in streams.values():
+            out[:, rows] = np.einsum("bij,bjl->bil", rot, x[:, rows])
+    if config.augment_scale > 0:
+        out *= rng.uniform(1 - config.augment_scale, 1 + config.augment_scale, size=(len(x), 1, 1)).astype(np.float32)
+    return out
 
 
 def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneConfig, *,
@@ -201,7 +228,10 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
     if len(labelled) < 2:
         raise ConfigError(f"only {len(labelled)} labelled training windows", field="fraction")
     normaliser = Normaliser.fit(labelled)
-    x_train, y_train = normaliser.apply(labelled.x), labelled.y
+    x_raw, y_train = labelled.x, labelled.y
+    streams = sensor_modalities(train.channels)
+    augmenting = config.augment_deg > 0 or config.augment_scale > 0
+    x_train = normaliser.apply(x_raw)
     x_val = normaliser.apply(val.x)
     clf = build_classifier(train.channels, n_classes, config, pretrained=pretrained, arch=arch)
     head_params = list(clf.head.parameters())
@@ -225,7 +255,8 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
             batches = batches[:-1]
         total = 0.0
         for b in batches:
-            logits = clf(torch.from_numpy(x_train[b]))
+            xb = normaliser.apply(augment(x_raw[b], streams, config, rng)) if augmenting else x_train[b]
+            logits = clf(torch.from_numpy(xb))
             loss = loss_fn(logits, torch.from_numpy(y_train[b]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -118,3 +118,23 @@ def test_checkpoint_roundtrip(tmp_path):
     x = r.normaliser.apply(w.x[:16])
     np.testing.assert_allclose(predict(clf, x), predict(r.classifier, x), rtol=1e-5, atol=1e-5)
     assert loaded["label_texts"] == {"a": "doing a", "b": "b", "c": "c"} and loaded["channels"] == list(w.channels)
+
+
+def test_augmentation_rotates_streams_rigidly_and_scales():
+    from mujo_edge.training.finetune import augment, random_rotations
+
+    rng = np.random.default_rng(0)
+    r = random_rotations(50, 30.0, rng)
+    np.testing.assert_allclose(r @ r.transpose(0, 2, 1), np.broadcast_to(np.eye(3), r.shape), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-9)
+    angles = np.degrees(np.arccos(np.clip((np.trace(r, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    assert angles.max() <= 30.0 + 1e-6 and angles.max() > 15
+    x = rng.normal(size=(8, 6, 100)).astype(np.float32)
+    streams = {"wrist_acc": [0, 1, 2], "wrist_gyro": [3, 4, 5]}
+    out = augment(x, streams, FinetuneConfig(augment_deg=30.0), rng)
+    for rows in streams.values():  # a rotation keeps every sample's norm
+        np.testing.assert_allclose(np.linalg.norm(out[:, rows], axis=1), np.linalg.norm(x[:, rows], axis=1), rtol=1e-5)
+    assert not np.allclose(out, x)
+    scaled = augment(x, streams, FinetuneConfig(augment_scale=0.1), rng)
+    ratio = scaled / x
+    assert np.allclose(ratio, ratio[:, :1, :1], rtol=1e-4) and np.abs(ratio - 1).max() <= 0.1 + 1e-6
