@@ -131,10 +131,10 @@ def test_augmentation_rotates_streams_rigidly_and_scales():
     assert angles.max() <= 30.0 + 1e-6 and angles.max() > 15
     x = rng.normal(size=(8, 6, 100)).astype(np.float32)
     streams = {"wrist_acc": [0, 1, 2], "wrist_gyro": [3, 4, 5]}
-    out = augment(x, streams, FinetuneConfig(augment_deg=30.0), rng)
+    out = augment(x, streams, FinetuneConfig(augment_deg=30.0, augment_scale=0.0), rng)
     for rows in streams.values():  # a rotation keeps every sample's norm
         np.testing.assert_allclose(np.linalg.norm(out[:, rows], axis=1), np.linalg.norm(x[:, rows], axis=1), rtol=1e-5)
     assert not np.allclose(out, x)
-    scaled = augment(x, streams, FinetuneConfig(augment_scale=0.1), rng)
+    scaled = augment(x, streams, FinetuneConfig(augment_deg=0.0, augment_scale=0.1), rng)
     ratio = scaled / x
     assert np.allclose(ratio, ratio[:, :1, :1], rtol=1e-4) and np.abs(ratio - 1).max() <= 0.1 + 1e-6
