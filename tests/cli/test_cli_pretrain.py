@@ -33,7 +33,7 @@ model = "{model}"
 modalities = ["wrist_acc", "wrist_gyro", "pocket_acc"]
 real = ["spar_watch", "sp_sw_har"]
 [train]
-epochs = 8
+epochs = 16
 batch_size = 64
 warmup_epochs = 1
 cycle_epochs = 4
@@ -74,7 +74,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, recipe, s
         time.sleep(0.05)
     killed.send_signal(signal.SIGKILL)
     killed.communicate(timeout=60)
-    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["epoch"] < 8
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["epoch"] < 16
 
     again = cli("--preset", recipe, "--out", tmp_path / "cut", *data)  # without --resume: refused
     out, _ = again.communicate(timeout=120)
@@ -89,7 +89,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, recipe, s
     for k, v in a["model"].items():
         torch.testing.assert_close(b["model"][k], v, rtol=0, atol=0)
     lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x)["epoch"] for x in lines] == list(range(1, 9))
+    assert [json.loads(x)["epoch"] for x in lines] == list(range(1, 17))
     for f in ("best.pt", "config.json", "curves.png", "corpus/corpus.npz", "corpus/corpus.json"):
         assert (tmp_path / "cut" / f).is_file(), f
     config = json.loads((tmp_path / "cut" / "config.json").read_text())
@@ -115,7 +115,7 @@ NO_DROPOUT = MODEL + "proj_dropout = 0.0\ntext_dropout = 0.0\n"
 def test_torchrun_with_two_processes_trains_like_one(tmp_path, shared_data):
     (tmp_path / "tiny.toml").write_text(NO_DROPOUT)
     recipe = tmp_path / "recipe.toml"
-    recipe.write_text(RECIPE.format(model=tmp_path / "tiny.toml").replace("epochs = 8", "epochs = 2"))
+    recipe.write_text(RECIPE.format(model=tmp_path / "tiny.toml").replace("epochs = 16", "epochs = 2"))
     args = ["pretrain", "--preset", str(recipe), "--data", str(shared_data), "--exclude", "spar_watch"]
     one = subprocess.run([sys.executable, "-m", "mujo_edge", *args, "--out", str(tmp_path / "one")],
                          capture_output=True, text=True, timeout=600)
