@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -49,8 +48,8 @@ from torch import Tensor, nn
 from mujo_edge.errors import ConfigError, UnknownNameError
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
-from mujo_edge.training.pretrain import (CHECKPOINT_VERSION, Progress, epoch_order, lr_at, normaliser_stats,
-                                         split_subjects)
+from mujo_edge.training.pretrain import (CHECKPOINT_VERSION, Progress, atomic_save, epoch_order, lr_at,
+                                         normaliser_stats, split_subjects)
 
 log = logging.getLogger(__name__)
 
@@ -412,9 +411,9 @@ def pretrain_baseline(corpus: Corpus, arch: ArchConfig, config: BaselineConfig, 
                 "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "state": state,
                 "model_config": model_config.to_dict(), "train_config": train_config, "normaliser": stats,
                 "metrics": metrics}
-        _atomic_save(ckpt, out / "last.pt")
+        atomic_save(ckpt, out / "last.pt")
         if improved:
-            _atomic_save(ckpt, out / "best.pt")
+            atomic_save(ckpt, out / "best.pt")
         with metrics_path.open("a") as fh:
             fh.write(json.dumps(metrics) + "\n")
         if progress:
@@ -427,11 +426,6 @@ def pretrain_baseline(corpus: Corpus, arch: ArchConfig, config: BaselineConfig, 
             break
     return summary
 
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()

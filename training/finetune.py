@@ -14,17 +14,19 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mujo_edge.errors import ConfigError
+from mujo_edge.errors import ConfigError, DataNotFoundError
 from mujo_edge.normalise import Normaliser
 from mujo_edge.splits import label_fraction
 from mujo_edge.training.corpus import sensor_modalities
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
+from mujo_edge.training.pretrain import atomic_save
 from mujo_edge.windows import Windows
 
 log = logging.getLogger(__name__)
@@ -301,6 +303,20 @@ def classifier_checkpoint(result: FinetuneResult, *, channels: Sequence[str], wi
             "classes": list(result.classes), "label_texts": {c: label_texts.get(c, c) for c in result.classes},
             "dataset": dataset, "finetune": config.to_dict(), "split": {k: list(v) for k, v in split.items()},
             "metrics": result.metrics, "pretrained_from": pretrained_from}
+
+
+def save_classifier(ckpt: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a `classifier_checkpoint` atomically."""
+    atomic_save(dict(ckpt), Path(path))
+    return Path(path)
+
+
+def read_classifier(path: str | Path) -> dict[str, Any]:
+    """A classifier checkpoint from disk (tensors and plain data only: weights_only=True)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError("classifier checkpoint not found", path=p)
+    return torch.load(p, map_location="cpu", weights_only=True)
 
 
 def load_classifier(ckpt: Mapping[str, Any]) -> Classifier:

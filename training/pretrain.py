@@ -273,7 +273,8 @@ def retrieval(model: MujoModel, corpus: Corpus, data: _Prepared, val: np.ndarray
     return out
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save through a temporary file and a rename, so a killed run never leaves a torn checkpoint."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -376,9 +377,9 @@ def pretrain(corpus: Corpus, arch: Any, config: PretrainConfig, out: str | Path,
                     "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "state": state,
                     "model_config": model_config.to_dict(), "train_config": config.to_dict(),
                     "normaliser": stats, "metrics": metrics}
-            _atomic_save(ckpt, out / "last.pt")
+            atomic_save(ckpt, out / "last.pt")
             if improved:
-                _atomic_save(ckpt, out / "best.pt")
+                atomic_save(ckpt, out / "best.pt")
             with metrics_path.open("a") as fh:
                 fh.write(json.dumps(metrics) + "\n")
             if progress:

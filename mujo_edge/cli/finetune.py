@@ -30,7 +30,6 @@ def finetune(
     seed: int = typer.Option(0, "--seed", help="Seeds the split, the label draw and the initialisation."),
 ) -> None:
     """Fine-tune (or train from scratch) a classifier, subject-wise, and save everything export needs."""
-    import torch
     from rich.table import Table
 
     from mujo_edge.channels import ChannelSelection
@@ -39,7 +38,7 @@ def finetune(
     from mujo_edge.data.texts import label_texts
     from mujo_edge.errors import ConfigError
     from mujo_edge.splits import subject_kfold
-    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, null_labels
+    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, null_labels, save_classifier
     from mujo_edge.training.finetune import finetune as run
     from mujo_edge.training.models import load_model_preset
     from mujo_edge.training.pretrain import load_checkpoint
@@ -66,11 +65,11 @@ def finetune(
                  windows.for_subjects(split.test), config, pretrained=ckpt, arch=arch, progress=progress)
     texts = {c: t.primary for c, t in label_texts(dataset, [c for c in windows.classes if c != "NULL"]).items()}
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(classifier_checkpoint(result, channels=windows.channels, window=windows.config.to_dict(),
-                                     dataset=dataset, label_texts=texts, config=config,
-                                     split={"train": split.train, "val": split.val, "test": split.test},
-                                     pretrained_from=str(pretrained) if pretrained else None),
-               out / "classifier.pt")
+    save_classifier(classifier_checkpoint(result, channels=windows.channels, window=windows.config.to_dict(),
+                                          dataset=dataset, label_texts=texts, config=config,
+                                          split={"train": split.train, "val": split.val, "test": split.test},
+                                          pretrained_from=str(pretrained) if pretrained else None),
+                    out / "classifier.pt")
     (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
     (out / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     test = result.metrics["test"]

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from mujo_edge.training.finetune import load_classifier
+from mujo_edge.training.finetune import load_classifier, read_classifier
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ def test_finetune_writes_a_complete_checkpoint(tmp_path, shared_data):
                         "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "macro-F1" in r.stdout
-    ckpt = torch.load(tmp_path / "classifier.pt", weights_only=True)
+    ckpt = read_classifier(tmp_path / "classifier.pt")
     assert ckpt["channels"] == ["wrist_acc_x", "wrist_acc_y", "wrist_acc_z"]
     assert ckpt["classes"] == ["PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"]
     assert "pendulum" in ckpt["label_texts"]["PEN"] and ckpt["window"]["length"] == 100
