@@ -48,8 +48,8 @@ from torch import Tensor, nn
 from mujo_edge.errors import ConfigError, UnknownNameError
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
-from mujo_edge.training.pretrain import (CHECKPOINT_VERSION, Progress, atomic_save, epoch_order, lr_at,
-                                         normaliser_stats, split_subjects)
+from mujo_edge.training.pretrain import (Progress, epoch_order, lr_at, normaliser_stats, record_epoch,
+                                         split_subjects)
 
 log = logging.getLogger(__name__)
 
@@ -403,21 +403,10 @@ def pretrain_baseline(corpus: Corpus, arch: ArchConfig, config: BaselineConfig, 
         metrics = {"epoch": epoch + 1, "method": config.method, "train_loss": float(np.mean(losses)),
                    "val_loss": val_loss, "lr": lr, "seconds": round(time.perf_counter() - t0, 2),
                    **{f"val/{k}": v for k, v in extras.items()}}
-        improved = val_loss < state["best_val"]
-        state = {"epoch": epoch + 1, "best_val": min(val_loss, state["best_val"]),
-                 "best_epoch": epoch + 1 if improved else state["best_epoch"],
-                 "bad_epochs": 0 if improved else state["bad_epochs"] + 1}
-        ckpt = {"version": CHECKPOINT_VERSION, "model": model.state_dict(), "loss": {}, "head": head.state_dict(),
-                "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "state": state,
-                "model_config": model_config.to_dict(), "train_config": train_config, "normaliser": stats,
-                "metrics": metrics}
-        atomic_save(ckpt, out / "last.pt")
-        if improved:
-            atomic_save(ckpt, out / "best.pt")
-        with metrics_path.open("a") as fh:
-            fh.write(json.dumps(metrics) + "\n")
-        if progress:
-            progress({"event": "epoch", **metrics, "best_epoch": state["best_epoch"]})
+        state = record_epoch(out, state, val_loss, metrics, progress,
+                             checkpoint={"model": model.state_dict(), "loss": {}, "head": head.state_dict(),
+                                         "optimizer": optimizer.state_dict(), "model_config": model_config.to_dict(),
+                                         "train_config": train_config, "normaliser": stats})
         summary = {"epochs_run": epoch + 1, "best_epoch": state["best_epoch"], "best_val_loss": state["best_val"],
                    "last": metrics}
         if state["bad_epochs"] >= config.patience:

@@ -280,6 +280,27 @@ def atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def record_epoch(out: Path, state: Mapping[str, Any], val_loss: float, metrics: Mapping[str, Any],
+                 progress: Progress | None, *, checkpoint: Mapping[str, Any], write: bool = True) -> dict[str, Any]:
+    """End of an epoch: update the early-stopping state, write `last.pt` (and `best.pt` when the validation
+    loss improved) with that state, the RNG and the metrics, and append the metrics line. Returns the state."""
+    improved = val_loss < state["best_val"]
+    new_state = {"epoch": state["epoch"] + 1, "best_val": min(val_loss, state["best_val"]),
+                 "best_epoch": state["epoch"] + 1 if improved else state["best_epoch"],
+                 "bad_epochs": 0 if improved else state["bad_epochs"] + 1}
+    if write:
+        ckpt = {"version": CHECKPOINT_VERSION, **checkpoint, "torch_rng": torch.get_rng_state(), "state": new_state,
+                "metrics": dict(metrics)}
+        atomic_save(ckpt, out / "last.pt")
+        if improved:
+            atomic_save(ckpt, out / "best.pt")
+        with (out / "metrics.jsonl").open("a") as fh:
+            fh.write(json.dumps(dict(metrics)) + "\n")
+    if progress:
+        progress({"event": "epoch", **metrics, "best_epoch": new_state["best_epoch"]})
+    return new_state
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A pre-training checkpoint (tensors and plain data only: loaded with weights_only=True)."""
     p = Path(path)
@@ -368,22 +389,11 @@ def pretrain(corpus: Corpus, arch: Any, config: PretrainConfig, out: str | Path,
                    "lr": lr, "seconds": round(time.perf_counter() - t0, 2),
                    **{f"val_pair/{k}": v for k, v in pairs.items()},
                    **retrieval(model, corpus, data, val, config.anchor)}
-        improved = val_loss < state["best_val"]
-        state = {"epoch": epoch + 1, "best_val": min(val_loss, state["best_val"]),
-                 "best_epoch": epoch + 1 if improved else state["best_epoch"],
-                 "bad_epochs": 0 if improved else state["bad_epochs"] + 1}
-        if dist_info.is_main:
-            ckpt = {"version": CHECKPOINT_VERSION, "model": model.state_dict(), "loss": loss_fn.state_dict(),
-                    "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "state": state,
-                    "model_config": model_config.to_dict(), "train_config": config.to_dict(),
-                    "normaliser": stats, "metrics": metrics}
-            atomic_save(ckpt, out / "last.pt")
-            if improved:
-                atomic_save(ckpt, out / "best.pt")
-            with metrics_path.open("a") as fh:
-                fh.write(json.dumps(metrics) + "\n")
-            if progress:
-                progress({"event": "epoch", **metrics, "best_epoch": state["best_epoch"]})
+        state = record_epoch(out, state, val_loss, metrics, progress if dist_info.is_main else None,
+                             checkpoint={"model": model.state_dict(), "loss": loss_fn.state_dict(),
+                                         "optimizer": optimizer.state_dict(), "model_config": model_config.to_dict(),
+                                         "train_config": config.to_dict(), "normaliser": stats},
+                             write=dist_info.is_main)
         summary = {"epochs_run": epoch + 1, "best_epoch": state["best_epoch"], "best_val_loss": state["best_val"],
                    "last": metrics}
         if state["bad_epochs"] >= config.patience:
