@@ -48,8 +48,8 @@ from torch import Tensor, nn
 from mujo_edge.errors import ConfigError, UnknownNameError
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
-from mujo_edge.training.pretrain import (Progress, epoch_order, lr_at, normaliser_stats, record_epoch,
-                                         split_subjects)
+from mujo_edge.training.pretrain import (Progress, corpus_provenance, epoch_order, lr_at, normaliser_stats,
+                                         record_epoch, split_subjects)
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +406,8 @@ def pretrain_baseline(corpus: Corpus, arch: ArchConfig, config: BaselineConfig, 
         state = record_epoch(out, state, val_loss, metrics, progress,
                              checkpoint={"model": model.state_dict(), "loss": {}, "head": head.state_dict(),
                                          "optimizer": optimizer.state_dict(), "model_config": model_config.to_dict(),
-                                         "train_config": train_config, "normaliser": stats})
+                                         "train_config": train_config, "normaliser": stats,
+                                         "corpus": corpus_provenance(corpus)})
         summary = {"epochs_run": epoch + 1, "best_epoch": state["best_epoch"], "best_val_loss": state["best_val"],
                    "last": metrics}
         if state["bad_epochs"] >= config.patience:

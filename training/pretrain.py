@@ -280,6 +280,12 @@ def atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def corpus_provenance(corpus: Corpus) -> dict[str, list[str]]:
+    """What the checkpoint was trained on: its sources and the datasets left out (for leave-target-out checks)."""
+    return {"sources": sorted(set(corpus.source.tolist())),
+            "exclude": [str(d) for d in corpus.meta.get("exclude", [])]}
+
+
 def record_epoch(out: Path, state: Mapping[str, Any], val_loss: float, metrics: Mapping[str, Any],
                  progress: Progress | None, *, checkpoint: Mapping[str, Any], write: bool = True) -> dict[str, Any]:
     """End of an epoch: update the early-stopping state, write `last.pt` (and `best.pt` when the validation
@@ -392,7 +398,8 @@ def pretrain(corpus: Corpus, arch: Any, config: PretrainConfig, out: str | Path,
         state = record_epoch(out, state, val_loss, metrics, progress if dist_info.is_main else None,
                              checkpoint={"model": model.state_dict(), "loss": loss_fn.state_dict(),
                                          "optimizer": optimizer.state_dict(), "model_config": model_config.to_dict(),
-                                         "train_config": config.to_dict(), "normaliser": stats},
+                                         "train_config": config.to_dict(), "normaliser": stats,
+                                         "corpus": corpus_provenance(corpus)},
                              write=dist_info.is_main)
         summary = {"epochs_run": epoch + 1, "best_epoch": state["best_epoch"], "best_val_loss": state["best_val"],
                    "last": metrics}
