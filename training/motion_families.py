@@ -168,7 +168,7 @@ def _arm_reps(rig: Rig, rng: np.random.Generator, tempo: float, angles: Callable
 def _hand_reps(rig: Rig, rng: np.random.Generator, tempo: float, bottom: tuple, top: tuple, hint: tuple,
                p_both: float, hold: tuple[float, float] = (0.0, 0.2), rest_prob: float = 0.3) -> dict[str, Any]:
     """Repetitions moving each working hand between two offsets from its shoulder (in arm lengths)."""
-    mode, (u, idx), h = pick_sides(rng, p_both), reps(rng, rig.t, tempo, rest_prob), rng.uniform(*hold)
+    mode, (u, _), h = pick_sides(rng, p_both), reps(rng, rig.t, tempo, rest_prob), rng.uniform(*hold)
     for side in (s for s in SIDES if mode in ("both", s)):  # an idle arm keeps hanging
         s = np.array([SIGN[side], 1.0, 1.0])
         g = lift(u, h)[:, None]

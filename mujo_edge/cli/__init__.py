@@ -13,6 +13,7 @@ from mujo_edge import __version__
 from mujo_edge.cli.console import err_console
 from mujo_edge.cli.data import app as data_app
 from mujo_edge.cli.model import app as model_app
+from mujo_edge.cli.experiment import app as experiment_app
 from mujo_edge.cli.finetune import finetune as finetune_command
 from mujo_edge.cli.pretrain import pretrain as pretrain_command
 from mujo_edge.errors import MujoEdgeError
@@ -28,6 +29,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
 app.command("pretrain")(pretrain_command)
 app.command("finetune")(finetune_command)
+app.add_typer(experiment_app, name="experiment")
 
 
 def _version(value: bool) -> None:

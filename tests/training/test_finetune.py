@@ -5,32 +5,13 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from mujo_edge.channels import triaxial
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
-from mujo_edge.recording import Recording
 from mujo_edge.training.finetune import (FinetuneConfig, build_classifier, class_weights, classifier_checkpoint,
                                          finetune, load_classifier, null_labels, predict, scores)
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
-from mujo_edge.windows import concat, window_recording
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
-
-
-def toy_windows(subjects=("1", "2", "3", "4", "5"), seed=0):
-    """Three classes (sines at 1, 2 and 4 Hz on x; y and z noise); 30 s per class per subject."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for s in subjects:
-        t = np.arange(3 * 1500) / 50
-        labels = np.repeat(np.arange(3, dtype=np.int16), 1500)
-        freq = np.array([1.0, 2.0, 4.0])[labels]
-        x = np.stack([np.sin(2 * np.pi * freq * t), rng.normal(size=len(t)), rng.normal(size=len(t))], axis=1)
-        rec = Recording.create(t, x.astype(np.float32) + 0.2 * rng.normal(size=x.shape).astype(np.float32),
-                               triaxial("wrist", "acc", "m/s^2"), subject=s, source="toy", classes=("a", "b", "c"),
-                               labels=labels)
-        parts.append(window_recording(rec, WindowConfig()))
-    return concat(parts)
 
 
 def pretrained_checkpoint(seed=3):
@@ -43,16 +24,16 @@ def fast(**kw):
     return FinetuneConfig(**{"epochs": 15, "patience": 5, "batch_size": 32, "threads": 1, **kw})
 
 
-def test_baseline_learns_the_toy_task():
-    w = toy_windows()
+def test_baseline_learns_the_toy_task(make_toy):
+    w = make_toy()
     r = finetune(w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), w.for_subjects(["5"]),
                  fast(regime="baseline"), arch=TINY)
     assert r.metrics["test"]["macro_f1"] > 0.9
     assert r.metrics["best_epoch"] >= 1 and len(r.history) == r.metrics["epochs_run"]
 
 
-def test_frozen_keeps_pretrained_weights_and_finetuned_starts_from_them():
-    w = toy_windows()
+def test_frozen_keeps_pretrained_weights_and_finetuned_starts_from_them(make_toy):
+    w = make_toy()
     ckpt = pretrained_checkpoint()
     parts = (w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), None)
     frozen = finetune(*parts, fast(regime="frozen", epochs=3), pretrained=ckpt)
@@ -67,16 +48,16 @@ def test_frozen_keeps_pretrained_weights_and_finetuned_starts_from_them():
         build_classifier(w.channels, 3, fast(regime="frozen"))
 
 
-def test_other_placement_uses_the_anchor_branch():
-    w = toy_windows()
+def test_other_placement_uses_the_anchor_branch(make_toy):
+    w = make_toy()
     renamed = type(w)(x=w.x, y=w.y, subject=w.subject, recording=w.recording, start=w.start,
                       channels=("waist_acc_x", "waist_acc_y", "waist_acc_z"), classes=w.classes, config=w.config)
     clf = build_classifier(renamed.channels, 3, fast(regime="finetuned"), pretrained=pretrained_checkpoint())
     assert clf.branch_of == {"waist_acc": "wrist_acc"}
 
 
-def test_label_fraction_and_split_checks():
-    w = toy_windows()
+def test_label_fraction_and_split_checks(make_toy):
+    w = make_toy()
     r = finetune(w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), None,
                  fast(regime="baseline", fraction=0.1, epochs=2), arch=TINY)
     per_class = len(w.for_subjects(["1", "2", "3"])) // 3
@@ -94,8 +75,8 @@ def test_class_weights_and_scores():
     assert s["accuracy"] == pytest.approx(float((y == p).mean())) and np.sum(s["confusion"]) == 200
 
 
-def test_null_protocol():
-    w = toy_windows(subjects=("1",))
+def test_null_protocol(make_toy):
+    w = make_toy(subjects=("1",))
     w = type(w)(x=w.x, y=np.where(np.arange(len(w)) % 10 == 0, -1, w.y), subject=w.subject, recording=w.recording,
                 start=w.start, channels=w.channels, classes=w.classes, config=w.config)
     without = null_labels(w, ("c",), with_null=False)
@@ -105,8 +86,8 @@ def test_null_protocol():
     assert (with_null.y[w.y == -1] == 2).all() and (with_null.y[w.y == 2] == 2).all()
 
 
-def test_checkpoint_roundtrip(tmp_path):
-    w = toy_windows()
+def test_checkpoint_roundtrip(tmp_path, make_toy):
+    w = make_toy()
     cfg = fast(regime="baseline", epochs=2)
     r = finetune(w.for_subjects(["1", "2"]), w.for_subjects(["3"]), None, cfg, arch=TINY)
     ckpt = classifier_checkpoint(r, channels=w.channels, window=WindowConfig().to_dict(), dataset="toy",

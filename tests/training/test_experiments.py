@@ -1,0 +1,55 @@
+"""The label-efficiency runner: grid, leave-target-out check, resumable CSV, summary and figure."""
+
+import csv
+
+import pytest
+
+from mujo_edge.errors import ConfigError
+from mujo_edge.training.experiments import (LabelEfficiencyGrid, check_leave_target_out, methods_from,
+                                            parse_fractions, run_label_efficiency)
+from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
+
+TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
+
+
+def checkpoint(exclude=("toy",), sources=("synthetic",)):
+    model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),)), seed=1)
+    return {"model": model.state_dict(), "model_config": model.config.to_dict(),
+            "train_config": {"anchor": "wrist_acc"}, "corpus": {"sources": list(sources), "exclude": list(exclude)}}
+
+
+def test_grid_runs_resumes_and_summarises(tmp_path, make_toy):
+    w = make_toy()
+    grid = LabelEfficiencyGrid(target="toy", fractions=(0.1, 1.0), regimes=("baseline", "finetuned"), runs=1,
+                               folds=2, epochs=2, patience=2)
+    path = run_label_efficiency(w, grid, {"mujo": checkpoint()}, tmp_path, arch=TINY)
+    rows = list(csv.DictReader(path.open()))
+    # (baseline + mujo/finetuned + forest) x 2 fractions x 2 folds x 1 run
+    assert len(rows) == 3 * 2 * 2 * 1
+    assert {(r["method"], r["regime"]) for r in rows} == {("none", "baseline"), ("mujo", "finetuned"),
+                                                          ("random_forest", "-")}
+    assert all(0 <= float(r["macro_f1"]) <= 1 for r in rows)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| mujo | finetuned |" in summary and "10%" in summary and (tmp_path / "boxplot.png").is_file()
+    before = path.read_text()
+    run_label_efficiency(w, grid, {"mujo": checkpoint()}, tmp_path, arch=TINY)  # nothing left to do
+    assert path.read_text() == before
+
+
+def test_checkpoint_that_saw_the_target_is_refused():
+    check_leave_target_out("mujo", checkpoint(), "toy")
+    with pytest.raises(ConfigError, match="did not leave 'toy' out"):
+        check_leave_target_out("mujo", checkpoint(exclude=(), sources=("toy",)), "toy")
+    with pytest.raises(ConfigError, match="did not leave"):
+        check_leave_target_out("mujo", {"model": {}}, "toy")
+
+
+def test_option_parsing():
+    assert parse_fractions("1,2,100") == (0.01, 0.02, 1.0)
+    assert methods_from(["mujo=a/b.pt"])["mujo"].name == "b.pt"
+    with pytest.raises(ConfigError):
+        methods_from(["mujo"])
+    with pytest.raises(ConfigError):
+        parse_fractions("a,b")
+    with pytest.raises(ConfigError):
+        LabelEfficiencyGrid(target="x", regimes=("nope",))

@@ -1,0 +1,201 @@
+"""The label-efficiency experiment (paper Table 1 / Figure 2): methods x regimes x label fractions x runs,
+subject-wise folds, plus the feature + random-forest baseline on the very same labelled windows.
+
+Every finished run is appended to `results.csv` at once, so an interrupted grid resumes where it stopped
+(rows already present are skipped). `summary.md` (macro-F1 mean +- std per cell) and `boxplot.png` are
+rewritten from the CSV. A pre-trained checkpoint must have left the target out of its corpus.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mujo_edge.errors import ConfigError
+from mujo_edge.splits import label_fraction, subject_kfold
+from mujo_edge.training.features import FeatureForest
+from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune, scores
+from mujo_edge.windows import Windows
+
+log = logging.getLogger(__name__)
+
+FOREST = "random_forest"
+COLUMNS = ("target", "method", "regime", "fraction", "fold", "run", "seed", "macro_f1", "accuracy", "train_windows",
+           "test_windows", "best_epoch", "seconds")
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class LabelEfficiencyGrid:
+    """The grid: `fractions` of labels per class, `runs` repetitions (fresh label draw and initialisation),
+    `folds` subject-wise folds (one other subject validates), `regimes` for every pre-trained method."""
+
+    target: str
+    fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+    regimes: tuple[str, ...] = REGIMES
+    runs: int = 20
+    folds: int = 5
+    epochs: int = 200
+    patience: int = 25
+    forest: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for r in self.regimes:
+            if r not in REGIMES:
+                raise ConfigError(f"unknown regime {r!r} (known: {REGIMES})", field="regimes")
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
+            raise ConfigError(f"fractions must be in (0, 1], got {self.fractions}", field="fractions")
+        if self.runs < 1:
+            raise ConfigError("at least one run", field="runs")
+
+
+def _done(path: Path) -> set[tuple[str, str, str, str, str]]:
+    if not path.is_file():
+        return set()
+    with path.open(newline="") as fh:
+        return {(r["method"], r["regime"], r["fraction"], r["fold"], r["run"]) for r in csv.DictReader(fh)}
+
+
+def _append(path: Path, row: Mapping[str, Any]) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row[k] for k in COLUMNS})
+
+
+def check_leave_target_out(name: str, checkpoint: Mapping[str, Any], target: str) -> None:
+    corpus = checkpoint.get("corpus", {})
+    if target in corpus.get("sources", []) or target not in corpus.get("exclude", []):
+        raise ConfigError(f"pre-training of '{name}' did not leave '{target}' out (sources "
+                          f"{corpus.get('sources', '?')}, excluded {corpus.get('exclude', [])}): pre-train with "
+                          f"--exclude {target}", field="checkpoint")
+
+
+def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoints: Mapping[str, Mapping[str, Any]],
+                         out: Path, *, arch: Any = None, progress: Progress | None = None) -> Path:
+    """Run every missing cell of the grid on labelled `windows` and write results.csv, summary.md, boxplot.png.
+
+    `checkpoints` maps a method name ("mujo", "autoencoder", ...) to its pre-training checkpoint; the
+    `baseline` regime (random initialisation) runs once per cell, not once per method."""
+    for name, ckpt in checkpoints.items():
+        check_leave_target_out(name, ckpt, grid.target)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.csv"
+    done = _done(path)
+    cells: list[tuple[str, str]] = [("none", "baseline")] if "baseline" in grid.regimes else []
+    cells += [(m, r) for m in checkpoints for r in grid.regimes if r != "baseline"]
+    if grid.forest:
+        cells.append((FOREST, "-"))
+    splits = subject_kfold(windows.subjects(), grid.folds, seed=grid.seed, n_val=1)
+    jobs = [(m, r, f, k, run) for f in grid.fractions for k in range(len(splits)) for run in range(grid.runs)
+            for m, r in cells]
+    for i, (method, regime, fraction, k, run) in enumerate(jobs):
+        key = (method, regime, repr(fraction), str(k + 1), str(run + 1))
+        if key in done:
+            continue
+        split = splits[k]
+        seed = grid.seed * 100_003 + run * 1_009 + k  # fresh labels and initialisation per run and fold
+        train, val, test = (windows.for_subjects(p) for p in (split.train, split.val, split.test))
+        if method == FOREST:
+            labelled = train.subset(label_fraction(train.y, fraction, seed=seed))
+            forest = FeatureForest(seed=seed, channels=windows.channels).fit(labelled.x, labelled.y)
+            s = scores(test.y, forest.predict(test.x), len(windows.classes))
+            row = {"macro_f1": s["macro_f1"], "accuracy": s["accuracy"], "train_windows": len(labelled),
+                   "best_epoch": "", "seconds": ""}
+        else:
+            cfg = FinetuneConfig(regime=regime, fraction=fraction, epochs=grid.epochs, patience=grid.patience,
+                                 seed=seed)
+            r = finetune(train, val, test, cfg, pretrained=checkpoints.get(method), arch=arch)
+            row = {"macro_f1": r.metrics["test"]["macro_f1"], "accuracy": r.metrics["test"]["accuracy"],
+                   "train_windows": r.metrics["train_windows"], "best_epoch": r.metrics["best_epoch"],
+                   "seconds": r.metrics["seconds"]}
+        _append(path, {"target": grid.target, "method": method, "regime": regime, "fraction": repr(fraction),
+                       "fold": k + 1, "run": run + 1, "seed": seed, "test_windows": len(test), **row})
+        if progress:
+            progress(i + 1, len(jobs), f"{method}/{regime} {fraction:.0%} fold {k + 1} run {run + 1}")
+    write_summary(path, out / "summary.md", grid)
+    plot_boxes(path, out / "boxplot.png", grid.target)
+    return path
+
+
+def load_results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_summary(path: Path, md: Path, grid: LabelEfficiencyGrid) -> Path:
+    """Macro-F1 mean +- std (over folds x runs) per method/regime (rows) and label fraction (columns)."""
+    rows = load_results(path)
+    fractions = sorted({float(r["fraction"]) for r in rows})
+    cells = sorted({(r["method"], r["regime"]) for r in rows}, key=lambda c: (c[0] != "none", c))
+    lines = [f"# Label efficiency on {grid.target}: test macro-F1, mean +- std over folds x runs", "",
+             f"Grid: {asdict(grid)}", "",
+             "| method | regime | " + " | ".join(f"{f:.0%}" for f in fractions) + " |",
+             "|---|---|" + "---:|" * len(fractions)]
+    for method, regime in cells:
+        vals = []
+        for f in fractions:
+            v = [float(r["macro_f1"]) for r in rows
+                 if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == f]
+            vals.append(f"{np.mean(v):.3f} +- {np.std(v):.3f} (n={len(v)})" if v else "-")
+        lines.append(f"| {method} | {regime} | " + " | ".join(vals) + " |")
+    md.write_text("\n".join(lines) + "\n")
+    return md
+
+
+def plot_boxes(path: Path, png: Path, target: str) -> Path:
+    """Figure-2-style box plot: macro-F1 per label fraction, one box per method/regime."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = load_results(path)
+    fractions = sorted({float(r["fraction"]) for r in rows})
+    cells = sorted({(r["method"], r["regime"]) for r in rows}, key=lambda c: (c[0] != "none", c))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(fractions) * max(1, len(cells)) / 2), 4))
+    width = 0.8 / max(1, len(cells))
+    for j, (method, regime) in enumerate(cells):
+        data = [[float(r["macro_f1"]) for r in rows if r["method"] == method and r["regime"] == regime
+                 and float(r["fraction"]) == f] for f in fractions]
+        pos = [i + (j - (len(cells) - 1) / 2) * width for i in range(len(fractions))]
+        box = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, manage_ticks=False)
+        colour = plt.cm.tab10(j % 10)
+        for patch in box["boxes"]:
+            patch.set_facecolor(colour)
+        ax.plot([], [], color=colour, linewidth=8, label=f"{method} / {regime}" if method != "none" else regime)
+    ax.set_xticks(range(len(fractions)), [f"{f:.0%}" for f in fractions])
+    ax.set(xlabel="labelled training windows per class", ylabel="test macro-F1", title=f"{target}", ylim=(0, 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
+
+
+def parse_fractions(text: str) -> tuple[float, ...]:
+    """"1,2,5,100" (percent) -> (0.01, 0.02, 0.05, 1.0)."""
+    try:
+        return tuple(float(v) / 100 for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"not a comma list of percentages: {text!r}", field="--fractions") from None
+
+
+def methods_from(specs: Sequence[str]) -> dict[str, Path]:
+    """["mujo=runs/a/best.pt", "simclr=runs/b/best.pt"] -> {"mujo": Path(...), ...}."""
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"expected NAME=CHECKPOINT, got {spec!r}", field="--pretrained")
+        out[name] = Path(path)
+    return out
