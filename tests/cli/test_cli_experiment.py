@@ -1,0 +1,36 @@
+"""`mujo-edge experiment label-efficiency` end to end on SPAR with a tiny grid."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_grid_on_spar(tmp_path, shared_data):
+    r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "label-efficiency", "--target", "spar_watch",
+                        "--root", str(shared_data / "spar_watch"), "--fractions", "5", "--regimes", "baseline",
+                        "--runs", "1", "--folds", "2", "--epochs", "1", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert {(x["method"], x["fold"]) for x in rows} == {("none", "1"), ("none", "2"), ("random_forest", "1"),
+                                                        ("random_forest", "2")}
+    assert "| none | baseline |" in r.stdout and (tmp_path / "boxplot.png").is_file()
+
+
+def test_checkpoint_that_saw_the_target_is_refused(tmp_path, shared_data):
+    import torch
+
+    from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
+
+    model = MujoModel(ModelConfig(ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=8, proj_dim=8),
+                                  (ModalityConfig("wrist_acc", "sensor", 3),)))
+    torch.save({"version": 1, "model": model.state_dict(), "model_config": model.config.to_dict(),
+                "corpus": {"sources": ["spar_watch"], "exclude": []}}, tmp_path / "saw.pt")
+    r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "label-efficiency", "--target", "spar_watch",
+                        "--root", str(shared_data / "spar_watch"), "--pretrained", f"mujo={tmp_path / 'saw.pt'}",
+                        "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "did not leave 'spar_watch' out" in r.stderr
