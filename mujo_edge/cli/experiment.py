@@ -9,7 +9,8 @@ import typer
 from mujo_edge.cli.console import console, progress_callback
 from mujo_edge.cli.data import _csv_option
 
-app = typer.Typer(help="Experiments: label efficiency (Table 1 / Figure 2).", no_args_is_help=True)
+app = typer.Typer(help="Experiments: label efficiency (Table 1 / Figure 2) and zero-shot (Table 3).",
+                  no_args_is_help=True)
 
 
 @app.command("label-efficiency")
@@ -54,3 +55,44 @@ def label_efficiency(
         path = run_label_efficiency(windows, grid, checkpoints, out, arch=arch, progress=progress)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
     console.print(f"results: {path}; figure: {out / 'boxplot.png'}")
+
+
+@app.command("zero-shot")
+def zero_shot(
+    target: str = typer.Option(..., "--target", help="Dataset to classify from label descriptions alone."),
+    pretrained: Path = typer.Option(..., "--pretrained", help="MuJo pre-training checkpoint (left the target out)."),
+    out: Path = typer.Option(..., "--out", help="Folder for zero-shot.json and confusion.png."),
+    root: Path = typer.Option(None, "--root", help="Target dataset folder."),
+    stream: str = typer.Option(None, "--stream", help="Sensor stream, e.g. wrist_acc (default: the anchor)."),
+    with_null: bool = typer.Option(False, "--null", help="Add NULL = mean of the label embeddings."),
+    prompts: str = typer.Option("primary", "--prompts", help="primary | all (mean over every phrasing)."),
+) -> None:
+    """Zero-shot classification (paper Table 3): top-1/3/5 accuracy and macro-F1, and a confusion matrix."""
+    import json
+
+    from rich.table import Table
+
+    from mujo_edge.data.prepare import prepare
+    from mujo_edge.training.experiments import check_leave_target_out
+    from mujo_edge.training.pretrain import load_checkpoint
+    from mujo_edge.training.text import TextEncoder
+    from mujo_edge.training.zeroshot import plot_confusion
+    from mujo_edge.training.zeroshot import zero_shot as run
+
+    checkpoint = load_checkpoint(pretrained)
+    check_leave_target_out("pretrained", checkpoint, target)
+    windows = prepare(target, root).windows
+    result = run(checkpoint, windows, target, stream=stream, text_encoder=TextEncoder(), null=with_null,
+                 prompts=prompts)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "zero-shot.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    png = plot_confusion(result, out / "confusion.png")
+    table = Table(title=f"zero-shot on {target} ({result.windows:,} windows, stream {result.stream})",
+                  title_justify="left")
+    for col in ("", "top-1", "top-3", "top-5", "macro-F1"):
+        table.add_column(col, justify="right")
+    table.add_row("MuJo", f"{result.top1:.3f}", f"{result.top3:.3f}", f"{result.top5:.3f}", f"{result.macro_f1:.3f}")
+    table.add_row("chance", *(f"{result.chance[k]:.3f}" for k in ("top1", "top3", "top5")),
+                  f"{result.chance['macro_f1_uniform']:.3f}")
+    console.print(table)
+    console.print(f"wrote {out / 'zero-shot.json'} and {png}")

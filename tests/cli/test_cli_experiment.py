@@ -34,3 +34,18 @@ def test_checkpoint_that_saw_the_target_is_refused(tmp_path, shared_data):
                         "--root", str(shared_data / "spar_watch"), "--pretrained", f"mujo={tmp_path / 'saw.pt'}",
                         "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and "did not leave 'spar_watch' out" in r.stderr
+
+
+def test_zero_shot_refuses_a_checkpoint_without_provenance(tmp_path, shared_data):
+    import torch
+
+    from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
+
+    model = MujoModel(ModelConfig(ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=8, proj_dim=8, text_dim=8),
+                                  (ModalityConfig("wrist_acc", "sensor", 3), ModalityConfig("text", "text", 384))))
+    torch.save({"version": 1, "model": model.state_dict(), "model_config": model.config.to_dict(),
+                "train_config": {"anchor": "wrist_acc"}, "normaliser": {}}, tmp_path / "old.pt")
+    r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "zero-shot", "--target", "spar_watch",
+                        "--root", str(shared_data / "spar_watch"), "--pretrained", str(tmp_path / "old.pt"),
+                        "--out", str(tmp_path / "zs")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "did not leave 'spar_watch' out" in r.stderr
