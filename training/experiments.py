@@ -172,7 +172,8 @@ def plot_boxes(path: Path, png: Path, target: str) -> Path:
         colour = plt.cm.tab10(j % 10)
         for patch in box["boxes"]:
             patch.set_facecolor(colour)
-        ax.plot([], [], color=colour, linewidth=8, label=f"{method} / {regime}" if method != "none" else regime)
+        label = regime if method == "none" else method if regime == "-" else f"{method} / {regime}"
+        ax.plot([], [], color=colour, linewidth=8, label=label)
     ax.set_xticks(range(len(fractions)), [f"{f:.0%}" for f in fractions])
     ax.set(xlabel="labelled training windows per class", ylabel="test macro-F1", title=f"{target}", ylim=(0, 1))
     ax.legend(fontsize=8)
