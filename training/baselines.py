@@ -48,8 +48,8 @@ from torch import Tensor, nn
 from mujo_edge.errors import ConfigError, UnknownNameError
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
-from mujo_edge.training.pretrain import (Progress, corpus_provenance, epoch_order, lr_at, normaliser_stats,
-                                         record_epoch, split_subjects)
+from mujo_edge.training.pretrain import (Progress, ScheduleConfig, corpus_provenance, epoch_order, lr_at,
+                                         normaliser_stats, record_epoch, split_subjects)
 
 log = logging.getLogger(__name__)
 
@@ -59,42 +59,21 @@ Generator = torch.Generator | None
 
 
 @dataclass(frozen=True)
-class BaselineConfig:
-    """Training of one baseline; schedule fields mean what they mean in `PretrainConfig` (and `lr_at`)."""
+class BaselineConfig(ScheduleConfig):
+    """Training of one baseline: MuJo's schedule (`ScheduleConfig`; use the same `balance` so both see the same
+    windows per epoch) plus the method and its own settings."""
 
     method: str = "autoencoder"
-    epochs: int = 200
-    batch_size: int = 256
-    lr: float = 8e-4
-    weight_decay: float = 0.01
-    warmup_epochs: float = 34
-    cycle_epochs: float = 33
-    min_lr: float = 3.0398e-6
-    patience: int = 50
-    val_fraction: float = 0.15
-    balance: float = 0.0  # as PretrainConfig.balance: use MuJo's value so both see the same windows per epoch
-    seed: int = 0
-    threads: int = 0  # 0 = torch's default
     temperature: float = 0.1  # SimCLR NT-Xent
     noise_std: float = 0.05  # Multi-task "noise"
     scale_std: float = 0.05  # Multi-task "scale": factors ~ N(1, scale_std)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.method not in METHODS:
             raise ConfigError(f"must be one of {METHODS}, got {self.method!r}", field="method")
-        for name in ("epochs", "batch_size", "patience"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"must be an integer >= 1, got {getattr(self, name)!r}", field=name)
         if self.method == "simclr" and self.batch_size < 2:
             raise ConfigError("SimCLR needs at least 2 windows per batch (negatives)", field="batch_size")
-        if not 0 < self.min_lr <= self.lr:
-            raise ConfigError(f"need 0 < min_lr <= lr, got {self.min_lr}, {self.lr}", field="min_lr")
-        if self.warmup_epochs < 0 or self.cycle_epochs <= 0:
-            raise ConfigError("warmup_epochs must be >= 0 and cycle_epochs > 0", field="cycle_epochs")
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"must be in (0, 1), got {self.val_fraction}", field="val_fraction")
-        if not 0.0 <= self.balance <= 1.0:
-            raise ConfigError(f"must be in [0, 1], got {self.balance}", field="balance")
         for name in ("temperature", "noise_std", "scale_std"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"must be > 0, got {getattr(self, name)}", field=name)

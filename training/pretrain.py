@@ -39,9 +39,11 @@ Progress = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
-    """Paper defaults (section 4): AdamW 8e-4, batch 256, 34 warm-up epochs, 33-epoch cosine cycles down to
-    3.0398e-6, at most 200 epochs, early stopping after 50 epochs without a better validation loss."""
+class ScheduleConfig:
+    """What every pre-training method (MuJo and the baselines) shares: optimiser, schedule (`lr_at`), epochs,
+    early stopping, subject-wise validation, source balancing (`epoch_order`). Paper defaults (section 4):
+    AdamW 8e-4, batch 256, 34 warm-up epochs, 33-epoch cosine cycles down to 3.0398e-6, at most 200 epochs,
+    early stopping after 50 epochs without a better validation loss."""
 
     epochs: int = 200
     batch_size: int = 256
@@ -52,16 +54,14 @@ class PretrainConfig:
     min_lr: float = 3.0398e-6
     patience: int = 50
     val_fraction: float = 0.15
-    anchor: str = "wrist_acc"
     balance: float = 0.0  # 0: sources as they come; 1: every source equally often per epoch (see epoch_order)
     seed: int = 0
     threads: int = 0  # 0 = torch's default
-    loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"must be >= 1, got {getattr(self, name)}", field=name)
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"must be an integer >= 1, got {getattr(self, name)!r}", field=name)
         if not 0 < self.min_lr <= self.lr:
             raise ConfigError(f"need 0 < min_lr <= lr, got {self.min_lr}, {self.lr}", field="min_lr")
         if self.warmup_epochs < 0 or self.cycle_epochs <= 0:
@@ -70,6 +70,14 @@ class PretrainConfig:
             raise ConfigError(f"must be in [0, 1], got {self.balance}", field="balance")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"must be in (0, 1), got {self.val_fraction}", field="val_fraction")
+
+
+@dataclass(frozen=True)
+class PretrainConfig(ScheduleConfig):
+    """MuJo pre-training: the shared schedule plus the anchor modality and the contrastive loss."""
+
+    anchor: str = "wrist_acc"
+    loss: LossConfig = field(default_factory=LossConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +96,7 @@ class PretrainConfig:
         return cls(**data)
 
 
-def lr_at(step: int, steps_per_epoch: int, cfg: PretrainConfig) -> float:
+def lr_at(step: int, steps_per_epoch: int, cfg: ScheduleConfig) -> float:
     """Linear warm-up, then cosine annealing with warm restarts (per step, so resume needs no state)."""
     warmup = cfg.warmup_epochs * steps_per_epoch
     if step < warmup:
