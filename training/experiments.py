@@ -33,8 +33,10 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass(frozen=True)
 class LabelEfficiencyGrid:
-    """The grid: `fractions` of labels per class, `runs` repetitions (fresh label draw and initialisation),
-    `folds` subject-wise folds (one other subject validates), `regimes` for every pre-trained method."""
+    """The grid: `fractions` of labels per class, `runs` repetitions per cell (fresh label draw and
+    initialisation), spread round-robin over `folds` subject-wise folds (run r tests fold r mod folds; one
+    other subject validates), `regimes` for every pre-trained method. runs = 20 over 5 folds tests every
+    subject 4 times."""
 
     target: str
     fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -96,8 +98,7 @@ def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoint
     if grid.forest:
         cells.append((FOREST, "-"))
     splits = subject_kfold(windows.subjects(), grid.folds, seed=grid.seed, n_val=1)
-    jobs = [(m, r, f, k, run) for f in grid.fractions for k in range(len(splits)) for run in range(grid.runs)
-            for m, r in cells]
+    jobs = [(m, r, f, run % len(splits), run) for f in grid.fractions for run in range(grid.runs) for m, r in cells]
     for i, (method, regime, fraction, k, run) in enumerate(jobs):
         key = (method, regime, repr(fraction), str(k + 1), str(run + 1))
         if key in done:
@@ -133,11 +134,11 @@ def load_results(path: Path) -> list[dict[str, str]]:
 
 
 def write_summary(path: Path, md: Path, grid: LabelEfficiencyGrid) -> Path:
-    """Macro-F1 mean +- std (over folds x runs) per method/regime (rows) and label fraction (columns)."""
+    """Macro-F1 mean +- std (over runs) per method/regime (rows) and label fraction (columns)."""
     rows = load_results(path)
     fractions = sorted({float(r["fraction"]) for r in rows})
     cells = sorted({(r["method"], r["regime"]) for r in rows}, key=lambda c: (c[0] != "none", c))
-    lines = [f"# Label efficiency on {grid.target}: test macro-F1, mean +- std over folds x runs", "",
+    lines = [f"# Label efficiency on {grid.target}: test macro-F1, mean +- std over runs (round-robin over subject-wise folds)", "",
              f"Grid: {asdict(grid)}", "",
              "| method | regime | " + " | ".join(f"{f:.0%}" for f in fractions) + " |",
              "|---|---|" + "---:|" * len(fractions)]

@@ -24,7 +24,7 @@ def label_efficiency(
     placements: str = typer.Option(None, "--placements", help="Comma list of placements."),
     fractions: str = typer.Option("1,2,5,10,20,50,100", "--fractions", help="Label percentages per class."),
     regimes: str = typer.Option("baseline,frozen,finetuned", "--regimes"),
-    runs: int = typer.Option(20, "--runs", help="Repetitions per cell (fresh labels and initialisation)."),
+    runs: int = typer.Option(20, "--runs", help="Runs per cell (fresh labels and initialisation), round-robin over the folds."),
     folds: int = typer.Option(5, "--folds", help="Subject-wise folds."),
     with_null: bool = typer.Option(False, "--null", help="Keep the NULL class (unlabelled / transitions)."),
     epochs: int = typer.Option(200, "--epochs"),

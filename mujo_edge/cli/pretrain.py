@@ -1,4 +1,5 @@
-"""`mujo-edge pretrain`: build the pre-training corpus from a recipe and run MuJo pre-training."""
+"""`mujo-edge pretrain`: build the pre-training corpus from a recipe and run MuJo pre-training (or one of the
+self-supervised baselines on the same corpus and schedule, `--method`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def pretrain(
     epochs: int = typer.Option(None, "--epochs", help="Override the recipe's number of epochs."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = default)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    method: str = typer.Option("mujo", "--method", help="mujo | autoencoder | simclr | multitask: the baselines "
+                                                       "train the anchor's encoder on the same corpus and schedule."),
+    corpus_from: Path = typer.Option(None, "--corpus", help="Reuse a corpus folder built before (e.g. "
+                                                            "runs/wrist/corpus) instead of building one, so "
+                                                            "methods compare on exactly the same windows."),
 ) -> None:
     """Pre-train the sensor encoder by aligning every modality (MuJo), leaving --exclude datasets out."""
     import os
@@ -45,6 +51,12 @@ def pretrain(
     from mujo_edge.training.recipe import load_pretrain_preset
     from mujo_edge.training.text import PrecomputedTextEncoder, TextEncoder
 
+    from mujo_edge.training.baselines import METHODS, BaselineConfig, pretrain_baseline
+
+    if method != "mujo" and method not in METHODS:
+        raise ConfigError(f"must be mujo or one of {METHODS}, got {method!r}", field="--method")
+    if method != "mujo" and resume:
+        raise ConfigError("only MuJo runs can be resumed; start the baseline again", field="--resume")
     recipe = load_pretrain_preset(preset).excluding(exclude)
     changes: dict[str, Any] = {}
     if epochs is not None:
@@ -59,6 +71,9 @@ def pretrain(
         if not (out / "last.pt").is_file():
             raise ConfigError(f"nothing to resume in {out} (no last.pt)", field="--resume")
         corpus = Corpus.load(corpus_dir)
+    elif corpus_from is not None:
+        corpus = Corpus.load(corpus_from)
+        _check_left_out(corpus, recipe.corpus.exclude, corpus_from)
     else:
         if (out / "last.pt").is_file():
             raise ConfigError(f"{out} already holds a run: pass --resume, or choose another --out", field="--out")
@@ -84,7 +99,12 @@ def pretrain(
                            info=f"val {event['val_loss']:.3f} (best epoch {event['best_epoch']})")
                 bar.console.log(_epoch_line(event))
 
-        summary = run(corpus, arch, recipe.train, out, resume=resume, dist_info=dist_info, progress=progress)
+        if method == "mujo":
+            summary = run(corpus, arch, recipe.train, out, resume=resume, dist_info=dist_info, progress=progress)
+        else:
+            schedule = {k: v for k, v in recipe.train.to_dict().items() if k not in ("anchor", "loss")}
+            summary = pretrain_baseline(corpus, arch, BaselineConfig(**schedule, method=method), out,
+                                        anchor=recipe.train.anchor, progress=progress)
     if dist_info.is_main:
         png = plot_pretrain_curves(out / "metrics.jsonl", out / "curves.png")
         table = Table(title=f"pre-training done: {out}", title_justify="left")
@@ -98,6 +118,15 @@ def pretrain(
         console.print(table)
         console.print(f"checkpoints: {out / 'best.pt'}, {out / 'last.pt'}; metrics: {out / 'metrics.jsonl'}; "
                       f"curves: {png}")
+
+
+def _check_left_out(corpus: Any, exclude: tuple[str, ...], folder: Path) -> None:
+    """A reused corpus must not contain a dataset the run is asked to leave out."""
+    from mujo_edge.errors import ConfigError
+
+    present = sorted(set(corpus.source.tolist()) & set(exclude))
+    if present:
+        raise ConfigError(f"the corpus in {folder} contains {present}, which --exclude leaves out", field="--corpus")
 
 
 def _epoch_line(e: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 def test_tiny_grid_on_spar(tmp_path, shared_data):
     r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "label-efficiency", "--target", "spar_watch",
                         "--root", str(shared_data / "spar_watch"), "--fractions", "5", "--regimes", "baseline",
-                        "--runs", "1", "--folds", "2", "--epochs", "1", "--out", str(tmp_path)],
+                        "--runs", "2", "--folds", "2", "--epochs", "1", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))

@@ -149,3 +149,25 @@ def test_default_recipe_builds_its_full_corpus_and_trains(tmp_path, shared_data)
     for key in ("wrist_acc->text@sp_sw_har/balanced_top1", "wrist_acc->text@synthetic/balanced_top1",
                 "wrist_acc->wrist_gyro/top1", "wrist_acc->pocket_acc/top1"):
         assert 0.0 <= metrics[key] <= 1.0
+
+
+def test_baseline_method_reuses_a_corpus_and_refuses_one_with_the_target(tmp_path, recipe, shared_data):
+    base = ["--preset", recipe, "--data", shared_data, "--epochs", "1"]
+    mujo = cli(*base, "--exclude", "spar_watch", "--out", tmp_path / "mujo")
+    out, _ = mujo.communicate(timeout=600)
+    assert mujo.returncode == 0, out
+    ae = cli(*base, "--exclude", "spar_watch", "--method", "autoencoder", "--corpus", tmp_path / "mujo" / "corpus",
+             "--out", tmp_path / "ae")
+    out, _ = ae.communicate(timeout=600)
+    assert ae.returncode == 0, out
+    ckpt = load_checkpoint(tmp_path / "ae" / "best.pt")
+    assert ckpt["train_config"]["method"] == "autoencoder" and "head" in ckpt
+    assert ckpt["corpus"]["exclude"] == ["spar_watch"]  # provenance of the reused corpus
+    # a corpus built with sp_sw_har in it cannot be reused by a run that must leave sp_sw_har out
+    bad = cli(*base, "--exclude", "sp_sw_har", "--method", "simclr", "--corpus", tmp_path / "mujo" / "corpus",
+              "--out", tmp_path / "bad")
+    out, _ = bad.communicate(timeout=120)
+    assert bad.returncode == 1 and "--corpus" in out and "sp_sw_har" in out and "Traceback" not in out
+    wrong = cli(*base, "--method", "nope", "--out", tmp_path / "wrong")
+    out, _ = wrong.communicate(timeout=120)
+    assert wrong.returncode == 1 and "--method" in out

@@ -20,12 +20,14 @@ def checkpoint(exclude=("toy",), sources=("synthetic",)):
 
 def test_grid_runs_resumes_and_summarises(tmp_path, make_toy):
     w = make_toy()
-    grid = LabelEfficiencyGrid(target="toy", fractions=(0.1, 1.0), regimes=("baseline", "finetuned"), runs=1,
+    grid = LabelEfficiencyGrid(target="toy", fractions=(0.1, 1.0), regimes=("baseline", "finetuned"), runs=3,
                                folds=2, epochs=2, patience=2)
     path = run_label_efficiency(w, grid, {"mujo": checkpoint()}, tmp_path, arch=TINY)
     rows = list(csv.DictReader(path.open()))
-    # (baseline + mujo/finetuned + forest) x 2 fractions x 2 folds x 1 run
-    assert len(rows) == 3 * 2 * 2 * 1
+    # (baseline + mujo/finetuned + forest) x 2 fractions x 3 runs, round-robin over the 2 folds
+    assert len(rows) == 3 * 2 * 3
+    assert [(r["run"], r["fold"]) for r in rows if r["method"] == "none" and r["fraction"] == "0.1"] == [
+        ("1", "1"), ("2", "2"), ("3", "1")]
     assert {(r["method"], r["regime"]) for r in rows} == {("none", "baseline"), ("mujo", "finetuned"),
                                                           ("random_forest", "-")}
     assert all(0 <= float(r["macro_f1"]) <= 1 for r in rows)
