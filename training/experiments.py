@@ -75,11 +75,14 @@ def _append(path: Path, row: Mapping[str, Any]) -> None:
 
 
 def check_leave_target_out(name: str, checkpoint: Mapping[str, Any], target: str) -> None:
-    corpus = checkpoint.get("corpus", {})
-    if target in corpus.get("sources", []) or target not in corpus.get("exclude", []):
-        raise ConfigError(f"pre-training of '{name}' did not leave '{target}' out (sources "
-                          f"{corpus.get('sources', '?')}, excluded {corpus.get('exclude', [])}): pre-train with "
-                          f"--exclude {target}", field="checkpoint")
+    """Refuse a pre-training checkpoint whose corpus holds windows of `target` (or does not say what it holds)."""
+    corpus = checkpoint.get("corpus")
+    if not isinstance(corpus, Mapping) or "sources" not in corpus:
+        raise ConfigError(f"checkpoint of '{name}' does not record its corpus sources; cannot prove that "
+                          f"'{target}' was left out", field="checkpoint")
+    if target in corpus["sources"]:
+        raise ConfigError(f"pre-training of '{name}' saw '{target}' (sources {corpus['sources']}, excluded "
+                          f"{corpus.get('exclude', [])}): pre-train with --exclude {target}", field="checkpoint")
 
 
 def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoints: Mapping[str, Mapping[str, Any]],
