@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError, DataNotFoundError
 from mujo_edge.normalise import Normaliser
+from mujo_edge.smoothing import causal_majority
 from mujo_edge.splits import label_fraction
 from mujo_edge.training.corpus import sensor_modalities
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
@@ -58,13 +59,14 @@ class FinetuneConfig:
     augment_scale: float = 0.1  # > 0: multiply each window by a factor in 1 +- this (sensor gain, strength)
     seed: int = 0
     threads: int = 0
+    smoothing: int = 5  # evaluation only: test scores also with a causal majority over this many windows
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
             raise ConfigError(f"must be one of {REGIMES}, got {self.regime!r}", field="regime")
         if not 0 < self.fraction <= 1:
             raise ConfigError(f"must be in (0, 1], got {self.fraction}", field="fraction")
-        for name in ("epochs", "patience", "batch_size", "head_hidden"):
+        for name in ("epochs", "patience", "batch_size", "head_hidden", "smoothing"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, name)}", field=name)
 
@@ -282,7 +284,11 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
     metrics: dict[str, Any] = {"best_epoch": best_epoch, "epochs_run": len(history), "val_macro_f1": best_f1,
                                "train_windows": len(labelled), "seconds": round(time.perf_counter() - t0, 1)}
     if test is not None and len(test):
-        metrics["test"] = scores(test.y, predict(clf, normaliser.apply(test.x)).argmax(axis=1), n_classes)
+        pred = predict(clf, normaliser.apply(test.x)).argmax(axis=1)
+        metrics["test"] = scores(test.y, pred, n_classes)
+        step_s = test.config.step / test.config.rate_hz
+        smoothed = causal_majority(pred, test.recording, test.start, config.smoothing, step_s)
+        metrics["test_smoothed"] = {**scores(test.y, smoothed, n_classes), "windows": config.smoothing}
     return FinetuneResult(clf, normaliser, tuple(train.classes), metrics, history)
 
 

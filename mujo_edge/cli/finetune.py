@@ -81,5 +81,8 @@ def finetune(
         table.add_row(cls, "-" if f1 is None or f1 != f1 else f"{f1:.3f}")
     table.add_row("[bold]macro-F1[/]", f"[bold]{test['macro_f1']:.3f}[/]")
     table.add_row("accuracy", f"{test['accuracy']:.3f}")
+    smoothed = result.metrics.get("test_smoothed")
+    if smoothed:
+        table.add_row(f"macro-F1, majority of {smoothed['windows']} windows", f"{smoothed['macro_f1']:.3f}")
     console.print(table)
     console.print(f"best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}; wrote {out}")
