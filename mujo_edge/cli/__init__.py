@@ -16,6 +16,8 @@ from mujo_edge.cli.model import app as model_app
 from mujo_edge.cli.experiment import app as experiment_app
 from mujo_edge.cli.finetune import finetune as finetune_command
 from mujo_edge.cli.pretrain import pretrain as pretrain_command
+from mujo_edge.cli.runtime import bundle_app
+from mujo_edge.cli.runtime import predict as predict_command
 from mujo_edge.errors import MujoEdgeError
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.add_typer(model_app, name="model")
 app.command("pretrain")(pretrain_command)
 app.command("finetune")(finetune_command)
 app.add_typer(experiment_app, name="experiment")
+app.command("predict")(predict_command)
+app.add_typer(bundle_app, name="bundle")
 
 
 def _version(value: bool) -> None:
