@@ -11,6 +11,7 @@ import typer
 
 from mujo_edge import __version__
 from mujo_edge.cli.console import err_console
+from mujo_edge.cli.bench import app as bench_app
 from mujo_edge.cli.data import app as data_app
 from mujo_edge.cli.model import app as model_app
 from mujo_edge.cli.experiment import app as experiment_app
@@ -34,6 +35,7 @@ app.command("finetune")(finetune_command)
 app.add_typer(experiment_app, name="experiment")
 app.command("predict")(predict_command)
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(bench_app, name="bench")
 
 
 def _version(value: bool) -> None:

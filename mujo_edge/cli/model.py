@@ -23,10 +23,6 @@ def human(n: float) -> str:
     return f"{n:g}"
 
 
-def _pct(ours: float, paper: float) -> float:
-    return 100.0 * (ours - paper) / paper
-
-
 @app.command("summary")
 def summary(
     preset: str = typer.Option("wrist", "--preset", help="Model preset name (see `--list`) or a TOML file path."),
@@ -38,42 +34,21 @@ def summary(
     list_presets: bool = typer.Option(False, "--list", help="List the model presets and exit."),
 ) -> None:
     """Encoder / projection / total FLOPs (one window, batch 1) and parameters per modality, vs the paper's Table 4."""
-    from mujo_edge.training.models import (
-        PAPER_TABLE4,
-        MujoModel,
-        available_model_presets,
-        load_model_preset,
-        measure_flops,
-        paper_row,
-    )
+    from mujo_edge.training.models import available_model_presets
+    from mujo_edge.training.table4 import measure_preset
 
     if list_presets:
         console.print("\n".join(available_model_presets()))
         return
-    config = load_model_preset(preset)
-    model = MujoModel(config, seed=0)
-    rows: list[dict[str, Any]] = []
-    for m in config.modalities:
-        cost = measure_flops(model, m.name, convention=convention)
-        shape = model.encoders[m.name].input_shape
-        rows.append({"modality": m.name, "kind": m.kind, "input": list(shape), **cost,
-                     "table4_row": paper_row(m)})
-    comparison = []
-    for r in rows:
-        if r["table4_row"] is None:
-            continue
-        ref = PAPER_TABLE4[r["table4_row"]]
-        comparison.append({"modality": r["modality"], "table4_row": r["table4_row"],
-                           "ours": {k: r[k] for k in ref}, "paper": ref,
-                           "diff_pct": {k: round(_pct(r[k], ref[k]), 4) for k in ref}})
+    measured = measure_preset(preset, convention)
+    rows, comparison = measured["modalities"], measured["table4"]
     if as_json:
-        console.print_json(json.dumps({"preset": preset, "convention": convention, "config": config.to_dict(),
-                                       "modalities": rows, "table4": comparison}))
+        console.print_json(json.dumps(measured))
         return
-    _print_tables(preset, convention, rows, comparison)
+    print_table4(preset, convention, rows, comparison)
 
 
-def _print_tables(preset: str, convention: str, rows: list[dict[str, Any]], comparison: list[dict[str, Any]]) -> None:
+def print_table4(preset: str, convention: str, rows: list[dict[str, Any]], comparison: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title=f"model preset '{preset}': FLOPs (forward, one window, {convention} convention) and "

@@ -15,6 +15,7 @@ import numpy as np
 import typer
 
 from mujo_edge.cli.console import console, err_console
+from mujo_edge.metrics import accuracy, macro_f1
 
 if TYPE_CHECKING:
     from mujo_edge.bundle import Bundle, Manifest
@@ -30,26 +31,6 @@ def _bundle() -> None:
 
 
 # --- metrics -------------------------------------------------------------------------------------------
-
-def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
-    """Unweighted mean of per-class F1 over the classes present in `y_true` or `y_pred` (sklearn's default)."""
-    t, p = np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str)
-    if t.size == 0:
-        return float("nan")
-    scores = []
-    for c in np.union1d(t, p):
-        tp = int(np.sum((t == c) & (p == c)))
-        fp = int(np.sum((t != c) & (p == c)))
-        fn = int(np.sum((t == c) & (p != c)))
-        denom = 2 * tp + fp + fn
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
-
-
-def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
-    t, p = np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str)
-    return float(np.mean(t == p)) if t.size else float("nan")
-
 
 # --- timeline ------------------------------------------------------------------------------------------
 
