@@ -15,6 +15,7 @@ from mujo_edge.cli.bench import app as bench_app
 from mujo_edge.cli.data import app as data_app
 from mujo_edge.cli.model import app as model_app
 from mujo_edge.cli.experiment import app as experiment_app
+from mujo_edge.cli.export import export as export_command
 from mujo_edge.cli.finetune import finetune as finetune_command
 from mujo_edge.cli.pretrain import pretrain as pretrain_command
 from mujo_edge.cli.runtime import bundle_app
@@ -33,6 +34,7 @@ app.add_typer(model_app, name="model")
 app.command("pretrain")(pretrain_command)
 app.command("finetune")(finetune_command)
 app.add_typer(experiment_app, name="experiment")
+app.command("export")(export_command)
 app.command("predict")(predict_command)
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(bench_app, name="bench")

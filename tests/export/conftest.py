@@ -1,0 +1,94 @@
+"""A tiny classifier on toy windows, exported once per session (keeps tests/export quick)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mujo_edge.channels import triaxial
+from mujo_edge.config import WindowConfig
+from mujo_edge.recording import Recording
+from mujo_edge.windows import Windows, concat, window_recording
+
+TRAIN, VAL, TEST = ("1", "2", "3"), ("4",), ("5",)
+
+
+def toy_windows(subjects=TRAIN + VAL + TEST, seed: int = 0) -> Windows:
+    """Three classes (sines at 1, 2 and 4 Hz on x; y and z noise); 30 s per class per subject."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for s in subjects:
+        t = np.arange(3 * 1500) / 50
+        labels = np.repeat(np.arange(3, dtype=np.int16), 1500)
+        freq = np.array([1.0, 2.0, 4.0])[labels]
+        x = np.stack([np.sin(2 * np.pi * freq * t), rng.normal(size=len(t)), rng.normal(size=len(t))], axis=1)
+        rec = Recording.create(t, x.astype(np.float32) + 0.2 * rng.normal(size=x.shape).astype(np.float32),
+                               triaxial("wrist", "acc", "m/s^2"), subject=s, source="toy", classes=("a", "b", "c"),
+                               labels=labels)
+        parts.append(window_recording(rec, WindowConfig()))
+    return concat(parts)
+
+
+@pytest.fixture(scope="session")
+def toy() -> Windows:
+    return toy_windows()
+
+
+@pytest.fixture(scope="session")
+def checkpoint(toy: Windows) -> dict[str, Any]:
+    """A classifier checkpoint dict of a small model (the real architecture, narrower) trained for a few epochs."""
+    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, finetune
+    from mujo_edge.training.models import ArchConfig
+
+    config = FinetuneConfig(regime="baseline", epochs=8, patience=8, head_hidden=32, augment_deg=0.0,
+                            augment_scale=0.0)
+    arch = ArchConfig(sensor_channels=(4, 8, 8), sensor_dim=64, proj_dim=32, proj_layers=2)
+    result = finetune(toy.for_subjects(TRAIN), toy.for_subjects(VAL), toy.for_subjects(TEST), config, arch=arch)
+    return classifier_checkpoint(result, channels=toy.channels, window=toy.config.to_dict(), dataset="toy",
+                                 label_texts={"a": "slow", "b": "medium", "c": "fast"}, config=config,
+                                 split={"train": list(TRAIN), "val": list(VAL), "test": list(TEST)},
+                                 pretrained_from=None)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_file(checkpoint: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mujo_edge.training.finetune import save_classifier
+
+    return save_classifier(checkpoint, tmp_path_factory.mktemp("ckpt") / "classifier.pt")
+
+
+@pytest.fixture(scope="session")
+def held(checkpoint: dict[str, Any], toy: Windows):
+    """The checkpoint's test-subject windows, z-scored (export.calibration.HeldOut)."""
+    from mujo_edge.export.calibration import held_out
+
+    return held_out(checkpoint, toy)
+
+
+@pytest.fixture(scope="session")
+def calib_file(toy: Windows, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Raw training-subject windows as a .npy file (toy data is no registered dataset)."""
+    path = tmp_path_factory.mktemp("calib") / "calib.npy"
+    np.save(path, toy.for_subjects(TRAIN).x)
+    return path
+
+
+@pytest.fixture(scope="session")
+def calib(checkpoint: dict[str, Any], calib_file: Path):
+    from mujo_edge.export.calibration import file_calibration
+
+    return file_calibration(checkpoint, calib_file)
+
+
+@pytest.fixture(scope="session")
+def exported(checkpoint, held, calib, tmp_path_factory: pytest.TempPathFactory):
+    """All three formats, fp32 and int8, exported once."""
+    from mujo_edge.export.pipeline import export_classifier
+
+    events: list[tuple[int, int, str]] = []
+    report = export_classifier(checkpoint, tmp_path_factory.mktemp("bundle") / "bundle", test=held, calib=calib,
+                               progress=lambda d, t, w: events.append((d, t, w)))
+    return report, events
