@@ -261,26 +261,32 @@ def _take(src: Path, dst: Path, precision: str, engine: str) -> Artifact:
 
 # ------------------------------------------------------------------------------------------------ ExecuTorch
 
-def _lower(module: object, x1: object, path: Path) -> str:
-    """torch.export -> XNNPACK-lowered edge program -> .pte; returns how much of the graph XNNPACK took."""
+def _lower(module: object, x1: object, path: Path) -> dict[str, int]:
+    """torch.export -> XNNPACK-lowered edge program -> .pte; returns how much of the graph XNNPACK took
+    ({"ops", "delegated", "subgraphs"}; empty when ExecuTorch cannot tell)."""
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     ep = torch.export.export(module, (x1,))  # type: ignore[arg-type]
     edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
-    share = ""
+    share: dict[str, int] = {}
     try:
         from executorch.devtools.backend_debug import get_delegation_info
 
         info = get_delegation_info(edge.exported_program().graph_module)
-        total = info.num_delegated_nodes + info.num_non_delegated_nodes
-        share = f"XNNPACK delegated {info.num_delegated_nodes}/{total} nodes in {info.num_delegated_subgraphs} " \
-                f"subgraphs"
+        share = {"ops": info.num_delegated_nodes + info.num_non_delegated_nodes,
+                 "delegated": info.num_delegated_nodes, "subgraphs": info.num_delegated_subgraphs}
     except Exception as e:  # noqa: BLE001 - a nice-to-have statistic
         log.debug("no delegation info: %s", e)
     path.write_bytes(edge.to_executorch().buffer)
     return share
+
+
+def _describe(share: dict[str, int]) -> str:
+    if not share:
+        return ""
+    return f"XNNPACK delegated {share['delegated']}/{share['ops']} nodes in {share['subgraphs']} subgraphs"
 
 
 def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
@@ -295,7 +301,7 @@ def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifa
         with quiet():
             share = _lower(classifier, x1, path)
         return Artifact(name="executorch-fp32", format="executorch", precision="fp32", file=path.name, engine=engine,
-                        notes=f"batch 1; {share}".rstrip("; "))
+                        notes=f"batch 1; {_describe(share)}".rstrip("; "), parity={"xnnpack": share} if share else {})
 
     out = [attempt("executorch", engine, "fp32", fp32)]
     if job.int8:
@@ -317,7 +323,8 @@ def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifa
                 path = folder / "model-int8.pte"
                 share = _lower(convert_pt2e(prepared), x1, path)
             return Artifact(name="executorch-int8", format="executorch", precision="int8", file=path.name,
-                            engine=engine, notes=f"PT2E XNNPACK symmetric per-channel int8; batch 1; {share}")
+                            engine=engine, notes=f"PT2E XNNPACK symmetric per-channel int8; batch 1; {_describe(share)}",
+                            parity={"xnnpack": share} if share else {})
         out.append(attempt("executorch", engine, "int8", int8))
     return out
 

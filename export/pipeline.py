@@ -209,7 +209,7 @@ def _measure(a: Artifact, folder: Path, test: HeldOut, reference: np.ndarray, n_
         (folder / str(a.file)).unlink(missing_ok=True)
         return replace(a, file=None, status="export-failed", notes=f"does not run: {type(e).__name__}: {e}")
     parity = compare(logits, reference, test.y, n_classes, ref_f1)
-    return replace(a, parity=parity, status=judge(parity, max_f1_drop))
+    return replace(a, parity={**a.parity, **parity}, status=judge(parity, max_f1_drop))
 
 
 def _sqnr(artifacts: Sequence[Artifact], folder: Path, x: np.ndarray) -> list[LayerError]:

@@ -55,6 +55,9 @@ def test_manifest_content(exported, checkpoint, calib):
     assert "test" in m.metrics["checkpoint"] and m.created
     raw = json.loads((report.bundle / "mujo.json").read_text())
     assert raw["input"]["layout"] == "NCL" and raw["input"]["shape"] == ["batch", 3, 100]
+    for name in ("executorch-fp32", "executorch-int8"):  # how much of the graph XNNPACK runs, as numbers
+        share = m.artifact(name).parity["xnnpack"]
+        assert 0 < share["delegated"] <= share["ops"] and share["subgraphs"] >= 1
 
 
 def test_files_reload_in_their_runtimes(exported, held):
