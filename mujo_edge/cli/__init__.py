@@ -18,6 +18,9 @@ from mujo_edge.cli.emulate import emulate as emulate_command
 from mujo_edge.cli.experiment import app as experiment_app
 from mujo_edge.cli.export import export as export_command
 from mujo_edge.cli.finetune import finetune as finetune_command
+from mujo_edge.cli.live import devices as devices_command
+from mujo_edge.cli.live import live as live_command
+from mujo_edge.cli.live import replay as replay_command
 from mujo_edge.cli.pretrain import pretrain as pretrain_command
 from mujo_edge.cli.runtime import bundle_app
 from mujo_edge.cli.runtime import predict as predict_command
@@ -40,6 +43,9 @@ app.command("predict")(predict_command)
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(bench_app, name="bench")
 app.command("emulate")(emulate_command)
+app.command("devices")(devices_command)
+app.command("live")(live_command)
+app.command("replay")(replay_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,366 @@
+"""Device time -> host time, gaps and stream statistics: what the BLE client does to every decoded batch.
+
+Pure numpy, no BLE here, so all of it is testable with synthetic clocks.
+
+- `DriftClock` maps a device clock to host time. BLE only ever ADDS delay (connection events, retransmissions),
+  so every notification's arrival lies on or above the line `host = a + b * device_time` of "no extra delay".
+  The line is the lower envelope of the (device time, arrival) points: the edge of their lower convex hull that
+  minimises the summed delay (the linear-programming skew estimator of Moon, Skelly & Towsley, 1999). It follows
+  drift (b - 1, e.g. +-200 ppm for a watch crystal) over a sliding window and is not pulled up by jitter, which a
+  least-squares fit of arrival times would be. The smallest transport delay is unobservable, so mapped times are
+  "when the sample would have arrived over the fastest observed link": true time plus a constant.
+- `ArrivalStamper` stamps samples of protocols without device times (InfiniTime, MetaWear): the last sample of
+  a notification at its arrival, the others spread back at the nominal rate.
+- `StreamTimer` puts them together per stream: host times (strictly increasing), gaps (a device-time or sequence
+  jump, or time spent disconnected, COUNTED as missing samples, never interpolated), measured rate, loss,
+  latency and saturation counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from mujo_edge.errors import ConfigError
+from mujo_edge.firmware_bridge.samples import STANDARD_GRAVITY, AccBatch
+
+log = logging.getLogger(__name__)
+
+# Smallest step between consecutive host times: keeps them strictly increasing when a refit moves the line back.
+MIN_STEP_S = 1e-6
+
+
+class DriftClock:
+    """Maps device timestamps (s) to host time (s) with drift correction from notification arrivals.
+
+    Feed it one point per notification, `observe(t_device_of_last_sample, arrival_host_time)`, then map any
+    device times with `to_host`. Points are kept as per-`bin_s` minima of the delay over the last `window_s`
+    seconds of device time; the fit uses the slope `prior_rate` (1.0: same tick rate) until the points span
+    `min_span_s`. A device time that does not follow the previous point by about the host time that passed
+    (a device restart, a clock reset after reconnecting) re-anchors the fit (`rebase`), keeping the drift.
+    """
+
+    def __init__(self, *, window_s: float = 300.0, bin_s: float = 0.25, min_span_s: float = 2.0,
+                 jump_s: float = 1.0, prior_rate: float = 1.0, envelope_quantile: float = 0.2) -> None:
+        if not (window_s > 0 and bin_s > 0 and min_span_s >= 0 and jump_s > 0 and prior_rate > 0):
+            raise ConfigError("window_s, bin_s, jump_s and prior_rate must be > 0, min_span_s >= 0", field="clock")
+        self.window_s = window_s
+        self.bin_s = bin_s
+        self.min_span_s = min_span_s
+        self.jump_s = jump_s
+        self.prior_rate = prior_rate
+        self.envelope_quantile = envelope_quantile
+        self.rebases = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything, including the drift."""
+        self.rate = self.prior_rate  # b: host seconds per device second
+        self._clear()
+
+    def rebase(self) -> None:
+        """The device clock jumped: drop the points, keep the drift estimate."""
+        self.rebases += 1
+        self._clear()
+
+    def _clear(self) -> None:
+        self._ref_t: float | None = None  # device time origin of the stored points (precision)
+        self._ref_h = 0.0
+        self._bins: deque[list[float]] = deque()  # [bin index, t_rel, h_rel] of each bin's smallest delay
+        self._offset = 0.0  # a, relative: h_rel = a + b * t_rel
+        self._last: tuple[float, float] | None = None
+        self.fitted = False
+
+    @property
+    def drift_ppm(self) -> float:
+        """(b - 1) * 1e6: how much faster host time runs than device time, in parts per million."""
+        return (self.rate - 1.0) * 1e6
+
+    def observe(self, t_device: float, arrival: float) -> bool:
+        """Add one notification: device time of its last sample and host time it arrived. Returns True when the
+        point did not follow the previous one (the fit was re-anchored on it)."""
+        rebased = False
+        if self._last is not None:
+            dt, dh = t_device - self._last[0], arrival - self._last[1]
+            if dt < -self.bin_s or abs(dh - self.rate * dt) > self.jump_s + 1e-3 * abs(dh):
+                log.info("device clock jumped (device %+.3f s while host %+.3f s): re-anchoring", dt, dh)
+                self.rebase()
+                rebased = True
+        self._last = (t_device, arrival)
+        if self._ref_t is None:
+            self._ref_t, self._ref_h = t_device, arrival
+        t, h = t_device - self._ref_t, arrival - self._ref_h
+        key = math.floor(t / self.bin_s)
+        below = not self._bins or h < self._offset + self.rate * t
+        if self._bins and self._bins[-1][0] == key:
+            last = self._bins[-1]
+            if h - t < last[2] - last[1]:
+                last[1], last[2] = t, h
+            else:
+                return rebased
+            new_bin = False
+        else:
+            self._bins.append([key, t, h])
+            new_bin = True
+        while self._bins and self._bins[0][1] < t - self.window_s:
+            self._bins.popleft()
+        if new_bin or below:
+            self._fit()
+        return rebased
+
+    def _fit(self) -> None:
+        pts = [(b[1], b[2]) for b in self._bins]
+        span = pts[-1][0] - pts[0][0]
+        if len(pts) < 2 or span < self.min_span_s:
+            self.fitted = False
+            self._offset = min(h - self.rate * t for t, h in pts)
+            return
+        hull = _lower_hull(pts)
+        t_mean = sum(t for t, _ in pts) / len(pts)
+        # the LP optimum: the hull edge above the mean device time (a vertex at either end of the hull
+        # cannot be the optimum unless the hull is a single point)
+        rate = self.rate
+        for (t1, h1), (t2, h2) in zip(hull, hull[1:]):
+            if t2 >= t_mean:
+                rate = (h2 - h1) / (t2 - t1)
+                break
+        # Refine the slope with every point close to the envelope, not only the two hull vertices: with few
+        # notifications (39 samples a packet) two vertices alone leave tens of ppm of slope noise.
+        t = np.array([p[0] for p in pts])
+        h = np.array([p[1] for p in pts])
+        resid = h - rate * t
+        near = resid <= np.quantile(resid, self.envelope_quantile)
+        if near.sum() >= 3 and np.ptp(t[near]) >= self.min_span_s:
+            rate = float(np.polyfit(t[near], h[near], 1)[0])
+        self.rate = rate
+        self._offset = float(np.min(h - rate * t))
+        self.fitted = True
+
+    def to_host(self, t_device: np.ndarray | float) -> np.ndarray:
+        """Device times (s) -> host times (s), float64 of the same shape. Needs at least one `observe`."""
+        if self._ref_t is None:
+            raise ConfigError("the clock has no observation yet", field="clock")
+        t = np.asarray(t_device, dtype=np.float64) - self._ref_t
+        return self._ref_h + (self._offset + self.rate * t)
+
+    def delay(self, t_device: float, arrival: float) -> float:
+        """Delay of an arrival above the fitted line (s): the part of the latency jitter adds."""
+        return float(arrival - self.to_host(t_device))
+
+
+def _lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Lower convex hull of points sorted by x (Andrew's monotone chain)."""
+    hull: list[tuple[float, float]] = []
+    for p in points:
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            if (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1) <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    return hull
+
+
+class ArrivalStamper:
+    """Host times for samples without device times: the last one at arrival, the others `1/rate_hz` apart before it.
+
+    When that would overlap the previous notification's samples (jitter bunched two notifications), the
+    samples are spread evenly over (previous last time, arrival] instead, so times always increase.
+    """
+
+    def __init__(self, rate_hz: float) -> None:
+        if not rate_hz > 0:
+            raise ConfigError(f"rate must be > 0, got {rate_hz}", field="rate_hz")
+        self.rate_hz = rate_hz
+        self.last: float | None = None
+
+    def reset(self) -> None:
+        self.last = None
+
+    def stamp(self, n: int, arrival: float) -> np.ndarray:
+        k = np.arange(n, dtype=np.float64)
+        t = arrival - (n - 1 - k) / self.rate_hz
+        if self.last is not None and n and t[0] <= self.last:
+            if arrival > self.last + n * MIN_STEP_S:
+                t = self.last + (arrival - self.last) * (k + 1) / n
+            else:
+                t = self.last + MIN_STEP_S * (k + 1)
+        if n:
+            self.last = float(t[-1])
+        return t
+
+
+class RateMeter:
+    """Samples per second over the last `window_s` seconds of sample times (restarted at every gap)."""
+
+    def __init__(self, window_s: float = 10.0) -> None:
+        self.window_s = window_s
+        self._batches: deque[tuple[float, float, int]] = deque()  # (first t, last t, samples)
+
+    def reset(self) -> None:
+        self._batches.clear()
+
+    def add(self, t: np.ndarray) -> None:
+        if len(t) == 0:
+            return
+        self._batches.append((float(t[0]), float(t[-1]), len(t)))
+        while len(self._batches) > 2 and self._batches[0][1] < t[-1] - self.window_s:
+            self._batches.popleft()
+
+    @property
+    def rate_hz(self) -> float | None:
+        if not self._batches:
+            return None
+        first, last = self._batches[0][0], self._batches[-1][1]
+        n = sum(b[2] for b in self._batches)
+        return (n - 1) / (last - first) if n > 1 and last > first else None
+
+
+@dataclass(frozen=True, eq=False)
+class TimedBatch:
+    """A decoded batch placed on the host clock.
+
+    t: float64 [N] host seconds, strictly increasing across batches of a stream. t_device: [N] device seconds or
+    None. xyz: [N, 3] m/s^2. gap_before_s: time with no samples before t[0] beyond one sample period (0 = none).
+    missing_samples: samples estimated lost in that gap (from device times, sequence numbers or, across a
+    reconnect without a device clock, elapsed host time at the nominal rate).
+    """
+
+    t: np.ndarray
+    t_device: np.ndarray | None
+    xyz: np.ndarray
+    gap_before_s: float = 0.0
+    missing_samples: int = 0
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """A snapshot of one stream's timing and loss.
+
+    measured_rate_hz: samples per host second over the last 10 s (None before two samples). drift_ppm: device
+    clock drift relative to host time (None without device times). latency_s: median delay of recent arrivals
+    above the fastest observed one (jitter; None without device times). loss_fraction: missing / (received +
+    missing). saturated_samples: samples with an axis at >= 98 % of the range.
+    """
+
+    samples: int = 0
+    batches: int = 0
+    gaps: int = 0
+    missing_samples: int = 0
+    measured_rate_hz: float | None = None
+    nominal_rate_hz: float | None = None
+    drift_ppm: float | None = None
+    latency_s: float | None = None
+    saturated_samples: int = 0
+    clock_rebases: int = 0
+
+    @property
+    def loss_fraction(self) -> float:
+        total = self.samples + self.missing_samples
+        return self.missing_samples / total if total else 0.0
+
+
+class StreamTimer:
+    """Per-stream timing: `add(batch, arrival)` -> TimedBatch; `disconnected()` marks a reconnect gap.
+
+    Args:
+        nominal_rate_hz: the rate the stream was started at (used where the device tells nothing better).
+        device_timestamps: map device times with a `DriftClock`; else stamp on arrival.
+        retime_stretched: the decoder spreads a frame's samples over the time since the previous frame (Polar);
+            a frame spread over more than `gap_tolerance` sample periods each followed lost frames, so its samples
+            are re-timed at the device rate ending at its (exact) last timestamp and the rest counted as a gap.
+        range_g: full-scale range, for the saturation count (None: not counted).
+        gap_tolerance: a step between samples above this many nominal periods is a gap.
+    """
+
+    def __init__(self, nominal_rate_hz: float, *, device_timestamps: bool, retime_stretched: bool = False,
+                 range_g: float | None = None, gap_tolerance: float = 1.5, clock: DriftClock | None = None) -> None:
+        if not nominal_rate_hz > 0:
+            raise ConfigError(f"rate must be > 0, got {nominal_rate_hz}", field="rate_hz")
+        self.nominal_rate_hz = nominal_rate_hz
+        self.device_timestamps = device_timestamps
+        self.retime_stretched = retime_stretched
+        self.gap_tolerance = gap_tolerance
+        self.saturation = None if range_g is None else 0.98 * range_g * STANDARD_GRAVITY
+        self.clock = clock or DriftClock()
+        self.stamper = ArrivalStamper(nominal_rate_hz)
+        self.rate = RateMeter()
+        self._delays: deque[float] = deque(maxlen=200)
+        self._last_t: float | None = None
+        self._last_t_device: float | None = None
+        self._last_len = 0
+        self._after_disconnect = False
+        self.samples = self.batches = self.gaps = self.missing = self.saturated = 0
+
+    def disconnected(self) -> None:
+        """The link dropped: the next batch follows a reconnect (its gap is counted from the clocks)."""
+        self._after_disconnect = True
+
+    def add(self, batch: AccBatch, arrival: float) -> TimedBatch:
+        """Time one decoded batch that arrived at host time `arrival` (s)."""
+        n = len(batch)
+        if n == 0:
+            return TimedBatch(np.zeros(0), None if batch.t_device is None else np.zeros(0), np.zeros((0, 3)))
+        rate = batch.device_rate_hz or self.nominal_rate_hz
+        after_disconnect, self._after_disconnect = self._after_disconnect, False
+        gap_s, missing = 0.0, 0
+        if self.device_timestamps and batch.t_device is not None:
+            t_dev = np.asarray(batch.t_device, dtype=np.float64)
+            if self.retime_stretched and n > 1 and (t_dev[-1] - t_dev[0]) / (n - 1) > self.gap_tolerance / rate:
+                t_dev = t_dev[-1] - np.arange(n - 1, -1, -1, dtype=np.float64) / rate
+            rebased = self.clock.observe(float(t_dev[-1]), arrival)
+            t = self.clock.to_host(t_dev)
+            if self._last_t_device is not None and not rebased:
+                step = float(t_dev[0] - self._last_t_device)
+                if step > self.gap_tolerance / rate:
+                    missing = max(0, round(step * rate) - 1)
+                    gap_s = step - 1.0 / rate
+            elif self._last_t is not None:  # the device clock restarted: only host time tells the gap
+                gap_s, missing = self._host_gap(float(t[0]), rate)
+            self._delays.append(self.clock.delay(float(t_dev[-1]), arrival))
+        else:
+            t_dev = None
+            if after_disconnect:
+                self.stamper.reset()
+            t = self.stamper.stamp(n, arrival)
+            if after_disconnect and self._last_t is not None:
+                gap_s, missing = self._host_gap(float(t[0]), rate)
+        if missing == 0 and batch.lost_before > 0:
+            missing = batch.lost_before * max(self._last_len, n)
+            gap_s = missing / rate
+        if self._last_t is not None:
+            floor = self._last_t + MIN_STEP_S * np.arange(1, n + 1)
+            t = np.maximum(t, floor)
+        if missing or gap_s > 0:
+            self.gaps += 1
+            self.missing += missing
+            self.rate.reset()
+        self._last_t = float(t[-1])
+        self._last_t_device = None if t_dev is None else float(t_dev[-1])
+        self._last_len = n
+        self.samples += n
+        self.batches += 1
+        self.rate.add(t)
+        if self.saturation is not None:
+            self.saturated += int(np.sum(np.abs(batch.xyz).max(axis=1) >= self.saturation))
+        return TimedBatch(t, t_dev, batch.xyz, gap_before_s=max(gap_s, 0.0), missing_samples=missing)
+
+    def _host_gap(self, t_first: float, rate: float) -> tuple[float, int]:
+        gap = t_first - (self._last_t or t_first) - 1.0 / rate
+        return max(gap, 0.0), max(0, round(gap * rate))
+
+    def stats(self) -> TimingStats:
+        has_clock = self.device_timestamps and self.clock._ref_t is not None
+        delays = sorted(self._delays)
+        return TimingStats(
+            samples=self.samples, batches=self.batches, gaps=self.gaps, missing_samples=self.missing,
+            measured_rate_hz=self.rate.rate_hz, nominal_rate_hz=self.nominal_rate_hz,
+            drift_ppm=self.clock.drift_ppm if has_clock and self.clock.fitted else None,
+            latency_s=delays[len(delays) // 2] if delays else None,
+            saturated_samples=self.saturated, clock_rebases=self.clock.rebases,
+        )
