@@ -20,6 +20,7 @@ from mujo_edge.firmware_bridge.client.types import (
     WatchConnectionError,
     default_settings,
     protocol_for_uuids,
+    scaled_clock,
     wall_clock,
 )
 from mujo_edge.firmware_bridge.client.watch import WatchClient
@@ -27,5 +28,5 @@ from mujo_edge.firmware_bridge.client.watch import WatchClient
 __all__ = [
     "CONTROL_HANDLERS", "ClientStats", "ControlHandler", "DeviceId", "DeviceSamples", "FoundDevice", "MultiWatch",
     "PolarControl", "ReconnectPolicy", "WatchClient", "WatchConnectionError", "default_settings", "discover",
-    "protocol_for_uuids", "wall_clock",
+    "protocol_for_uuids", "scaled_clock", "wall_clock",
 ]

@@ -149,3 +149,10 @@ def wall_clock() -> Callable[[], float]:
     """Host time in epoch seconds that never jumps: wall time at creation plus monotonic time since."""
     wall0, mono0 = time.time(), time.monotonic()
     return lambda: wall0 + (time.monotonic() - mono0)
+
+
+def scaled_clock(speed: float) -> Callable[[], float]:
+    """Host time that runs `speed` times faster than real time (epoch-anchored): the clock for replaying an
+    emulated watch faster than real time, so host and device seconds stay the same length."""
+    wall0, mono0 = time.time(), time.monotonic()
+    return lambda: wall0 + speed * (time.monotonic() - mono0)

@@ -14,6 +14,7 @@ from mujo_edge.cli.console import err_console
 from mujo_edge.cli.bench import app as bench_app
 from mujo_edge.cli.data import app as data_app
 from mujo_edge.cli.model import app as model_app
+from mujo_edge.cli.demo import demo as demo_command
 from mujo_edge.cli.emulate import emulate as emulate_command
 from mujo_edge.cli.experiment import app as experiment_app
 from mujo_edge.cli.export import export as export_command
@@ -42,6 +43,7 @@ app.command("export")(export_command)
 app.command("predict")(predict_command)
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(bench_app, name="bench")
+app.command("demo")(demo_command)
 app.command("emulate")(emulate_command)
 app.command("devices")(devices_command)
 app.command("live")(live_command)
