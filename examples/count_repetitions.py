@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.cli.demo import DEMO_NAME, demo_stream
-from mujo_edge.cli.live import run_live
 from mujo_edge.default_model import bundle_path
 from mujo_edge.firmware_bridge.client import DeviceSamples, WatchClient, scaled_clock
 from mujo_edge.firmware_bridge.emulator import VirtualWatch
 from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend
 from mujo_edge.runtime import Prediction, Recognizer
+from mujo_edge.runtime.live import run_live
 
 
 class RepCounter:

@@ -111,3 +111,28 @@ def flops(
                      + f" | {r['table4_row'] or '-'} | {'-' if d is None else f'{d:.2f} %'} |")
     j, m = write(out, f"flops-{preset}", {**measured, "machine": machine()}, "\n".join(lines) + "\n")
     console.print(f"wrote {j} and {m}")
+
+
+@app.command("stream")
+def stream(
+    bundle: Path = typer.Option(None, "--bundle", help="Bundle (default: the embedded one)."),
+    watches: str = typer.Option("1,2,4,8", "--watches", help="Watch counts to measure, one run each."),
+    seconds: float = typer.Option(20.0, "--seconds", min=2.0, help="Real-time seconds per run."),
+    protocol: str = typer.Option("mujo", "--protocol", help="Protocol of the emulated watches."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for stream.json and stream.md."),
+) -> None:
+    """N emulated watches at 50 Hz in real time -> BLE -> live recognition: latency, loss, CPU share, and how
+    many watches one core carries."""
+    from mujo_edge.bench.report import machine, write
+    from mujo_edge.bench.stream import bench_stream, stream_markdown
+    from mujo_edge.default_model import bundle_path
+
+    path = bundle or bundle_path()
+    with console.status("streaming") as status:
+        rows = bench_stream(path, _ints(watches, "--watches"), seconds, protocol,
+                            progress=lambda what: status.update(f"streaming: {what}"))
+    info = {"bundle": str(path), "machine": machine(), "seconds": seconds, "protocol": protocol}
+    md = stream_markdown(rows, info)
+    j, m = write(out, "stream", {**info, "rows": rows}, md)
+    console.print(md, markup=False, highlight=False)
+    console.print(f"wrote {j} and {m}")

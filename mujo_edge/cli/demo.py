@@ -103,7 +103,8 @@ async def run_demo(recognizer: Any, stream: DemoStream, *, speed: float, protoco
 
     from rich.live import Live
 
-    from mujo_edge.cli.live import LiveView, run_live
+    from mujo_edge.cli.live import LiveView
+    from mujo_edge.runtime.live import run_live
     from mujo_edge.firmware_bridge.client import WatchClient, scaled_clock
     from mujo_edge.firmware_bridge.emulator import VirtualWatch
     from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend

@@ -22,12 +22,10 @@ pytest.importorskip("bleak")
 pytest.importorskip("onnxruntime")
 
 from mujo_edge.bundle import Artifact, write_manifest  # noqa: E402
-from mujo_edge.cli.live import (  # noqa: E402
+from mujo_edge.cli.live import devices, live, replay  # noqa: E402
+from mujo_edge.runtime.live import (  # noqa: E402
     CsvRecorder,
-    devices,
-    live,
     load_recorded,
-    replay,
     replay_recording,
     replay_summary,
     run_live,
