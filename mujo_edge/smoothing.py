@@ -8,35 +8,62 @@ reacting up to (k - 1) / 2 steps later to a change of exercise.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from mujo_edge.errors import ConfigError
 
 
-def causal_majority(pred: np.ndarray, recording: np.ndarray, start: np.ndarray, k: int, step_s: float) -> np.ndarray:
-    """Majority label over each window and up to k - 1 windows before it.
+class Smoother:
+    """Majority vote over the last `k` predictions of contiguous windows.
 
-    pred int [W] class per window; recording str [W]; start float [W] window start in seconds; step_s the
-    hop between consecutive windows. Only windows of the same recording that follow each other without a
-    gap (start difference == step_s) count; a tie goes to the most recent of the tied labels. Input order
-    does not matter; the output is in the input's order.
+    Windows are contiguous when each starts one step after the previous; a jump (a gap, a dropped window)
+    clears the history, so a vote never mixes activity from both sides of a gap. Ties go to the label
+    predicted most recently among the tied ones.
     """
-    if k < 1:
-        raise ConfigError(f"must be >= 1, got {k}", field="smoothing")
-    pred = np.asarray(pred)
-    if k == 1 or len(pred) == 0:
-        return pred.copy()
-    order = np.lexsort((start, recording))
-    out = np.empty_like(pred)
-    history: list[int] = []
-    prev_rec, prev_start = None, None
-    for i in order:
-        contiguous = recording[i] == prev_rec and prev_start is not None and abs(start[i] - prev_start - step_s) < 1e-6
-        history = (history + [int(pred[i])])[-k:] if contiguous else [int(pred[i])]
+
+    def __init__(self, k: int, step_s: float) -> None:
+        if k < 1:
+            raise ConfigError(f"must be >= 1, got {k}", field="smoothing")
+        self.k = k
+        self.step_s = step_s
+        self._history: deque[int] = deque(maxlen=k)
+        self._last_start: float | None = None
+
+    def reset(self) -> None:
+        self._history.clear()
+        self._last_start = None
+
+    def update(self, index: int, start_s: float) -> int:
+        """Add the prediction of the window starting at `start_s` (seconds); returns the smoothed index."""
+        # half a step of tolerance: grid times are t0 + k / rate, so consecutive starts differ by step/rate
+        # up to rounding
+        if self._last_start is not None and abs(start_s - self._last_start - self.step_s) > 0.5 * self.step_s:
+            self._history.clear()
+        self._last_start = start_s
+        self._history.append(index)
         counts: dict[int, int] = {}
-        for label in history:
-            counts[label] = counts.get(label, 0) + 1
+        for i in self._history:
+            counts[i] = counts.get(i, 0) + 1
         best = max(counts.values())
-        out[i] = next(label for label in reversed(history) if counts[label] == best)
-        prev_rec, prev_start = recording[i], start[i]
+        for i in reversed(self._history):  # most recent first: ties go to the newest
+            if counts[i] == best:
+                return i
+        return index  # unreachable: the history holds `index`
+
+
+def causal_majority(pred: np.ndarray, recording: np.ndarray, start: np.ndarray, k: int, step_s: float) -> np.ndarray:
+    """`Smoother` over a whole set of windows: each window's majority with up to k - 1 contiguous windows before
+    it in the same recording. pred int [W]; recording str [W]; start float [W] seconds. Input order does not
+    matter; the output is in the input's order."""
+    smoother = Smoother(k, step_s)
+    pred = np.asarray(pred)
+    out = pred.copy()
+    previous = None
+    for i in np.lexsort((start, recording)):
+        if recording[i] != previous:
+            smoother.reset()
+            previous = recording[i]
+        out[i] = smoother.update(int(pred[i]), float(start[i]))
     return out

@@ -20,7 +20,8 @@ from mujo_edge.bundle import STATUS_EXPORT_FAILED, STATUS_PASS, Artifact, Bundle
 from mujo_edge.errors import ConfigError, SampleError
 from mujo_edge.recording import UNLABELLED, Recording
 from mujo_edge.runtime.engines import ENGINES, Engine, EngineUnavailableError
-from mujo_edge.runtime.prediction import Prediction, Smoother, softmax
+from mujo_edge.runtime.prediction import Prediction, softmax
+from mujo_edge.smoothing import Smoother
 from mujo_edge.runtime.stream import StreamWindower, StreamWindow
 from mujo_edge.windows import window_recording
 
