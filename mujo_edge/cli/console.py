@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -31,3 +31,9 @@ def human_duration(seconds: float) -> str:
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def short_text(texts: Mapping[str, str], label: str) -> str:
+    """The name part of a label description ("shoulder abduction: standing upright, ..." -> "shoulder
+    abduction"), so timelines and live views stay one line per row."""
+    return str(texts.get(label, "")).split(":")[0].split(";")[0].strip()

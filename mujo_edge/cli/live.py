@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import typer
 
-from mujo_edge.cli.console import console, err_console
+from mujo_edge.cli.console import console, err_console, short_text
 from mujo_edge.errors import ConfigError
 from mujo_edge.runtime.live import LiveSummary, stream_warnings, load_recorded, replay_summary, run_live, stream_channels
 
@@ -66,7 +66,7 @@ class LiveView:
         if p is None:
             t.add_row("exercise", "[dim]waiting for the first window...[/]")
         else:
-            t.add_row("exercise", f"[bold green]{p.smoothed_label}[/] {texts.get(p.smoothed_label, '')}")
+            t.add_row("exercise", f"[bold green]{p.smoothed_label}[/] {short_text(texts, p.smoothed_label)}")
             t.add_row("confidence", f"{p.confidence:.2f}")
             top = np.argsort(p.probabilities)[::-1][:3]
             t.add_row("top-3", ", ".join(f"{self.recognizer.labels[i]} {p.probabilities[i]:.2f}" for i in top))
@@ -116,7 +116,7 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
     texts = recognizer.manifest.label_texts
     for s in segs:
         table.add_row(f"{s['start_s'] - t0:.1f}", f"{s['end_s'] - t0:.1f}", f"[bold]{s['label']}[/]",
-                      texts.get(s["label"], ""), f"{s['confidence']:.2f}", str(s["windows"]))
+                      short_text(texts, s["label"]), f"{s['confidence']:.2f}", str(s["windows"]))
     console.print(table)
 
 

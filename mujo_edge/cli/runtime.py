@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import typer
 
-from mujo_edge.cli.console import console, err_console
+from mujo_edge.cli.console import console, err_console, short_text
 from mujo_edge.metrics import accuracy, macro_f1
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def _print_report(recognizer: Recognizer, report: dict[str, Any]) -> None:
             ok = s["true"] is None or s["true"] == s["label"]
             true = "" if s["true"] is None else (s["true"] if ok else f"[red]{s['true']}[/]")
             table.add_row(f"{s['start_rel_s']:.1f}", f"{s['end_rel_s']:.1f}", f"[bold]{s['label']}[/]",
-                          texts.get(s["label"], ""), f"{s['confidence']:.2f}", str(s["windows"]), true)
+                          short_text(texts, s["label"]), f"{s['confidence']:.2f}", str(s["windows"]), true)
         if not rec["segments"]:
             table.add_row("-", "-", "[dim]no complete window[/]", "", "", "0", "")
         console.print(table)

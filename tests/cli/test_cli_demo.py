@@ -46,5 +46,5 @@ def test_window_truth_uses_the_training_purity_rule():
     labels = np.array(["A"] * 150 + ["B"] * 150)
     stream = DemoStream("1", np.arange(300) / 50, np.zeros((300, 3)), labels, 2, "test")
     w = WindowConfig()
-    # windows at 0 s (all A), 1 s (50 A + 50 B: no majority of 60 %), 2 s (all B), 3 s (too short)
-    assert window_truth(stream, np.array([0.0, 1.0, 2.0, 3.0]), w) == ["A", None, "B", None]
+    # 100-sample windows at 1 s (all A), 2 s (50 A + 50 B: no label covers 60 %), 3 s (all B), 5 s (too short)
+    assert window_truth(stream, np.array([1.0, 2.0, 3.0, 5.0]), w) == ["A", None, "B", None]
