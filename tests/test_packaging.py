@@ -260,6 +260,10 @@ def test_wheel_installs_and_imports_everything(tmp_path: Path) -> None:
         names = set(zf.namelist())
         metadata = zf.read(f"mujo_edge-{PYPROJECT['project']['version']}.dist-info/METADATA").decode()
     assert "mujo_edge/py.typed" in names
+    for data in ("mujo_edge/default_model/mujo.json", "mujo_edge/default_model/model-int8.tflite",
+                 "mujo_edge/firmware_bridge/watch_apps/banglejs_stream.js", "mujo_edge/firmware_bridge/PROFILE.md",
+                 "mujo_edge/data/label_texts.toml"):
+        assert data in names, f"{data} missing from the wheel (package data)"
     # setuptools only warns when README.md is missing; the wheel then ships an empty description.
     readme = (ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").is_file() else ""
     body = metadata.partition("\n\n")[2]
