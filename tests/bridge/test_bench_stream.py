@@ -18,5 +18,8 @@ def test_two_watches_stream_without_loss(tmp_path_factory):
     (row,) = rows
     assert row["watches"] == 2 and row["missing_samples"] == 0
     assert row["samples"] >= 2 * 3.5 * 50 and row["predictions"] >= 2 * 2
-    assert 0 < row["cpu_share"] < 2.5 and 0 < row["latency_p50_ms"] < 1000
+    assert 0 < row["cpu_share"] < 2.5
+    # latency = prediction time - the window's end on the drift-corrected device clock; in a 4 s run that
+    # clock's offset is still converging by a few tens of ms, so only the scale is checked here
+    assert -100 < row["latency_p50_ms"] < 1000
     assert "| 2 |" in stream_markdown(rows, {"bundle": str(bundle)})
