@@ -5,7 +5,8 @@
 A virtual watch (no hardware) replays a real SPAR exercise set of a subject the embedded model never saw; the
 callback receives every `Prediction` as the live runtime makes it, and a second callback every batch of raw
 samples, which this example uses to count repetitions (peaks of the smoothed acceleration magnitude) of the
-exercise currently recognised. Swap `VirtualWatch` for a real watch by dropping the two backend arguments.
+exercise currently recognised. For a real watch, pass the same callbacks to
+`mujo_edge.runtime.live.run_live(WatchClient("polar"), recognizer, ...)`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mujo_edge.cli.demo import DEMO_NAME, demo_stream
+from mujo_edge.cli.demo import demo_stream, run_demo
 from mujo_edge.default_model import bundle_path
-from mujo_edge.firmware_bridge.client import DeviceSamples, WatchClient, scaled_clock
-from mujo_edge.firmware_bridge.emulator import VirtualWatch
-from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend
+from mujo_edge.firmware_bridge.client import DeviceSamples
 from mujo_edge.runtime import Prediction, Recognizer
-from mujo_edge.runtime.live import run_live
 
 
 class RepCounter:
@@ -56,20 +54,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     recognizer = Recognizer.from_bundle(args.bundle or bundle_path(), smoothing=5)
     stream = demo_stream(recognizer.manifest, args.data, None, args.sets)
     counter = RepCounter(recognizer.manifest.window.rate_hz)
-    watch = VirtualWatch("mujo", stream.t, stream.xyz, name=DEMO_NAME, speed=args.speed)
-    client = WatchClient("mujo", name=DEMO_NAME, scanner_backend=BumbleScannerBackend,
-                         client_backend=BumbleClientBackend, host_clock=scaled_clock(args.speed))
-    stop = asyncio.Event()
-    async with watch, client:
-        async def stop_when_sent() -> None:
-            await watch.finished.wait()
-            await asyncio.sleep(0.5)
-            stop.set()
-
-        waiter = asyncio.create_task(stop_when_sent())
-        summary = await run_live(client, recognizer, stop=stop, on_prediction=counter.on_prediction,
-                                 on_batch=counter.on_batch)
-        waiter.cancel()
+    # the demo's plumbing: a virtual watch on an in-process BLE radio -> WatchClient -> live recognition
+    summary, _ = await run_demo(recognizer, stream, speed=args.speed, on_prediction=counter.on_prediction,
+                                on_batch=counter.on_batch)
     truth = Counter(str(v) for v in stream.labels)
     for exercise, reps in counter.reps.most_common():
         print(f"{exercise:<6} {reps:3d} repetitions counted")

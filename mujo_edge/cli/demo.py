@@ -95,10 +95,12 @@ def window_truth(stream: DemoStream, starts_source: np.ndarray, window: Any) -> 
     return out
 
 
-async def run_demo(recognizer: Any, stream: DemoStream, *, speed: float, protocol: str,
-                   show: bool = False) -> tuple[Any, list[str | None]]:
+async def run_demo(recognizer: Any, stream: DemoStream, *, speed: float, protocol: str = "mujo",
+                   show: bool = False, on_prediction: Any = None, on_batch: Any = None
+                   ) -> tuple[Any, list[str | None]]:
     """Stream `stream` from a virtual watch through the BLE client into `recognizer` (with the live view when
-    `show`); returns the LiveSummary and the true label of each predicted window (None: across two sets)."""
+    `show`; your `on_prediction(prediction, latency_s)` / `on_batch(samples)` callbacks as in `run_live`);
+    returns the LiveSummary and the true label of each predicted window (None: across two sets)."""
     from contextlib import nullcontext
 
     from rich.live import Live
@@ -124,9 +126,19 @@ async def run_demo(recognizer: Any, stream: DemoStream, *, speed: float, protoco
     live = Live(view, console=console, refresh_per_second=4, transient=True) if show else nullcontext()
     async with watch, client:
         waiter = asyncio.create_task(stop_when_sent())
+        def prediction(p: Any, latency: float) -> None:
+            view.update(p, latency)
+            if on_prediction is not None:
+                on_prediction(p, latency)
+
+        def batch(b: Any) -> None:
+            if not first:
+                first.append(float(b.t[0]))
+            if on_batch is not None:
+                on_batch(b)
+
         with live:
-            summary = await run_live(client, recognizer, stop=stop, on_prediction=view.update,
-                                     on_batch=lambda b: first.append(float(b.t[0])) if not first else None)
+            summary = await run_live(client, recognizer, stop=stop, on_prediction=prediction, on_batch=batch)
         waiter.cancel()
     # host seconds and stream seconds have the same length (scaled clock): one offset maps them
     offset = first[0] - float(watch.delivered.t_source[0]) if first else 0.0
