@@ -33,6 +33,15 @@ SMOOTHING = 5  # windows in the causal majority of the smoothed column (the live
 Progress = Callable[[int, int, str], None]
 
 
+# Named grids. `full` is the paper's (Table 1: 7 fractions x 20 runs x 3 regimes; about a day on 2 cores for
+# SPAR with four methods). `reduced` keeps the cells the issue's targets are judged on (2 % and 10 % labels,
+# random init vs fine-tuned) at 5 runs, one per fold: about 30 minutes on 2 cores for SPAR with four methods.
+GRIDS: dict[str, dict[str, Any]] = {
+    "full": {"fractions": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "runs": 20, "regimes": REGIMES},
+    "reduced": {"fractions": (0.02, 0.1), "runs": 5, "regimes": ("baseline", "finetuned")},
+}
+
+
 @dataclass(frozen=True)
 class LabelEfficiencyGrid:
     """The grid: `fractions` of labels per class, `runs` repetitions per cell (fresh label draw and
@@ -41,9 +50,9 @@ class LabelEfficiencyGrid:
     subject 4 times."""
 
     target: str
-    fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-    regimes: tuple[str, ...] = REGIMES
-    runs: int = 20
+    fractions: tuple[float, ...] = GRIDS["full"]["fractions"]
+    regimes: tuple[str, ...] = GRIDS["full"]["regimes"]
+    runs: int = GRIDS["full"]["runs"]
     folds: int = 5
     epochs: int = 200
     patience: int = 25
@@ -58,6 +67,14 @@ class LabelEfficiencyGrid:
             raise ConfigError(f"fractions must be in (0, 1], got {self.fractions}", field="fractions")
         if self.runs < 1:
             raise ConfigError("at least one run", field="runs")
+
+
+def named_grid(name: str, target: str, **overrides: Any) -> LabelEfficiencyGrid:
+    """The grid `name` (GRIDS) for `target`; `overrides` that are not None replace its settings."""
+    if name not in GRIDS:
+        raise ConfigError(f"unknown grid {name!r} (known: {', '.join(GRIDS)})", field="--grid")
+    settings = {**GRIDS[name], **{k: v for k, v in overrides.items() if v is not None}}
+    return LabelEfficiencyGrid(target=target, **settings)
 
 
 def _done(path: Path) -> set[tuple[str, str, str, str, str]]:

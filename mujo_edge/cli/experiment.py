@@ -22,9 +22,13 @@ def label_efficiency(
     root: Path = typer.Option(None, "--root", help="Target dataset folder."),
     sensors: str = typer.Option("acc", "--sensors", help="Comma list: acc, gyro."),
     placements: str = typer.Option(None, "--placements", help="Comma list of placements."),
-    fractions: str = typer.Option("1,2,5,10,20,50,100", "--fractions", help="Label percentages per class."),
-    regimes: str = typer.Option("baseline,frozen,finetuned", "--regimes"),
-    runs: int = typer.Option(20, "--runs", help="Runs per cell (fresh labels and initialisation), round-robin over the folds."),
+    grid_name: str = typer.Option("full", "--grid", help="full: 1,2,5,10,20,50,100 % x 20 runs x baseline,frozen,"
+                                                          "finetuned (paper); reduced: 2,10 % x 5 runs x "
+                                                          "baseline,finetuned (under an hour on 2 cores)."),
+    fractions: str = typer.Option(None, "--fractions", help="Label percentages per class (overrides --grid)."),
+    regimes: str = typer.Option(None, "--regimes", help="baseline, frozen, finetuned (overrides --grid)."),
+    runs: int = typer.Option(None, "--runs", help="Runs per cell (fresh labels and initialisation), round-robin "
+                                                  "over the folds (overrides --grid)."),
     folds: int = typer.Option(5, "--folds", help="Subject-wise folds."),
     with_null: bool = typer.Option(False, "--null", help="Keep the NULL class (unlabelled / transitions)."),
     epochs: int = typer.Option(200, "--epochs"),
@@ -36,15 +40,14 @@ def label_efficiency(
     from mujo_edge.channels import ChannelSelection
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
-    from mujo_edge.training.experiments import (LabelEfficiencyGrid, methods_from, parse_fractions,
-                                                run_label_efficiency)
+    from mujo_edge.training.experiments import methods_from, named_grid, parse_fractions, run_label_efficiency
     from mujo_edge.training.finetune import null_labels
     from mujo_edge.training.models import load_model_preset
     from mujo_edge.training.pretrain import load_checkpoint
 
-    grid = LabelEfficiencyGrid(target=target, fractions=parse_fractions(fractions),
-                               regimes=tuple(_csv_option(regimes) or ()), runs=runs, folds=folds, epochs=epochs,
-                               patience=patience, forest=forest, seed=seed)
+    grid = named_grid(grid_name, target, fractions=parse_fractions(fractions) if fractions else None,
+                      regimes=tuple(_csv_option(regimes) or ()) if regimes else None, runs=runs, folds=folds,
+                      epochs=epochs, patience=patience, forest=forest, seed=seed)
     checkpoints = {name: load_checkpoint(path) for name, path in methods_from(pretrained).items()}
     spec = get_loader(target).spec
     windows = prepare(target, root, selection=ChannelSelection(placements=_csv_option(placements),

@@ -11,13 +11,15 @@ pytestmark = pytest.mark.slow
 
 def test_tiny_grid_on_spar(tmp_path, shared_data):
     r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "label-efficiency", "--target", "spar_watch",
-                        "--root", str(shared_data / "spar_watch"), "--fractions", "5", "--regimes", "baseline",
-                        "--runs", "2", "--folds", "2", "--epochs", "1", "--out", str(tmp_path)],
+                        "--root", str(shared_data / "spar_watch"), "--grid", "reduced", "--fractions", "5",
+                        "--regimes", "baseline", "--folds", "2", "--epochs", "1", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-    assert {(x["method"], x["fold"]) for x in rows} == {("none", "1"), ("none", "2"), ("random_forest", "1"),
-                                                        ("random_forest", "2")}
+    # --fractions and --regimes override the reduced grid; its 5 runs go round-robin over the 2 folds
+    assert {(x["method"], x["fraction"]) for x in rows} == {("none", "0.05"), ("random_forest", "0.05")}
+    assert sorted((x["run"], x["fold"]) for x in rows if x["method"] == "none") == [
+        ("1", "1"), ("2", "2"), ("3", "1"), ("4", "2"), ("5", "1")]
     assert "| none | baseline |" in r.stdout and (tmp_path / "boxplot.png").is_file()
 
 

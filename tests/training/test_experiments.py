@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from mujo_edge.errors import ConfigError
-from mujo_edge.training.experiments import (LabelEfficiencyGrid, check_leave_target_out, methods_from,
+from mujo_edge.training.experiments import (LabelEfficiencyGrid, check_leave_target_out, methods_from, named_grid,
                                             parse_fractions, run_label_efficiency)
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
@@ -56,3 +56,13 @@ def test_option_parsing():
         parse_fractions("a,b")
     with pytest.raises(ConfigError):
         LabelEfficiencyGrid(target="x", regimes=("nope",))
+
+
+def test_named_grids_and_overrides():
+    full = named_grid("full", "spar_watch")
+    assert full == LabelEfficiencyGrid(target="spar_watch")  # the dataclass defaults are the paper's grid
+    assert (len(full.fractions), full.runs, full.regimes) == (7, 20, ("baseline", "frozen", "finetuned"))
+    reduced = named_grid("reduced", "hapt", runs=None, fractions=(1.0,))
+    assert (reduced.fractions, reduced.runs, reduced.regimes) == ((1.0,), 5, ("baseline", "finetuned"))
+    with pytest.raises(ConfigError, match="unknown grid 'tiny'"):
+        named_grid("tiny", "hapt")
