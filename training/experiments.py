@@ -2,13 +2,15 @@
 subject-wise folds, plus the feature + random-forest baseline on the very same labelled windows.
 
 Every finished run is appended to `results.csv` at once, so an interrupted grid resumes where it stopped
-(rows already present are skipped). `summary.md` (macro-F1 mean +- std per cell) and `boxplot.png` are
-rewritten from the CSV. A pre-trained checkpoint must have left the target out of its corpus.
+(rows already present are skipped); its test confusion matrix goes to `confusion.jsonl` beside it. `summary.md`
+(macro-F1 mean +- std per cell, and which classes each method confuses most) and `boxplot.png` are rewritten
+from these files. A pre-trained checkpoint must have left the target out of its corpus.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +32,7 @@ FOREST = "random_forest"
 COLUMNS = ("target", "method", "regime", "fraction", "fold", "run", "seed", "macro_f1", "accuracy", "train_windows",
            "test_windows", "best_epoch", "seconds", "macro_f1_smoothed")
 SMOOTHING = 5  # windows in the causal majority of the smoothed column (the live view's --smoothing)
+CONFUSED_PAIRS = 3  # class pairs listed per method in the summary's error section
 Progress = Callable[[int, int, str], None]
 
 
@@ -93,6 +96,47 @@ def _append(path: Path, row: Mapping[str, Any]) -> None:
         writer.writerow({k: row[k] for k in COLUMNS})
 
 
+CONFUSION_FILE = "confusion.jsonl"
+
+
+def _append_confusion(path: Path, key: Mapping[str, Any], classes: Sequence[str], confusion: Any) -> None:
+    with path.open("a") as fh:
+        fh.write(json.dumps({**key, "classes": list(classes), "confusion": confusion}) + "\n")
+
+
+def load_confusions(path: Path) -> dict[tuple[str, str, str, str, str], dict[str, Any]]:
+    """(method, regime, fraction, fold, run) -> {"classes", "confusion" [true, predicted]}; a run recorded twice
+    (interrupted before its CSV row) keeps its last matrix. A missing file gives {}."""
+    out: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+    if not path.is_file():
+        return out
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            key = (rec["method"], rec["regime"], rec["fraction"], str(rec["fold"]), str(rec["run"]))
+            out[key] = {"classes": list(rec["classes"]), "confusion": np.asarray(rec["confusion"], np.int64)}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}:{n}: not a confusion record ({exc})", field="confusion") from None
+    return out
+
+
+def confused_pairs(confusion: np.ndarray, classes: Sequence[str], top: int = CONFUSED_PAIRS
+                   ) -> tuple[list[tuple[str, str, float]], float]:
+    """The `top` (true, predicted, share of the true class's windows) off-diagonal cells of a pooled confusion
+    matrix, largest share first, and the fraction of all errors that they account for."""
+    cm = np.asarray(confusion, np.float64)
+    errors = cm.sum() - np.trace(cm)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    np.fill_diagonal(rates, 0)
+    order = [i for i in np.argsort(rates, axis=None)[::-1][:top] if rates.flat[i] > 0]
+    cells = [np.unravel_index(i, cm.shape) for i in order]
+    pairs = [(classes[t], classes[p], float(rates[t, p])) for t, p in cells]
+    covered = sum(cm[t, p] for t, p in cells) / errors if errors else 0.0
+    return pairs, float(covered)
+
+
 def check_leave_target_out(name: str, checkpoint: Mapping[str, Any], target: str) -> None:
     """Refuse a pre-training checkpoint whose corpus holds windows of `target` (or does not say what it holds)."""
     corpus = checkpoint.get("corpus")
@@ -133,6 +177,7 @@ def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoint
             forest = FeatureForest(seed=seed, channels=windows.channels).fit(labelled.x, labelled.y)
             pred = forest.predict(test.x)
             s = scores(test.y, pred, len(windows.classes))
+            confusion = s["confusion"]
             smoothed = causal_majority(pred, test.recording, test.start, SMOOTHING,
                                        test.config.step / test.config.rate_hz)
             row = {"macro_f1": s["macro_f1"], "accuracy": s["accuracy"], "train_windows": len(labelled),
@@ -142,9 +187,13 @@ def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoint
             cfg = FinetuneConfig(regime=regime, fraction=fraction, epochs=grid.epochs, patience=grid.patience,
                                  seed=seed, smoothing=SMOOTHING)
             r = finetune(train, val, test, cfg, pretrained=checkpoints.get(method), arch=arch)
+            confusion = r.metrics["test"]["confusion"]
             row = {"macro_f1": r.metrics["test"]["macro_f1"], "accuracy": r.metrics["test"]["accuracy"],
                    "train_windows": r.metrics["train_windows"], "best_epoch": r.metrics["best_epoch"],
                    "seconds": r.metrics["seconds"], "macro_f1_smoothed": r.metrics["test_smoothed"]["macro_f1"]}
+        # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
+        _append_confusion(out / CONFUSION_FILE, {"method": method, "regime": regime, "fraction": repr(fraction),
+                                                 "fold": k + 1, "run": run + 1}, windows.classes, confusion)
         _append(path, {"target": grid.target, "method": method, "regime": regime, "fraction": repr(fraction),
                        "fold": k + 1, "run": run + 1, "seed": seed, "test_windows": len(test), **row})
         if progress:
@@ -178,8 +227,31 @@ def write_summary(path: Path, md: Path, grid: LabelEfficiencyGrid) -> Path:
                      and float(r["fraction"]) == f and r.get(column) not in (None, "")]
                 vals.append(f"{np.mean(v):.3f} +- {np.std(v):.3f} (n={len(v)})" if v else "-")
             lines.append(f"| {method} | {regime} | " + " | ".join(vals) + " |")
+    lines += _error_section(rows, load_confusions(path.parent / CONFUSION_FILE), cells, max(fractions))
     md.write_text("\n".join(lines) + "\n")
     return md
+
+
+def _error_section(rows: Sequence[Mapping[str, str]], confusions: Mapping[tuple[str, ...], Mapping[str, Any]],
+                   cells: Sequence[tuple[str, str]], fraction: float) -> list[str]:
+    """Per method/regime, the class pairs it confuses most, pooled over the runs at `fraction` (the largest):
+    where the remaining errors are, which a mean macro-F1 does not show."""
+    lines = ["", f"## most confused classes at {fraction:.0%} (true -> predicted, share of the true class's "
+                 f"windows; pooled over runs)", "", "| method | regime | pairs | share of all errors |", "|---|---|---|---:|"]
+    listed = False
+    for method, regime in cells:
+        found = [confusions.get((r["method"], r["regime"], r["fraction"], r["fold"], r["run"])) for r in rows
+                 if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == fraction]
+        found = [c for c in found if c is not None]
+        found = [c for c in found if found and c["classes"] == found[0]["classes"]]  # one class set per folder
+        if not found:
+            continue
+        pooled = sum(c["confusion"] for c in found)
+        pairs, covered = confused_pairs(pooled, found[0]["classes"])
+        text = ", ".join(f"{t} -> {p} {share:.2f}" for t, p, share in pairs) or "no errors"
+        lines.append(f"| {method} | {regime} | {text} | {f'{covered:.2f}' if pairs else '-'} |")
+        listed = True
+    return lines if listed else []
 
 
 def plot_boxes(path: Path, png: Path, target: str) -> Path:

@@ -5,8 +5,9 @@ import csv
 import pytest
 
 from mujo_edge.errors import ConfigError
-from mujo_edge.training.experiments import (LabelEfficiencyGrid, check_leave_target_out, methods_from, named_grid,
-                                            parse_fractions, run_label_efficiency)
+from mujo_edge.training.experiments import (LabelEfficiencyGrid, check_leave_target_out, confused_pairs,
+                                            load_confusions, methods_from, named_grid, parse_fractions,
+                                            run_label_efficiency)
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
@@ -33,9 +34,17 @@ def test_grid_runs_resumes_and_summarises(tmp_path, make_toy):
     assert all(0 <= float(r["macro_f1"]) <= 1 for r in rows)
     summary = (tmp_path / "summary.md").read_text()
     assert "| mujo | finetuned |" in summary and "10%" in summary and (tmp_path / "boxplot.png").is_file()
-    before = path.read_text()
+    # every run's test confusion matrix is kept, and the summary says where the errors are at 100 %
+    confusions = load_confusions(tmp_path / "confusion.jsonl")
+    assert set(confusions) == {(r["method"], r["regime"], r["fraction"], r["fold"], r["run"]) for r in rows}
+    for r in rows:
+        cm = confusions[(r["method"], r["regime"], r["fraction"], r["fold"], r["run"])]["confusion"]
+        assert cm.sum() == int(r["test_windows"])
+        assert abs(cm.trace() / cm.sum() - float(r["accuracy"])) < 1e-9
+    assert "## most confused classes at 100%" in summary
+    before = path.read_text(), (tmp_path / "confusion.jsonl").read_text()
     run_label_efficiency(w, grid, {"mujo": checkpoint()}, tmp_path, arch=TINY)  # nothing left to do
-    assert path.read_text() == before
+    assert (path.read_text(), (tmp_path / "confusion.jsonl").read_text()) == before
 
 
 def test_checkpoint_that_saw_the_target_is_refused():
@@ -66,3 +75,22 @@ def test_named_grids_and_overrides():
     assert (reduced.fractions, reduced.runs, reduced.regimes) == ((1.0,), 5, ("baseline", "finetuned"))
     with pytest.raises(ConfigError, match="unknown grid 'tiny'"):
         named_grid("tiny", "hapt")
+
+
+def test_confused_pairs_rank_by_share_of_the_true_class():
+    cm = [[8, 2, 0],   # a: 20 % -> b
+          [0, 10, 0],
+          [1, 5, 4]]   # c: 50 % -> b, 10 % -> a
+    pairs, covered = confused_pairs(cm, ["a", "b", "c"], top=2)
+    assert pairs == [("c", "b", 0.5), ("a", "b", 0.2)]
+    assert covered == 7 / 8
+    assert confused_pairs([[3, 0], [0, 3]], ["a", "b"]) == ([], 0.0)
+
+
+def test_bad_confusion_record_names_file_and_line(tmp_path):
+    path = tmp_path / "confusion.jsonl"
+    path.write_text('{"method": "none", "regime": "baseline", "fraction": "1.0", "fold": 1, "run": 1, '
+                    '"classes": ["a"], "confusion": [[1]]}\n{"method": "none"}\n')
+    with pytest.raises(ConfigError, match="confusion.jsonl:2"):
+        load_confusions(path)
+    assert load_confusions(tmp_path / "absent.jsonl") == {}
