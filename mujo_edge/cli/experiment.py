@@ -49,6 +49,9 @@ def label_efficiency(
                       regimes=tuple(_csv_option(regimes) or ()) if regimes else None, runs=runs, folds=folds,
                       epochs=epochs, patience=patience, forest=forest, seed=seed)
     checkpoints = {name: load_checkpoint(path) for name, path in methods_from(pretrained).items()}
+    skipped = [r for r in grid.regimes if r != "baseline"] if not checkpoints else []
+    if skipped:  # a valid request (e.g. the forest alone), but say so rather than skip cells silently
+        console.print(f"[yellow]no --pretrained checkpoint: regime(s) {', '.join(skipped)} skipped[/]")
     spec = get_loader(target).spec
     windows = prepare(target, root, selection=ChannelSelection(placements=_csv_option(placements),
                                                                sensors=_csv_option(sensors))).windows

@@ -21,6 +21,18 @@ def test_tiny_grid_on_spar(tmp_path, shared_data):
     assert sorted((x["run"], x["fold"]) for x in rows if x["method"] == "none") == [
         ("1", "1"), ("2", "2"), ("3", "1"), ("4", "2"), ("5", "1")]
     assert "| none | baseline |" in r.stdout and (tmp_path / "boxplot.png").is_file()
+    assert "skipped" not in r.stdout
+
+
+def test_forest_alone_says_which_regimes_it_skipped(tmp_path, shared_data):
+    r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "label-efficiency", "--target", "spar_watch",
+                        "--root", str(shared_data / "spar_watch"), "--fractions", "100", "--regimes", "finetuned",
+                        "--runs", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "regime(s) finetuned skipped" in r.stdout
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [x["method"] for x in rows] == ["random_forest", "random_forest"]
+    assert "most confused classes at 100%" in r.stdout and "| random_forest | - |" in r.stdout
 
 
 def test_checkpoint_that_saw_the_target_is_refused(tmp_path, shared_data):
