@@ -80,11 +80,15 @@ def named_grid(name: str, target: str, **overrides: Any) -> LabelEfficiencyGrid:
     return LabelEfficiencyGrid(target=target, **settings)
 
 
+def _key(row: Mapping[str, str]) -> tuple[str, str, str, str, str]:
+    return row["method"], row["regime"], row["fraction"], row["fold"], row["run"]
+
+
 def _done(path: Path) -> set[tuple[str, str, str, str, str]]:
     if not path.is_file():
         return set()
     with path.open(newline="") as fh:
-        return {(r["method"], r["regime"], r["fraction"], r["fold"], r["run"]) for r in csv.DictReader(fh)}
+        return {_key(r) for r in csv.DictReader(fh)}
 
 
 def _append(path: Path, row: Mapping[str, Any]) -> None:
@@ -227,20 +231,24 @@ def write_summary(path: Path, md: Path, grid: LabelEfficiencyGrid) -> Path:
                      and float(r["fraction"]) == f and r.get(column) not in (None, "")]
                 vals.append(f"{np.mean(v):.3f} +- {np.std(v):.3f} (n={len(v)})" if v else "-")
             lines.append(f"| {method} | {regime} | " + " | ".join(vals) + " |")
-    lines += _error_section(rows, load_confusions(path.parent / CONFUSION_FILE), cells, max(fractions))
+    confusions = load_confusions(path.parent / CONFUSION_FILE)
+    recorded = [float(r["fraction"]) for r in rows if _key(r) in confusions]  # older folders lack some matrices
+    if recorded:
+        lines += _error_section(rows, confusions, cells, max(recorded))
     md.write_text("\n".join(lines) + "\n")
     return md
 
 
 def _error_section(rows: Sequence[Mapping[str, str]], confusions: Mapping[tuple[str, ...], Mapping[str, Any]],
                    cells: Sequence[tuple[str, str]], fraction: float) -> list[str]:
-    """Per method/regime, the class pairs it confuses most, pooled over the runs at `fraction` (the largest):
-    where the remaining errors are, which a mean macro-F1 does not show."""
+    """Per method/regime, the class pairs it confuses most, pooled over the runs at `fraction` (the largest
+    with recorded matrices): where the remaining errors are, which a mean macro-F1 does not show."""
     lines = ["", f"## most confused classes at {fraction:.0%} (true -> predicted, share of the true class's "
-                 f"windows; pooled over runs)", "", "| method | regime | pairs | share of all errors |", "|---|---|---|---:|"]
+                 f"windows; pooled over runs)", "", "| method | regime | pairs | share of all errors |",
+             "|---|---|---|---:|"]
     listed = False
     for method, regime in cells:
-        found = [confusions.get((r["method"], r["regime"], r["fraction"], r["fold"], r["run"])) for r in rows
+        found = [confusions.get(_key(r)) for r in rows
                  if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == fraction]
         found = [c for c in found if c is not None]
         found = [c for c in found if found and c["classes"] == found[0]["classes"]]  # one class set per folder

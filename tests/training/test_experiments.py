@@ -7,7 +7,7 @@ import pytest
 from mujo_edge.errors import ConfigError
 from mujo_edge.training.experiments import (LabelEfficiencyGrid, check_leave_target_out, confused_pairs,
                                             load_confusions, methods_from, named_grid, parse_fractions,
-                                            run_label_efficiency)
+                                            run_label_efficiency, write_summary)
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
@@ -94,3 +94,21 @@ def test_bad_confusion_record_names_file_and_line(tmp_path):
     with pytest.raises(ConfigError, match="confusion.jsonl:2"):
         load_confusions(path)
     assert load_confusions(tmp_path / "absent.jsonl") == {}
+
+
+def test_summary_of_a_folder_from_before_confusions_were_kept(tmp_path):
+    """Rows without a matrix (older runs) still count in the tables; the error section uses the largest
+    fraction that has matrices, and is left out when none has."""
+    path = tmp_path / "results.csv"
+    header = "target,method,regime,fraction,fold,run,seed,macro_f1,accuracy,train_windows,test_windows," \
+             "best_epoch,seconds,macro_f1_smoothed\n"
+    path.write_text(header + "toy,none,baseline,0.1,1,1,0,0.5,0.5,4,4,1,1,0.5\n"
+                    "toy,none,baseline,1.0,1,1,0,0.75,0.75,40,4,1,1,0.75\n")
+    grid = LabelEfficiencyGrid(target="toy", fractions=(0.1, 1.0), runs=1)
+    summary = write_summary(path, tmp_path / "summary.md", grid).read_text()
+    assert "0.750 +- 0.000" in summary and "most confused" not in summary
+    (tmp_path / "confusion.jsonl").write_text('{"method": "none", "regime": "baseline", "fraction": "0.1", '
+                                              '"fold": 1, "run": 1, "classes": ["a", "b"], '
+                                              '"confusion": [[2, 0], [2, 0]]}\n')
+    summary = write_summary(path, tmp_path / "summary.md", grid).read_text()
+    assert "## most confused classes at 10%" in summary and "| none | baseline | b -> a 1.00 | 1.00 |" in summary
