@@ -195,11 +195,10 @@ def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoint
             row = {"macro_f1": r.metrics["test"]["macro_f1"], "accuracy": r.metrics["test"]["accuracy"],
                    "train_windows": r.metrics["train_windows"], "best_epoch": r.metrics["best_epoch"],
                    "seconds": r.metrics["seconds"], "macro_f1_smoothed": r.metrics["test_smoothed"]["macro_f1"]}
+        ident = {"method": method, "regime": regime, "fraction": repr(fraction), "fold": k + 1, "run": run + 1}
         # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
-        _append_confusion(out / CONFUSION_FILE, {"method": method, "regime": regime, "fraction": repr(fraction),
-                                                 "fold": k + 1, "run": run + 1}, windows.classes, confusion)
-        _append(path, {"target": grid.target, "method": method, "regime": regime, "fraction": repr(fraction),
-                       "fold": k + 1, "run": run + 1, "seed": seed, "test_windows": len(test), **row})
+        _append_confusion(out / CONFUSION_FILE, ident, windows.classes, confusion)
+        _append(path, {"target": grid.target, **ident, "seed": seed, "test_windows": len(test), **row})
         if progress:
             progress(i + 1, len(jobs), f"{method}/{regime} {fraction:.0%} fold {k + 1} run {run + 1}")
     write_summary(path, out / "summary.md", grid)
@@ -251,7 +250,7 @@ def _error_section(rows: Sequence[Mapping[str, str]], confusions: Mapping[tuple[
         found = [confusions.get(_key(r)) for r in rows
                  if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == fraction]
         found = [c for c in found if c is not None]
-        found = [c for c in found if found and c["classes"] == found[0]["classes"]]  # one class set per folder
+        found = [c for c in found if c["classes"] == found[0]["classes"]]  # one class set per folder
         if not found:
             continue
         pooled = sum(c["confusion"] for c in found)
