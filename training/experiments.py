@@ -242,9 +242,9 @@ def _error_section(rows: Sequence[Mapping[str, str]], confusions: Mapping[tuple[
                    cells: Sequence[tuple[str, str]], fraction: float) -> list[str]:
     """Per method/regime, the class pairs it confuses most, pooled over the runs at `fraction` (the largest
     with recorded matrices): where the remaining errors are, which a mean macro-F1 does not show."""
-    lines = ["", f"## most confused classes at {fraction:.0%} (true -> predicted, share of the true class's "
-                 f"windows; pooled over runs)", "", "| method | regime | pairs | share of all errors |",
-             "|---|---|---|---:|"]
+    title = (f"## most confused classes at {fraction:.0%} (true -> predicted, share of the true class's windows; "
+             "pooled over runs)")
+    lines = ["", title, "", "| method | regime | pairs | share of all errors |", "|---|---|---|---:|"]
     listed = False
     for method, regime in cells:
         found = [confusions.get(_key(r)) for r in rows
