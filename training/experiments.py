@@ -119,9 +119,9 @@ def load_confusions(path: Path) -> dict[tuple[str, str, str, str, str], dict[str
             continue
         try:
             rec = json.loads(line)
-            key = (rec["method"], rec["regime"], rec["fraction"], str(rec["fold"]), str(rec["run"]))
+            key = _key({k: str(v) for k, v in rec.items() if k not in ("classes", "confusion")})
             out[key] = {"classes": list(rec["classes"]), "confusion": np.asarray(rec["confusion"], np.int64)}
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # AttributeError: not a JSON object
             raise ConfigError(f"{path}:{n}: not a confusion record ({exc})", field="confusion") from None
     return out
 

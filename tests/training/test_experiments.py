@@ -93,6 +93,9 @@ def test_bad_confusion_record_names_file_and_line(tmp_path):
                     '"classes": ["a"], "confusion": [[1]]}\n{"method": "none"}\n')
     with pytest.raises(ConfigError, match="confusion.jsonl:2"):
         load_confusions(path)
+    path.write_text("[1, 2]\n")
+    with pytest.raises(ConfigError, match="confusion.jsonl:1"):
+        load_confusions(path)
     assert load_confusions(tmp_path / "absent.jsonl") == {}
 
 
