@@ -5,6 +5,7 @@ from __future__ import annotations
 from mujo_edge.data.base import DatasetLoader
 from mujo_edge.data.csv_layout import CsvRecordings
 from mujo_edge.data.hapt import Hapt
+from mujo_edge.data.hmp import Hmp
 from mujo_edge.data.mhealth import Mhealth
 from mujo_edge.data.mmfit import MmFit
 from mujo_edge.data.motionsense import MotionSense
@@ -14,7 +15,7 @@ from mujo_edge.data.spar_watch import SparWatch
 from mujo_edge.registry import Registry
 
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
-for _loader in (SparWatch(), SpSwHar(), Hapt(), MotionSense(), Mhealth(), MmFit(), MyoGym(), CsvRecordings()):
+for _loader in (SparWatch(), SpSwHar(), Hapt(), Hmp(), MotionSense(), Mhealth(), MmFit(), MyoGym(), CsvRecordings()):
     DATASETS.register(_loader.spec.name, _loader)
 
 
