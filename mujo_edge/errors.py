@@ -78,3 +78,19 @@ class UnknownNameError(MujoEdgeError):
 
 class SplitError(MujoEdgeError):
     """A split that would put a subject in two parts, or cannot be made from the subjects given."""
+
+
+class CheckpointError(MujoEdgeError):
+    """A checkpoint file that cannot be used: the wrong kind, a version this code does not read, a missing key.
+
+    `path` is the file, `version` the version found in it (None when it has none), `field` the key concerned.
+    """
+
+    def __init__(self, message: str, *, path: str | Path, version: object = None, field: str | None = None) -> None:
+        self.message = message
+        self.path = str(path)
+        self.version = version
+        self.field = field
+        where = self.path + (f", version {version!r}" if version is not None else "")
+        where += f", field '{field}'" if field else ""
+        super().__init__(f"{where}: {message}")
