@@ -94,3 +94,16 @@ class CheckpointError(MujoEdgeError):
         where = self.path + (f", version {version!r}" if version is not None else "")
         where += f", field '{field}'" if field else ""
         super().__init__(f"{where}: {message}")
+
+
+class MissingChannelsError(ConfigError):
+    """Channels asked for by name that the data lacks; `missing` and `available` list them, `source` names
+    the recording or data concerned (or None)."""
+
+    def __init__(self, missing: list[str] | tuple[str, ...], available: list[str] | tuple[str, ...], *,
+                 source: str | None = None) -> None:
+        self.missing = tuple(missing)
+        self.available = tuple(available)
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}no channels {list(self.missing)} (has {list(self.available)})", field="channels")
