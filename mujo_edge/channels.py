@@ -1,6 +1,17 @@
-"""Channel naming: every signal row is `<placement>_<sensor>_<axis>`, e.g. `wrist_acc_x`.
+"""Channel naming, tri-axial streams, and the one channel ordering rule.
 
-The name is what bundles, caches and the live runtime match on, so it is built in exactly one place.
+Every signal row is `<placement>_<sensor>_<axis>`, e.g. `wrist_acc_x`. The name is what bundles, caches and
+the live runtime match on, so it is built in exactly one place (`Channel.name`).
+
+Ordering rule: channels keep the order they are given in, never a sorted one.
+- A recording's channels are in its loader's order; selecting by placement/sensor (`ChannelSelection`) keeps
+  that order, so windows, normalisers, checkpoints and bundles store the dataset's own order.
+- Selecting by name (`Recording.with_channels`, `Windows.with_channels`, `channel_indices`) returns the
+  channels in the order of the names asked for: that is how the runtime feeds a bundle its `channels`.
+- Tri-axial streams (`triaxial_streams`) come in the order of their first channel; the fine-tuned classifier
+  concatenates its stream embeddings in that order, so sorting them would silently break saved checkpoints.
+Sets of placements or sensors (a `ChannelSelection` built from a bundle's names) may be sorted: they only
+filter, and the order above still applies to what they keep.
 """
 
 from __future__ import annotations
@@ -9,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mujo_edge.errors import ConfigError
+from mujo_edge.errors import ConfigError, MissingChannelsError
 from mujo_edge.units import SI_UNITS, to_si_factor
 
 AXES = ("x", "y", "z")
@@ -98,3 +109,38 @@ class ChannelSelection:
         p = ",".join(self.placements) if self.placements else "all placements"
         s = ",".join(self.sensors) if self.sensors else "all sensors"
         return f"{p} / {s}"
+
+
+def channel_indices(available: Sequence[str], wanted: Sequence[str], *, source: str | None = None) -> list[int]:
+    """Row of each `wanted` name in `available`, in `wanted` order; MissingChannelsError names what is absent."""
+    rows = {name: i for i, name in enumerate(available)}
+    missing = [c for c in wanted if c not in rows]
+    if missing:
+        raise MissingChannelsError(missing, list(available), source=source)
+    return [rows[c] for c in wanted]
+
+
+def triaxial_streams(channels: Sequence[str], *, strict: bool = False) -> dict[str, tuple[int, int, int]]:
+    """Rows (x, y, z) of each tri-axial stream: `wrist_acc_x/_y/_z` -> {"wrist_acc": (i, j, k)}.
+
+    A stream is a prefix whose `_x`, `_y` and `_z` channels are all present; streams come in the order of
+    their first channel. Other channels are skipped, or with `strict` (every channel must belong to a stream,
+    as a classifier built from streams needs) ConfigError names the incomplete streams.
+    """
+    axes_of: dict[str, dict[str, int]] = {}
+    loose: list[str] = []
+    for i, name in enumerate(channels):
+        prefix, _, axis = name.rpartition("_")
+        if prefix and axis in AXES:
+            axes_of.setdefault(prefix, {}).setdefault(axis, i)
+        else:
+            loose.append(name)
+    if strict and loose:
+        raise ConfigError(f"channels {loose} are not the x, y or z of a tri-axial stream", field="channels")
+    streams: dict[str, tuple[int, int, int]] = {}
+    for prefix, rows in axes_of.items():
+        if len(rows) == len(AXES):
+            streams[prefix] = (rows[AXES[0]], rows[AXES[1]], rows[AXES[2]])
+        elif strict:
+            raise ConfigError(f"stream {prefix!r} lacks an axis (has {sorted(rows)})", field="channels")
+    return streams

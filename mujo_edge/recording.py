@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from mujo_edge.channels import Channel, ChannelSelection, channel_names
+from mujo_edge.channels import Channel, ChannelSelection, channel_indices, channel_names
 from mujo_edge.errors import ConfigError, SampleError
 
 UNLABELLED = -1
@@ -139,6 +139,19 @@ class Recording:
                 field="channels",
             )
         if len(idx) == len(self.channels):
+            return self
+        return Recording(t=self.t, x=self.x[:, idx], channels=tuple(self.channels[i] for i in idx),
+                         subject=self.subject, classes=self.classes, labels=self.labels, source=self.source,
+                         recording_id=self.recording_id, valid=self.valid, meta=self.meta)
+
+    def with_channels(self, names: Sequence[str]) -> Recording:
+        """The same recording with the channels `names`, in that order (the ordering rule of `channels`).
+
+        MissingChannelsError (a ConfigError) names the channels it lacks; ConfigError for no names."""
+        if not names:
+            raise ConfigError(f"{self.source}: no channels asked for", field="channels")
+        idx = channel_indices(self.channel_names, names, source=self.source)
+        if idx == list(range(len(self.channels))):
             return self
         return Recording(t=self.t, x=self.x[:, idx], channels=tuple(self.channels[i] for i in idx),
                          subject=self.subject, classes=self.classes, labels=self.labels, source=self.source,

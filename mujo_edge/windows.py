@@ -10,9 +10,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
+from mujo_edge.channels import channel_indices
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
 from mujo_edge.recording import UNLABELLED, Recording
@@ -45,6 +47,18 @@ class Windows:
         return Windows(x=self.x[idx], y=self.y[idx], subject=self.subject[idx], recording=self.recording[idx],
                        start=self.start[idx], channels=self.channels, classes=self.classes, config=self.config)
 
+    def with_channels(self, names: Sequence[str]) -> Windows:
+        """The same windows with the rows `names`, in that order (the ordering rule of `channels`); `dropped` is
+        kept (the windows are the same). MissingChannelsError (a ConfigError) names the channels they lack."""
+        if not names:
+            raise ConfigError("no channels asked for", field="channels")
+        rows = channel_indices(self.channels, names)
+        if rows == list(range(len(self.channels))):
+            return self
+        return Windows(x=self.x[:, rows], y=self.y, subject=self.subject, recording=self.recording,
+                       start=self.start, channels=tuple(names), classes=self.classes, config=self.config,
+                       dropped=self.dropped)
+
     def for_subjects(self, subjects: Sequence[str]) -> Windows:
         return self.subset(np.isin(self.subject, np.asarray(list(subjects), dtype=str)))
 
@@ -72,6 +86,35 @@ def _empty(channels: tuple[str, ...], classes: tuple[str, ...], config: WindowCo
                    dropped=MappingProxyType(dict(dropped)))
 
 
+def window_labels(labels: np.ndarray | Sequence[Any], starts: np.ndarray | Sequence[int], length: int,
+                  min_purity: float) -> tuple[np.ndarray, np.ndarray]:
+    """The labelling rule of every window, training's and the demo's: (majority [W], pure bool [W]).
+
+    `labels` [N] holds one label per sample (class indices with -1 for "no label", or names: any type numpy
+    can sort); window w covers samples [starts[w], starts[w] + length). Its majority is the label most samples
+    carry, ties going to the smallest label (so -1, "no label", wins a tie against a class); `pure` says the
+    majority covers at least `min_purity` of the window. A window reaching past either end of `labels` is
+    not pure (its majority is then meaningless).
+    """
+    lab = np.asarray(labels)
+    first = np.asarray(starts, dtype=np.int64)
+    if lab.ndim != 1 or first.ndim != 1:
+        raise ConfigError(f"labels [N] and starts [W] must be vectors, got {lab.shape} and {first.shape}",
+                          field="labels")
+    if length < 1:
+        raise ConfigError(f"must be >= 1, got {length}", field="length")
+    inside = (first >= 0) & (first + length <= lab.shape[0])
+    if lab.shape[0] == 0 or not inside.any():
+        return np.zeros(first.shape, dtype=lab.dtype), np.zeros(first.shape, dtype=bool)
+    values, codes = np.unique(lab, return_inverse=True)
+    # windows outside the labels read sample 0 instead; they are marked not pure below
+    idx = np.where(inside, first, 0)[:, None] + np.arange(length)[None, :]
+    coded = codes.reshape(-1)[idx]
+    counts = np.stack([(coded == k).sum(axis=1) for k in range(len(values))], axis=1)
+    pure = inside & (counts.max(axis=1) >= min_purity * length)
+    return values[counts.argmax(axis=1)], pure
+
+
 def window_recording(recording: Recording, config: WindowConfig) -> Windows:
     """Resample `recording` to `config.rate_hz` and cut it into windows.
 
@@ -86,18 +129,14 @@ def window_recording(recording: Recording, config: WindowConfig) -> Windows:
     starts = np.arange(0, n - length + 1, step)
     idx = starts[:, None] + np.arange(length)[None, :]
     ok_gap = grid.valid[idx].all(axis=1)
-    # majority label per window; labels are shifted by one so "no label" (-1) becomes bin 0
-    lab = grid.labels[idx].astype(np.int64) + 1
-    counts = np.stack([(lab == k).sum(axis=1) for k in range(len(classes) + 1)], axis=1)
-    majority = counts.argmax(axis=1)
-    ok_pure = counts.max(axis=1) >= config.min_purity * length
+    majority, ok_pure = window_labels(grid.labels, starts, length, config.min_purity)
     keep = ok_gap & ok_pure
     dropped = {DROP_GAP: int((~ok_gap).sum()), DROP_MIXED: int((ok_gap & ~ok_pure).sum())}
     kept = starts[keep]
     x = grid.x[kept[:, None] + np.arange(length)[None, :]].transpose(0, 2, 1)
     return Windows(
         x=np.ascontiguousarray(x, dtype=np.float32),
-        y=(majority[keep] - 1).astype(np.int64),
+        y=majority[keep].astype(np.int64),
         subject=np.full(len(kept), grid.subject),
         recording=np.full(len(kept), grid.recording_id),
         start=grid.t[kept],
