@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -85,17 +85,59 @@ def single_file_parts(root: Path, file_name: str) -> list[str]:
     return [file_name]
 
 
-def resolve_root(spec: DatasetSpec, root: str | Path | None) -> Path:
-    """`root` if given, else $MUJO_EDGE_DATA/<folder>, else ../shared/data/<folder>; must exist."""
+@dataclass(frozen=True)
+class RootFallback:
+    """Where a dataset comes from when no folder holds it: `locate()` returns the root (e.g. SPAR-watch
+    rebuilt from the seglearn wheel), `description` names that source in messages instead of its path."""
+
+    description: str
+    locate: Callable[[], Path]
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """A resolved dataset root: `path`, and `source`, how to name it to a user (the path, or a fallback's
+    description)."""
+
+    path: Path
+    source: str
+
+
+def data_home(data_dir: str | Path | None = None) -> Path:
+    """The folder holding every dataset's folder: `data_dir` if given, else $MUJO_EDGE_DATA, else ../shared/data
+    (not checked: callers look for one dataset in it)."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return SHARED_DATA
+
+
+def locate_root(spec: DatasetSpec, root: str | Path | None = None, *, data_dir: str | Path | None = None,
+                fallback: RootFallback | None = None) -> DataRoot:
+    """The one rule for where dataset `spec` lives, checked to exist.
+
+    1. `root`, the dataset's own folder or file (`--root`), if given;
+    2. else `<data_dir>/<spec.folder>` when `data_dir` (a folder of datasets, `--data`) is given;
+    3. else $MUJO_EDGE_DATA/<folder>, else ../shared/data/<folder>;
+    4. when no folder of 2-3 exists and a `fallback` is given, the fallback's root.
+    DataNotFoundError names the path looked at.
+    """
     if root is not None:
         path = Path(root).expanduser()
-    elif os.environ.get(DATA_ENV):
-        path = Path(os.environ[DATA_ENV]).expanduser() / spec.folder
     else:
-        path = SHARED_DATA / spec.folder
-        if not path.exists():
+        path = data_home(data_dir) / spec.folder
+        if not path.exists() and fallback is not None:
+            return DataRoot(fallback.locate(), fallback.description)
+        if not path.exists() and data_dir is None and not os.environ.get(DATA_ENV):
             raise DataNotFoundError(f"no root given for dataset '{spec.name}': pass --root PATH or set {DATA_ENV}",
                                     path=path)
     if not path.exists():
         raise DataNotFoundError(f"dataset '{spec.name}' not found", path=path)
-    return path
+    return DataRoot(path, str(path))
+
+
+def resolve_root(spec: DatasetSpec, root: str | Path | None = None, *, data_dir: str | Path | None = None,
+                 fallback: RootFallback | None = None) -> Path:
+    """The path of `locate_root` (for callers that never need to name a fallback)."""
+    return locate_root(spec, root, data_dir=data_dir, fallback=fallback).path

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mujo_edge.cache import default_cache_dir
+from mujo_edge.data.base import RootFallback
 from mujo_edge.data.spar_watch import CODES, FILE
 from mujo_edge.errors import DataNotFoundError, LayoutError
 
@@ -90,3 +91,7 @@ def spar_from_seglearn(cache_dir: Path | None = None) -> Path:
              exercises=np.asarray(CODES))
     os.replace(tmp, target)
     return folder
+
+
+# The demo's fallback when no data folder holds SPAR-watch: `locate_root(spec, fallback=SEGLEARN_FALLBACK)`.
+SEGLEARN_FALLBACK = RootFallback("seglearn 1.2.5 (the demo extra)", spar_from_seglearn)
