@@ -31,16 +31,13 @@ in validation, so the validation loss changes only when the weights do.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -48,8 +45,10 @@ from torch import Tensor, nn
 from mujo_edge.errors import ConfigError, UnknownNameError
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
-from mujo_edge.training.pretrain import (Progress, ScheduleConfig, corpus_provenance, epoch_order, lr_at,
-                                         normaliser_stats, record_epoch, split_subjects)
+from mujo_edge.training.loop import ScheduleConfig
+
+if TYPE_CHECKING:
+    from mujo_edge.training.loop import Progress, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +66,7 @@ class BaselineConfig(ScheduleConfig):
     temperature: float = 0.1  # SimCLR NT-Xent
     noise_std: float = 0.05  # Multi-task "noise"
     scale_std: float = 0.05  # Multi-task "scale": factors ~ N(1, scale_std)
+    anchor: str = "wrist_acc"  # the one sensor stream the method sees (last, as checkpoints always listed it)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -83,8 +83,8 @@ class BaselineConfig(ScheduleConfig):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaselineConfig:
-        """From `to_dict` output or a checkpoint's `train_config` (whose extra "anchor" key is ignored)."""
-        data = {k: v for k, v in data.items() if k != "anchor"}
+        """From `to_dict` output or a checkpoint's `train_config`."""
+        data = dict(data)
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ConfigError(f"unknown keys {sorted(unknown)}", field="baseline")
@@ -307,114 +307,11 @@ def build_head(config: BaselineConfig, model_config: ModelConfig) -> BaselineHea
 
 # ---------------------------------------------------------------------------------------------- training
 
-def pretrain_baseline(corpus: Corpus, arch: ArchConfig, config: BaselineConfig, out: str | Path,
-                      anchor: str = "wrist_acc", progress: Progress | None = None) -> dict[str, Any]:
-    """Train `config.method` on the `anchor` windows of `corpus`; write `last.pt`, `best.pt`, `metrics.jsonl` and
-    `config.json` into `out` (checkpoint keys as `pretrain`'s, plus `head`). Returns the summary (best epoch,
-    best validation loss, last metrics)."""
-    out = Path(out)
-    if anchor not in corpus.data or corpus.kinds[anchor] != "sensor":
-        raise ConfigError(f"anchor {anchor!r} is not a sensor modality of the corpus "
-                          f"({[n for n in corpus.modalities if corpus.kinds[n] == 'sensor']})", field="anchor")
-    rows, window = corpus.data[anchor].shape[1:]
-    if rows % 3 or window != arch.window:
-        raise ConfigError(f"{anchor} windows are [{rows}, {window}]; need x/y/z triplets of {arch.window} steps",
-                          field=anchor)
-    out.mkdir(parents=True, exist_ok=True)
-    if config.threads and config.threads != torch.get_num_threads():
-        # only when it changes: re-setting the same count after torch has run parallel work made every op
-        # ~20x slower here (torch 2.13, OpenMP, 2 cores) until the pool settled, after about one epoch
-        torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.manual_seed(config.seed)
-    # the anchor alone: the same split and statistics as MuJo's run on this corpus
-    sensor_only = replace(corpus, data={anchor: corpus.data[anchor]}, present={anchor: corpus.present[anchor]},
-                          kinds={anchor: "sensor"})
-    val = split_subjects(corpus, config.val_fraction, config.seed)
-    has = corpus.present[anchor]
-    train_idx, val_idx = np.flatnonzero(~val & has), np.flatnonzero(val & has)
-    stats = {anchor: normaliser_stats(sensor_only, ~val)[anchor]}
-    if len(train_idx) < config.batch_size:
-        raise ConfigError(f"{len(train_idx)} training windows of {anchor} are fewer than one batch of "
-                          f"{config.batch_size}; lower batch_size or add data", field="batch_size")
-    x = torch.from_numpy(np.ascontiguousarray(corpus.data[anchor], dtype=np.float32))
-    mean = torch.tensor(stats[anchor]["mean"], dtype=torch.float32)[None, :, None]
-    std = torch.tensor(stats[anchor]["std"], dtype=torch.float32)[None, :, None]
+def pretrain_baseline(corpus: Corpus, arch: ArchConfig, config: BaselineConfig, out: str | Path, *,
+                      resume: bool = False, progress: Progress | None = None) -> RunSummary:
+    """Train `config.method` on the `config.anchor` windows of `corpus` by the one loop (`training.loop.train`);
+    writes `last.pt`, `best.pt` (pre-training layout plus `head`), `metrics.jsonl` and `config.json` into `out`."""
+    from mujo_edge.training.loop import train
+    from mujo_edge.training.objectives import OBJECTIVES
 
-    def normalise(w: Tensor) -> Tensor:
-        return (w - mean) / std
-
-    model_config = baseline_model_config(arch, anchor, int(rows))
-    model = MujoModel(model_config, seed=config.seed)
-    head = build_head(config, model_config)
-    params = list(model.parameters()) + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = len(train_idx) // config.batch_size
-    train_config = {**config.to_dict(), "anchor": anchor}
-    (out / "config.json").write_text(json.dumps(
-        {"model": model_config.to_dict(), "train": train_config, "normaliser": stats,
-         "corpus": {"windows": len(corpus), "train_windows": len(train_idx), "val_windows": len(val_idx),
-                    "meta": dict(corpus.meta)}}, indent=2, default=str) + "\n")
-    metrics_path = out / "metrics.jsonl"
-    metrics_path.write_text("")
-    state = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0}
-    summary: dict[str, Any] = {}
-    for epoch in range(config.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        head.train()
-        order = epoch_order(train_idx, corpus.source, config.balance, config.seed, epoch)
-        losses = []
-        for step in range(steps_per_epoch):
-            lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, config)  # type: ignore[arg-type]
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            batch = torch.from_numpy(order[step * config.batch_size:(step + 1) * config.batch_size])
-            loss, _ = head.loss(model, x[batch], normalise)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            if progress:
-                progress({"event": "step", "epoch": epoch, "step": step + 1, "steps": steps_per_epoch,
-                          "loss": losses[-1], "lr": lr})
-        val_loss, extras = _validate(model, head, x, normalise, val_idx, config)
-        metrics = {"epoch": epoch + 1, "method": config.method, "train_loss": float(np.mean(losses)),
-                   "val_loss": val_loss, "lr": lr, "seconds": round(time.perf_counter() - t0, 2),
-                   **{f"val/{k}": v for k, v in extras.items()}}
-        state = record_epoch(out, state, val_loss, metrics, progress,
-                             checkpoint={"model": model.state_dict(), "loss": {}, "head": head.state_dict(),
-                                         "optimizer": optimizer.state_dict(), "model_config": model_config.to_dict(),
-                                         "train_config": train_config, "normaliser": stats,
-                                         "corpus": corpus_provenance(corpus)})
-        summary = {"epochs_run": epoch + 1, "best_epoch": state["best_epoch"], "best_val_loss": state["best_val"],
-                   "last": metrics}
-        if state["bad_epochs"] >= config.patience:
-            log.info("early stopping after %d epochs without improvement", config.patience)
-            summary["early_stopped"] = True
-            break
-    return summary
-
-
-
-@torch.no_grad()
-def _validate(model: MujoModel, head: BaselineHead, x: Tensor, normalise: Normalise, idx: np.ndarray,
-              config: BaselineConfig) -> tuple[float, dict[str, float]]:
-    """Window-weighted mean loss (and the method's extras) over the validation windows, with augmentations
-    from a generator seeded afresh each time."""
-    model.eval()
-    head.eval()
-    generator = torch.Generator().manual_seed(config.seed + 1)
-    total, sums, n = 0.0, {}, 0
-    for s in range(0, len(idx), config.batch_size):
-        batch = torch.from_numpy(idx[s:s + config.batch_size])
-        if len(batch) < 2:  # NT-Xent needs a negative; one window changes nothing for the others
-            continue
-        loss, extras = head.loss(model, x[batch], normalise, generator)
-        total += float(loss) * len(batch)
-        for k, v in extras.items():
-            sums[k] = sums.get(k, 0.0) + v * len(batch)
-        n += len(batch)
-    if not n:
-        return math.nan, {}
-    return total / n, {k: v / n for k, v in sums.items()}
+    return train(corpus, arch, config, out, OBJECTIVES.get(config.method), resume=resume, progress=progress)

@@ -15,7 +15,9 @@ from mujo_edge.training.baselines import (METHODS, TASKS, BaselineConfig, ConvDe
                                           shuffle_channels)
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.models import ArchConfig, ModelConfig, MujoModel
-from mujo_edge.training.pretrain import load_checkpoint, normaliser_stats, split_subjects
+from mujo_edge.normalise import StreamNormaliser
+from mujo_edge.training.checkpoints import read_pretrain
+from mujo_edge.training.loop import EpochEnd, split_subjects
 
 # (4, 4, 4) channels and 32-d features often die on SimCLR here (every ReLU of the head off: the loss stays at
 # log(2B - 1)); this is the smallest that learned for every seed tried
@@ -150,33 +152,34 @@ def test_each_method_learns_and_writes_a_mujo_checkpoint(method, tmp_path):
     events = []
     summary = pretrain_baseline(corpus, SMALL, config(method), tmp_path, progress=events.append)
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert len(lines) == 8 and summary["epochs_run"] == 8
+    assert len(lines) == 8 and summary.epochs_run == 8
     assert lines[-1]["train_loss"] < 0.9 * lines[0]["train_loss"]
     assert min(x["val_loss"] for x in lines[1:]) < 0.9 * lines[0]["val_loss"]
-    assert [e["epoch"] for e in events if e["event"] == "epoch"] == list(range(1, 9))
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == list(range(1, 9))
 
-    ckpt = load_checkpoint(tmp_path / "best.pt")
-    assert {"version", "model", "loss", "optimizer", "torch_rng", "state", "model_config", "train_config",
-            "normaliser", "metrics", "head"} <= set(ckpt)
-    assert ckpt["state"]["best_epoch"] == summary["best_epoch"]
-    assert ckpt["train_config"]["method"] == method and ckpt["train_config"]["anchor"] == "wrist_acc"
-    assert set(ckpt["normaliser"]) == {"wrist_acc"}
+    raw = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert {"version", "kind", "model", "loss", "optimizer", "torch_rng", "state", "model_config", "train_config",
+            "normaliser", "metrics", "head", "corpus"} <= set(raw)
+    ckpt = read_pretrain(tmp_path / "best.pt")
+    assert ckpt.state.best_epoch == summary.best_epoch
+    assert ckpt.train_config["method"] == method and ckpt.anchor == "wrist_acc"
+    assert set(ckpt.normaliser.streams) == {"wrist_acc"}
     val = split_subjects(corpus, 0.4, 0)  # the same split and statistics as MuJo's pre-training
-    assert ckpt["normaliser"]["wrist_acc"] == normaliser_stats(corpus, ~val)["wrist_acc"]
-    model_config = ModelConfig.from_dict(ckpt["model_config"])
+    assert ckpt.normaliser == StreamNormaliser.fit({"wrist_acc": corpus.data["wrist_acc"][~val]})
+    model_config = ckpt.model_config
     assert [m.name for m in model_config.modalities] == ["wrist_acc"]
     model = MujoModel(model_config)
-    model.load_state_dict(ckpt["model"])  # strict: encoder + projection of the anchor, nothing else
-    head = build_head(BaselineConfig.from_dict(ckpt["train_config"]), model_config)
-    head.load_state_dict(ckpt["head"])
+    model.load_state_dict(dict(ckpt.model))  # strict: encoder + projection of the anchor, nothing else
+    head = build_head(BaselineConfig.from_dict(ckpt.train_config), model_config)
+    head.load_state_dict(dict(ckpt.head or {}))
     fresh = MujoModel(model_config, seed=0).state_dict()
-    proj_changed = any(not torch.equal(v, fresh[k]) for k, v in ckpt["model"].items() if k.startswith("projections"))
+    proj_changed = any(not torch.equal(v, fresh[k]) for k, v in ckpt.model.items() if k.startswith("projections"))
     assert proj_changed == (method != "multitask")  # multi-task heads read the encoder output only
-    assert any(not torch.equal(v, fresh[k]) for k, v in ckpt["model"].items() if k.startswith("encoders"))
+    assert any(not torch.equal(v, fresh[k]) for k, v in ckpt.model.items() if k.startswith("encoders"))
     if method == "multitask":
         assert set(lines[-1]) >= {f"val/acc/{t}" for t in TASKS}
 
 
 def test_anchor_must_be_a_sensor_stream_of_the_corpus(tmp_path):
     with pytest.raises(ConfigError):
-        pretrain_baseline(toy_corpus(n_per=4), SMALL, config("autoencoder"), tmp_path, anchor="pose")
+        pretrain_baseline(toy_corpus(n_per=4), SMALL, config("autoencoder", anchor="pose"), tmp_path)

@@ -13,7 +13,9 @@ from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.distributed import DistInfo
 from mujo_edge.training.loss import LossConfig
 from mujo_edge.training.models import ArchConfig
-from mujo_edge.training.pretrain import PretrainConfig, epoch_order, load_checkpoint, lr_at, pretrain
+from mujo_edge.training.checkpoints import read_pretrain
+from mujo_edge.training.loop import epoch_order, lr_at
+from mujo_edge.training.pretrain import PretrainConfig, pretrain
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.1,
                   text_dropout=0.1)
@@ -68,12 +70,12 @@ def test_learns_cross_modal_structure(tmp_path):
     summary = pretrain(toy_corpus(), TINY, config(epochs=10, cycle_epochs=10), tmp_path)
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 10 and lines[-1]["val_loss"] < lines[0]["val_loss"]
-    last = summary["last"]
+    last = summary.last
     assert last["wrist_acc->text/top1"] > 2 * last["wrist_acc->text/chance"]
     assert last["wrist_acc->wrist_gyro/top1"] > 3 * last["wrist_acc->wrist_gyro/chance"]
-    ckpt = load_checkpoint(tmp_path / "best.pt")
-    assert ckpt["state"]["best_epoch"] == summary["best_epoch"]
-    assert set(ckpt["normaliser"]) == {"wrist_acc", "wrist_gyro"}
+    ckpt = read_pretrain(tmp_path / "best.pt")
+    assert ckpt.state.best_epoch == summary.best_epoch
+    assert set(ckpt.normaliser.streams) == {"wrist_acc", "wrist_gyro"}
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert {m["name"] for m in cfg["model"]["modalities"]} == {"wrist_acc", "wrist_gyro", "text"}
 
@@ -82,12 +84,12 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     corpus = toy_corpus(n_per=20)
     pretrain(corpus, TINY, config(epochs=4), tmp_path / "full")
     pretrain(corpus, TINY, config(epochs=4), tmp_path / "cut", stop_after_epoch=2)
-    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["epoch"] == 2
+    assert read_pretrain(tmp_path / "cut" / "last.pt").state.epoch == 2
     pretrain(corpus, TINY, config(epochs=4), tmp_path / "cut", resume=True)
-    full = load_checkpoint(tmp_path / "full" / "last.pt")
-    cut = load_checkpoint(tmp_path / "cut" / "last.pt")
-    for k, v in full["model"].items():
-        torch.testing.assert_close(cut["model"][k], v, rtol=0, atol=0)
+    full = read_pretrain(tmp_path / "full" / "last.pt")
+    cut = read_pretrain(tmp_path / "cut" / "last.pt")
+    for k, v in full.model.items():
+        torch.testing.assert_close(cut.model[k], v, rtol=0, atol=0)
     assert (tmp_path / "full" / "metrics.jsonl").read_text().count("\n") == 4
     full_lines = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     cut_lines = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
@@ -107,8 +109,8 @@ def _rank(rank, world, init_file, out):
 def test_two_gloo_processes_train_like_one(tmp_path):
     pretrain(toy_corpus(n_per=10), NO_DROPOUT, config(epochs=1, batch_size=32), tmp_path / "one")
     mp.spawn(_rank, args=(2, tempfile.mktemp(dir=tmp_path), str(tmp_path / "two")), nprocs=2, join=True)
-    one = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
-    two = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
+    one = read_pretrain(tmp_path / "one" / "last.pt").model
+    two = read_pretrain(tmp_path / "two" / "last.pt").model
     for k, v in one.items():
         torch.testing.assert_close(two[k], v, rtol=1e-4, atol=1e-5)
 
