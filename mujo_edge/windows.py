@@ -169,3 +169,26 @@ def concat(parts: Sequence[Windows]) -> Windows:
         channels=first.channels, classes=first.classes, config=first.config,
         dropped=MappingProxyType(dict(dropped)),
     )
+
+
+# The class that windows of no activity (unlabelled, transitions, a dataset's null classes) become when a protocol
+# keeps them; the last class of a classifier trained with NULL.
+NULL_CLASS = "NULL"
+
+
+def null_labels(windows: Windows, null_classes: Sequence[str], with_null: bool) -> Windows:
+    """Windows relabelled for one protocol: without NULL, windows of no label or of a null class are dropped;
+    with NULL, they all become the last class "NULL"."""
+    keep_classes = [c for c in windows.classes if c not in null_classes]
+    lut = np.array([keep_classes.index(c) if c in keep_classes else -1 for c in windows.classes] + [-1])
+    y = lut[windows.y]  # y = -1 indexes the appended -1
+    if with_null:
+        y = np.where(y < 0, len(keep_classes), y)
+        classes = tuple(keep_classes) + (NULL_CLASS,)
+        idx = np.arange(len(windows))
+    else:
+        idx = np.flatnonzero(y >= 0)
+        classes = tuple(keep_classes)
+    sub = windows.subset(idx)
+    return Windows(x=sub.x, y=y[idx].astype(np.int64), subject=sub.subject, recording=sub.recording,
+                   start=sub.start, channels=sub.channels, classes=classes, config=sub.config)
