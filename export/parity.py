@@ -34,7 +34,7 @@ def run_artifact(path: Path, artifact: Artifact, x: np.ndarray) -> np.ndarray:
 def compare(logits: np.ndarray, reference: np.ndarray, y: np.ndarray, n_classes: int,
             reference_f1: float) -> dict[str, Any]:
     """max |logit difference|, top-1 agreement with torch fp32, macro-F1 on the labels and its change."""
-    from mujo_edge.training.finetune import scores
+    from mujo_edge.metrics import scores
 
     pred = logits.argmax(axis=1)
     f1 = scores(y, pred, n_classes)["macro_f1"]

@@ -133,7 +133,8 @@ def export_classifier(ckpt: Mapping[str, Any], out_dir: str | Path, *, test: Hel
 
     calib: z-scored calibration windows [N, C, L] (required with `int8`); test: z-scored held-out windows and
     labels. A format that raises yields export-failed artifacts, the others are still written."""
-    from mujo_edge.training.finetune import load_classifier, predict, scores
+    from mujo_edge.metrics import scores
+    from mujo_edge.training.finetune import load_classifier, predict
 
     t0 = time.perf_counter()
     if isinstance(calib, np.ndarray):

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mujo_edge.channels import triaxial_streams
 from mujo_edge.errors import ConfigError, DataNotFoundError, LayoutError
 from mujo_edge.windows import Windows
 
@@ -151,20 +152,6 @@ def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
         raise
 
 
-def sensor_modalities(channels: Sequence[str]) -> dict[str, list[int]]:
-    """Channel rows of each tri-axial stream: `wrist_acc_x/y/z` -> {"wrist_acc": [i, j, k]} (order x, y, z)."""
-    groups: dict[str, dict[str, int]] = {}
-    for i, name in enumerate(channels):
-        stream, _, axis = name.rpartition("_")
-        groups.setdefault(stream, {})[axis] = i
-    out = {}
-    for stream, axes in groups.items():
-        if sorted(axes) != ["x", "y", "z"]:
-            raise ConfigError(f"stream {stream!r} lacks an axis (has {sorted(axes)})", field="channels")
-        out[stream] = [axes["x"], axes["y"], axes["z"]]
-    return out
-
-
 def concat(parts: Sequence[Corpus]) -> Corpus:
     """One corpus from several; modalities missing in a part are absent (zeros, present=False) there.
 
@@ -227,7 +214,7 @@ def from_windows(windows: Windows, source: str, label_texts: Mapping[str, Sequen
     descriptions (drawn with `seed`), so the text modality sees every phrasing. Windows without a label
     (y = -1) have no text but still pair their sensor streams. `keep` limits the sensor modalities.
     """
-    streams = sensor_modalities(windows.channels)
+    streams = triaxial_streams(windows.channels, strict=True)
     if keep is not None:
         streams = {k: v for k, v in streams.items() if k in keep}
     if not streams:

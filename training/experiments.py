@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from mujo_edge.errors import ConfigError
+from mujo_edge.metrics import scores
 from mujo_edge.smoothing import causal_majority
 from mujo_edge.splits import label_fraction, subject_kfold
 from mujo_edge.training.features import FeatureForest
-from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune, scores
+from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune
 from mujo_edge.windows import Windows
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from mujo_edge.channels import AXES, triaxial_streams
 from mujo_edge.errors import ConfigError, MujoEdgeError, SampleError
+from mujo_edge.metrics import scores
 from mujo_edge.splits import subject_kfold
 from mujo_edge.windows import Windows
 
 log = logging.getLogger(__name__)
 
-AXES = ("x", "y", "z")
 # spectral bands in Hz, [lo, hi); the last one also includes its upper edge (Nyquist at 50 Hz)
 BANDS: tuple[tuple[float, float], ...] = ((0.0, 1.0), (1.0, 3.0), (3.0, 6.0), (6.0, 12.0), (12.0, 25.0))
 STAT_NAMES = ("mean", "std", "min", "max", "median", "iqr", "skew", "kurtosis", "rms", "zcr", "mean_abs_diff")
@@ -109,25 +110,10 @@ def default_channel_names(n_channels: int) -> tuple[str, ...]:
     return tuple(f"ch{i}" for i in range(n_channels))
 
 
-def triaxial_streams(channels: Sequence[str]) -> list[tuple[str, tuple[int, int, int]]]:
-    """(stream name, row indices of x, y, z) for each prefix whose `_x`, `_y`, `_z` channels are all present."""
-    index = {name: i for i, name in enumerate(channels)}
-    streams, seen = [], set()
-    for name in channels:
-        prefix, _, axis = name.rpartition("_")
-        if not prefix or axis not in AXES or prefix in seen:
-            continue
-        rows = [index.get(f"{prefix}_{a}") for a in AXES]
-        if all(r is not None for r in rows):
-            seen.add(prefix)
-            streams.append((prefix, (rows[0], rows[1], rows[2])))
-    return streams
-
-
 def feature_names(channels: Sequence[str]) -> list[str]:
     """Column names of `window_features` for these channels, e.g. `wrist_acc_x:std`, `wrist_acc_mag:dom_freq`."""
     names = [f"{c}:{f}" for c in channels for f in SIGNAL_NAMES]
-    for prefix, _ in triaxial_streams(channels):
+    for prefix in triaxial_streams(channels):
         names += [f"{prefix}_mag:{f}" for f in SIGNAL_NAMES]
         names += [f"{prefix}:{f}" for f in CORR_NAMES]
     return names
@@ -165,7 +151,7 @@ def window_features(x: np.ndarray, rate_hz: float = 50.0, *,
         xc = x[start:start + _CHUNK].astype(np.float64)
         w = xc.shape[0]
         parts = [_signal_features(xc, rate_hz).reshape(w, -1)]
-        for _, rows in streams:
+        for rows in streams.values():
             axes = xc[:, list(rows)]
             mag = np.sqrt((axes * axes).sum(axis=1))
             parts += [_signal_features(mag, rate_hz), _correlations(axes)]
@@ -262,16 +248,6 @@ class FeatureForest:
         return [(self._fitted["names"][i], float(imp[i])) for i in order]
 
 
-def select_channels(windows: Windows, channels: Sequence[str]) -> Windows:
-    """Windows keeping only the rows named in `channels`, in that order."""
-    missing = [c for c in channels if c not in windows.channels]
-    if missing or not channels:
-        raise ConfigError(f"channels {missing or '(none)'} not among {list(windows.channels)}", field="channels")
-    rows = [windows.channels.index(c) for c in channels]
-    return Windows(x=windows.x[:, rows], y=windows.y, subject=windows.subject, recording=windows.recording,
-                   start=windows.start, channels=tuple(channels), classes=windows.classes, config=windows.config)
-
-
 def evaluate_kfold(windows: Windows, k: int = 5, seed: int = 0, channels: tuple[str, ...] | None = None, *,
                    forest: FeatureForest | None = None) -> dict[str, Any]:
     """Subject-wise k-fold of a `FeatureForest` on the labelled windows (y >= 0) of `windows`.
@@ -286,9 +262,7 @@ def evaluate_kfold(windows: Windows, k: int = 5, seed: int = 0, channels: tuple[
     """
     from dataclasses import replace
 
-    from sklearn.metrics import accuracy_score, f1_score
-
-    w = select_channels(windows, channels) if channels is not None else windows
+    w = windows.with_channels(channels) if channels is not None else windows
     w = w.subset(w.y >= 0)
     if len(w) == 0:
         raise ConfigError("no labelled windows (y >= 0) to evaluate", field="windows")
@@ -303,11 +277,11 @@ def evaluate_kfold(windows: Windows, k: int = 5, seed: int = 0, channels: tuple[
         test = np.isin(subject, np.asarray(split.test, dtype=str))
         model = replace(base).fit_features(feats[train], w.y[train], names)
         pred = model.predict_features(feats[test])
+        fold = scores(w.y[test], pred, len(w.classes))
         folds.append({
             "name": split.name, "train": split.train + split.val, "test": split.test,
             "n_train": int(train.sum()), "n_test": int(test.sum()),
-            "macro_f1": float(f1_score(w.y[test], pred, average="macro", zero_division=0)),
-            "accuracy": float(accuracy_score(w.y[test], pred)),
+            "macro_f1": fold["macro_f1"], "accuracy": fold["accuracy"],
         })
         log.info("%s: macro-F1 %.4f, accuracy %.4f", split.name, folds[-1]["macro_f1"], folds[-1]["accuracy"])
     f1s = np.array([f["macro_f1"] for f in folds])

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mujo_edge.channels import triaxial_streams
 from mujo_edge.errors import ConfigError, DataNotFoundError
+from mujo_edge.metrics import scores
 from mujo_edge.normalise import Normaliser
 from mujo_edge.smoothing import causal_majority
 from mujo_edge.splits import label_fraction
-from mujo_edge.training.corpus import sensor_modalities
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 from mujo_edge.training.pretrain import atomic_save
 from mujo_edge.windows import Windows
@@ -145,7 +146,7 @@ def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneCo
                      ) -> Classifier:
     """A classifier over `channels` (tri-axial streams). A pre-trained checkpoint supplies each stream's branch:
     the modality of the same name, else its anchor (e.g. a waist stream through the wrist encoder)."""
-    streams = sensor_modalities(channels)
+    streams = triaxial_streams(channels, strict=True)
     if config.regime != "baseline" and pretrained is None:
         raise ConfigError(f"regime '{config.regime}' needs a pre-trained checkpoint", field="pretrained")
     branch_of: dict[str, str] = {}
@@ -196,19 +197,6 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, counts.max() / np.maximum(counts, 1), 0.0)
 
 
-def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, Any]:
-    """macro-F1 over the classes present in y_true or y_pred, accuracy, per-class F1 and the confusion matrix."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    tp = np.diag(cm).astype(np.float64)
-    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    f1 = np.where(support + predicted > 0, 2 * tp / np.maximum(support + predicted, 1), np.nan)
-    present = (support + predicted) > 0
-    return {"macro_f1": float(np.nanmean(f1[present])) if present.any() else float("nan"),
-            "accuracy": float(tp.sum() / max(len(y_true), 1)), "f1_per_class": f1.tolist(), "confusion": cm.tolist(),
-            "n": int(len(y_true))}
-
-
 @torch.no_grad()
 def predict(clf: Classifier, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """Logits [W, K] of z-scored windows [W, C, L]."""
@@ -235,7 +223,7 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
         raise ConfigError(f"only {len(labelled)} labelled training windows", field="fraction")
     normaliser = Normaliser.fit(labelled)
     x_raw, y_train = labelled.x, labelled.y
-    streams = sensor_modalities(train.channels)
+    streams = triaxial_streams(train.channels, strict=True)
     augmenting = config.augment_deg > 0 or config.augment_scale > 0
     x_train = normaliser.apply(x_raw)
     x_val = normaliser.apply(val.x)

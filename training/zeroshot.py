@@ -29,9 +29,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mujo_edge.channels import AXES, Channel
+from mujo_edge.channels import AXES, Channel, triaxial_streams
 from mujo_edge.data.texts import LabelText, label_texts
 from mujo_edge.errors import ConfigError
+from mujo_edge.metrics import confusion_matrix, macro_f1_from_confusion
+from mujo_edge.normalise import StreamNormaliser
 from mujo_edge.training.models import ModelConfig, MujoModel
 from mujo_edge.training.pretrain import TEXT
 from mujo_edge.training.text import TextEmbedder
@@ -96,36 +98,26 @@ class ZeroShotResult:
         return out
 
 
-def _stream_rows(windows: Windows, stream: str) -> list[int] | None:
-    names = [f"{stream}_{a}" for a in AXES]
-    if not all(n in windows.channels for n in names):
-        return None
-    return [windows.channels.index(n) for n in names]
-
-
 def _sensor_streams(config: ModelConfig) -> list[str]:
     return [m.name for m in config.modalities if m.kind == "sensor"]
 
 
-def _pick_stream(windows: Windows, config: ModelConfig, anchor: str, stream: str | None) -> tuple[str, list[int]]:
+def _pick_stream(windows: Windows, config: ModelConfig, anchor: str, stream: str | None) -> str:
     """The windows' stream to use: the given one, else the anchor, else the first checkpoint sensor present."""
+    streams = triaxial_streams(windows.channels)
     if stream is not None:
-        rows = _stream_rows(windows, stream)
-        if rows is None:
+        if stream not in streams:
             raise ConfigError(f"the windows have no channels {stream}_x/_y/_z (channels: "
                               f"{', '.join(windows.channels)})", field="stream")
-        return stream, rows
+        return stream
     for name in [anchor, *_sensor_streams(config)]:
-        rows = _stream_rows(windows, name)
-        if rows is not None:
-            return name, rows
+        if name in streams:
+            return name
     # no stream by name: the one stream of the anchor's sensor kind (a waist accelerometer for a wrist_acc anchor)
     kind = _parse_stream(anchor)
-    same = sorted({f"{c.placement}_{c.sensor}" for c in map(_parse_channel, windows.channels)
-                   if c is not None and kind is not None and c.sensor == kind[1]})
-    same = [n for n in same if _stream_rows(windows, n) is not None]
+    same = [n for n in streams if kind is not None and (_parse_stream(n) or ("", ""))[1] == kind[1]]
     if len(same) == 1:
-        return same[0], _stream_rows(windows, same[0])  # type: ignore[return-value]
+        return same[0]
     raise ConfigError(f"none of the checkpoint's sensor streams ({', '.join(_sensor_streams(config))}) is in "
                       f"the windows ({', '.join(windows.channels)}): pass stream=", field="stream")
 
@@ -182,12 +174,11 @@ def _class_embeddings(model: MujoModel, texts: Mapping[str, LabelText], classes:
     return torch.stack(out)
 
 
-def _f1_topk(y: np.ndarray, ranks: np.ndarray, k: int, labels: list[int]) -> float:
-    from sklearn.metrics import f1_score
-
+def _f1_topk(y: np.ndarray, ranks: np.ndarray, k: int, labels: list[int], n_classes: int) -> float:
+    """Macro-F1 over `labels` when a window counts as right if its class is among its k best, else as its best."""
     hit = (ranks[:, :k] == y[:, None]).any(axis=1)
     pred = np.where(hit, y, ranks[:, 0])
-    return float(f1_score(y, pred, labels=labels, average="macro", zero_division=0))
+    return macro_f1_from_confusion(confusion_matrix(y, pred, n_classes), labels)
 
 
 def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, stream: str | None = None,
@@ -220,18 +211,19 @@ def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, 
         raise ConfigError(f"windows are {list(windows.x.shape)}, the model takes [W, C, {config.arch.window}]",
                           field="windows")
 
-    name, rows = _pick_stream(windows, config, anchor, stream)
+    name = _pick_stream(windows, config, anchor, stream)
+    rows = windows.with_channels([f"{name}_{a}" for a in AXES])
     sensors = _sensor_streams(config)
     fallback = name not in sensors
     encoder = anchor if fallback else name
     if encoder not in sensors:
         raise ConfigError(f"the checkpoint has no sensor modality '{name}' and its anchor '{anchor}' is not one "
                           f"(sensor modalities: {', '.join(sensors)})", field="stream")
-    if config.modality(encoder).input_dim != len(rows):
+    if config.modality(encoder).input_dim != len(rows.channels):
         raise ConfigError(f"modality '{encoder}' takes {config.modality(encoder).input_dim} rows, stream '{name}' "
-                          f"has {len(rows)}", field="stream")
-    stats = checkpoint["normaliser"].get(encoder)
-    if stats is None:
+                          f"has {len(rows.channels)}", field="stream")
+    normaliser = StreamNormaliser.from_dict(checkpoint["normaliser"], "checkpoint").get(encoder)
+    if normaliser is None:
         raise ConfigError(f"the checkpoint has no normalisation statistics for '{encoder}'", field="normaliser")
     note = (f"stream '{name}' embedded by the anchor encoder '{encoder}' (the checkpoint has no '{name}' branch)"
             if fallback else "")
@@ -250,8 +242,6 @@ def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, 
     if not keep.any():
         raise ConfigError("no windows left to score (all unlabelled or NULL; try null=True)", field="windows")
     y = y[keep]
-    mean = np.asarray(stats["mean"], np.float32)[:, None]
-    std = np.asarray(stats["std"], np.float32)[:, None]
 
     model = MujoModel(config)
     model.load_state_dict(checkpoint["model"])
@@ -264,7 +254,7 @@ def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, 
         ranks = []
         for s in range(0, len(idx), batch_size):
             part = idx[s:s + batch_size]
-            x = (windows.x[part][:, rows, :] - mean) / std
+            x = normaliser.apply(rows.x[part])
             z = _unit_rows(model.embed(encoder, torch.from_numpy(np.ascontiguousarray(x, np.float32))))
             sim = z @ labels_z.t()
             ranks.append(sim.argsort(dim=1, descending=True).numpy())
@@ -276,14 +266,12 @@ def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, 
 def _score(rank: np.ndarray, y: np.ndarray, candidates: list[str], table: Mapping[str, LabelText], *,
            dataset: str, stream: str, encoder: str, fallback: bool, null: bool, prompts: str, dropped: int,
            note: str) -> ZeroShotResult:
-    from sklearn.metrics import confusion_matrix
-
     k_all = len(candidates)
     pred = rank[:, 0]
     present = sorted(set(y.tolist()))
     top = {k: float((rank[:, :k] == y[:, None]).any(axis=1).mean()) for k in TOP_K}
-    f1 = {k: _f1_topk(y, rank, k, present) for k in TOP_K}
-    cm = confusion_matrix(y, pred, labels=list(range(k_all)))
+    f1 = {k: _f1_topk(y, rank, k, present, k_all) for k in TOP_K}
+    cm = confusion_matrix(y, pred, k_all)
     support = cm.sum(axis=1)
     recall = {c: (float(cm[i, i] / support[i]) if support[i] else float("nan")) for i, c in enumerate(candidates)}
     return ZeroShotResult(

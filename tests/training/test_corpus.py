@@ -9,7 +9,7 @@ from mujo_edge.channels import triaxial
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError, DataNotFoundError, LayoutError, UnknownNameError
 from mujo_edge.recording import Recording
-from mujo_edge.training.corpus import NO_TEXT, Corpus, concat, from_windows, sensor_modalities
+from mujo_edge.training.corpus import NO_TEXT, Corpus, concat, from_windows
 from mujo_edge.training.corpus_builders import real_part
 from mujo_edge.training.recipe import CorpusRecipe, load_pretrain_preset
 from mujo_edge.windows import window_recording
@@ -27,13 +27,11 @@ def windows(subject="1", n=600, placements=("wrist", "pocket")):
 TEXTS = {"a": ("doing a", "a again"), "b": ("doing b",)}
 
 
-def test_sensor_modalities_group_triaxial_streams():
-    w = windows()
-    groups = sensor_modalities(w.channels)
-    assert groups == {"wrist_acc": [0, 1, 2], "wrist_gyro": [3, 4, 5], "pocket_acc": [6, 7, 8],
-                      "pocket_gyro": [9, 10, 11]}
-    with pytest.raises(ConfigError, match="lacks an axis"):
-        sensor_modalities(["wrist_acc_x", "wrist_acc_y"])
+def test_from_windows_refuses_a_channel_outside_a_triaxial_stream():
+    w = windows(placements=("wrist",))
+    w = w.with_channels(["wrist_acc_x", "wrist_acc_y", "wrist_acc_z", "wrist_gyro_x"])
+    with pytest.raises(ConfigError, match="wrist_gyro"):
+        from_windows(w, "toy", TEXTS)
 
 
 def test_from_windows_splits_streams_and_labels_texts():

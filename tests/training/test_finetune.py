@@ -7,8 +7,9 @@ from sklearn.metrics import f1_score
 
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
+from mujo_edge.metrics import scores
 from mujo_edge.training.finetune import (FinetuneConfig, build_classifier, class_weights, classifier_checkpoint,
-                                         finetune, load_classifier, null_labels, predict, scores)
+                                         finetune, load_classifier, null_labels, predict)
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
