@@ -17,7 +17,8 @@ from mujo_edge.errors import ConfigError
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.loss import LossConfig
 from mujo_edge.training.models import ArchConfig
-from mujo_edge.training.pretrain import PretrainConfig, load_checkpoint, pretrain
+from mujo_edge.training.checkpoints import read_pretrain
+from mujo_edge.training.pretrain import PretrainConfig, pretrain
 from mujo_edge.training.zeroshot import NULL, ZeroShotResult, plot_confusion, zero_shot
 from mujo_edge.windows import Windows
 
@@ -101,7 +102,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cfg = PretrainConfig(epochs=10, batch_size=64, lr=3e-3, warmup_epochs=1, cycle_epochs=10, min_lr=1e-5,
                          patience=10, val_fraction=0.34, threads=1, loss=LossConfig(tau=0.1))
     pretrain(toy_corpus(), TINY, cfg, out)
-    return load_checkpoint(out / "last.pt")
+    return read_pretrain(out / "last.pt").to_dict()
 
 
 def run(checkpoint: dict, windows: Windows | None = None, **kw) -> ZeroShotResult:
