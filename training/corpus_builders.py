@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mujo_edge.channels import ChannelSelection
+from mujo_edge.channels import AXES, ChannelSelection
 from mujo_edge.config import WindowConfig
+from mujo_edge.data.base import resolve_root
 from mujo_edge.data.prepare import prepare
 from mujo_edge.data.texts import label_texts
 from mujo_edge.errors import ConfigError
@@ -61,11 +62,11 @@ def synthetic_part(recipe: CorpusRecipe, window: WindowConfig, progress: Progres
             sample = generate(name, recipe.synthetic_duration_s, 30.0, rng)
             rec = simulate(sample.joints, sample.fps, imu, subject=f"{k}", source=f"{SYNTHETIC}:{name}")
             side = _watch_side(sample.params, rng)
-            cols = [rec.channel_names.index(f"{side}wrist_{s}_{a}") for s in ("acc", "gyro") for a in "xyz"]
+            watch = rec.with_channels([f"{side}wrist_{s}_{a}" for s in ("acc", "gyro") for a in AXES])
             pose = _pose_on_grid(sample.joints, sample.fps, rec.t - rec.t[0])
             starts = np.arange(0, rec.n_samples - window.length + 1, window.step)
             idx = starts[:, None] + np.arange(window.length)[None, :]
-            sig = rec.x[:, cols][idx].transpose(0, 2, 1)  # [W, 6, L]
+            sig = watch.x[idx].transpose(0, 2, 1)  # [W, 6, L]
             data["wrist_acc"].append(sig[:, :3])
             data["wrist_gyro"].append(sig[:, 3:])
             data[POSE].append(pose[idx].transpose(0, 3, 2, 1))  # [W, L, 17, 3] -> [W, 3, 17, L]
@@ -107,12 +108,15 @@ def _pose_on_grid(joints: np.ndarray, fps: float, t: np.ndarray) -> np.ndarray:
 
 def build_corpus(recipe: CorpusRecipe, *, data_root: Path | None, embedder: object,
                  window: WindowConfig = WindowConfig(), extra: Sequence[Path] = (), progress: Progress | None = None) -> Corpus:
-    """The recipe's corpus with texts embedded by `embedder` (anything with `embed(texts) -> [N, D]`)."""
+    """The recipe's corpus with texts embedded by `embedder` (anything with `embed(texts) -> [N, D]`).
+
+    `data_root` is the folder holding the datasets' folders (`--data`); None means `resolve_root`'s default
+    ($MUJO_EDGE_DATA, else ../shared/data)."""
     from mujo_edge.data.registry import get_loader
 
     parts = []
     for dataset in recipe.sources:
-        root = data_root / get_loader(dataset).spec.folder if data_root is not None else None
+        root = resolve_root(get_loader(dataset).spec, data_dir=data_root)
         log.info("corpus: reading %s", dataset)
         parts.append(real_part(dataset, root, recipe, window))
         if progress:

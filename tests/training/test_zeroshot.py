@@ -14,10 +14,10 @@ import pytest
 from mujo_edge.config import WindowConfig
 from mujo_edge.data.texts import LabelText
 from mujo_edge.errors import ConfigError
+from mujo_edge.training.checkpoints import read_pretrain
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.loss import LossConfig
 from mujo_edge.training.models import ArchConfig
-from mujo_edge.training.checkpoints import read_pretrain
 from mujo_edge.training.pretrain import PretrainConfig, pretrain
 from mujo_edge.training.zeroshot import NULL, ZeroShotResult, plot_confusion, zero_shot
 from mujo_edge.windows import Windows
