@@ -92,7 +92,7 @@ def prepare_like_training(ckpt: Mapping[str, Any], root: str | Path | None = Non
     from mujo_edge.config import WindowConfig
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
-    from mujo_edge.training.finetune import NULL_CLASS, null_labels
+    from mujo_edge.windows import NULL_CLASS, null_labels
 
     dataset = str(ckpt.get("dataset", ""))
     spec = get_loader(dataset).spec  # UnknownNameError when the dataset is not registered

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError
-from mujo_edge.training.finetune import Classifier
+from mujo_edge.training.classifier import Classifier
 from mujo_edge.training.models import SensorEncoder
 
 

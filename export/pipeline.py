@@ -1,6 +1,6 @@
 """Checkpoint -> model bundle with measured parity.
 
-`export_classifier` works on an in-memory checkpoint dict and windows you give it (tests, notebooks);
+`export_classifier` works on an in-memory `ClassifierCheckpoint` and windows you give it (tests, notebooks);
 `export_checkpoint` reads a checkpoint file, prepares its dataset exactly as in training (calibration from the
 training subjects or a file, parity on the test subjects) and calls it. Both write model files and `mujo.json`
 (via `write_manifest`, which hashes every file) into `out_dir` and return an `ExportReport`.
@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mujo_edge.bundle import MANIFEST, STATUS_PASS, Artifact, Manifest, write_manifest
+from mujo_edge.bundle import MANIFEST, Artifact, ArtifactStatus, Manifest, write_manifest
 from mujo_edge.errors import ConfigError
 from mujo_edge.export.calibration import (
     CALIB_DATASET,
@@ -33,6 +33,9 @@ from mujo_edge.export.calibration import (
 )
 from mujo_edge.export.formats import FORMATS, ExportJob
 from mujo_edge.export.parity import LayerError, compare, judge, layer_sqnr, run_artifact
+
+if TYPE_CHECKING:
+    from mujo_edge.training.checkpoints import ClassifierCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ class ExportReport:
     @property
     def failed(self) -> bool:
         """True when any artifact failed to export or missed parity (int8 over max_f1_drop, fp32 off torch)."""
-        return any(r.status != STATUS_PASS for r in self.rows)
+        return any(r.status != ArtifactStatus.PASS for r in self.rows)
 
     def row(self, name: str) -> ArtifactRow:
         for r in self.rows:
@@ -125,18 +128,19 @@ def _manifest(ckpt: Mapping[str, Any], artifacts: Sequence[Artifact], metrics: M
                     created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
-def export_classifier(ckpt: Mapping[str, Any], out_dir: str | Path, *, test: HeldOut,
+def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, test: HeldOut,
                       calib: Calibration | np.ndarray | None = None, formats: Sequence[str] = ALL_FORMATS,
                       int8: bool = True, int8_io: bool = False, max_f1_drop: float = 0.01,
                       progress: Progress | None = None) -> ExportReport:
-    """Export the classifier of checkpoint dict `ckpt` in `formats`, measure parity on `test` and write a bundle.
+    """Export the classifier of `checkpoint` in `formats`, measure parity on `test` and write a bundle.
 
     calib: z-scored calibration windows [N, C, L] (required with `int8`); test: z-scored held-out windows and
     labels. A format that raises yields export-failed artifacts, the others are still written."""
     from mujo_edge.metrics import scores
-    from mujo_edge.training.finetune import load_classifier, predict
+    from mujo_edge.training.classifier import load_classifier, predict
 
     t0 = time.perf_counter()
+    ckpt = checkpoint.to_dict()  # the calibration helpers and the manifest read the on-disk layout
     if isinstance(calib, np.ndarray):
         calib = Calibration(np.asarray(calib, np.float32), f"{len(calib)} given windows")
     if int8 and (calib is None or calib.count == 0):
@@ -153,7 +157,7 @@ def export_classifier(ckpt: Mapping[str, Any], out_dir: str | Path, *, test: Hel
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
 
-    clf = load_classifier(ckpt)
+    clf = load_classifier(checkpoint)
     n_classes = len(ckpt["classes"])
     reference = predict(clf, test.x)
     baseline = scores(test.y, reference.argmax(axis=1), n_classes)
@@ -234,17 +238,18 @@ def export_checkpoint(checkpoint_path: str | Path, out_dir: str | Path, *, forma
     calib: "dataset" (the checkpoint's training subjects, `n_calib` windows drawn with a fixed seed) or a path
     to raw windows [N, C, L] (.npy / .npz "x"); required with `int8` (no silent fallback). Parity is measured
     on the checkpoint's test subjects, so the dataset (at `data_root`, or the default data folder) is needed."""
-    from mujo_edge.training.finetune import read_classifier
+    from mujo_edge.training.checkpoints import read_classifier
 
     if int8 and calib is None:
         raise ConfigError("int8 export needs calibration windows: pass --calib dataset (the checkpoint's training "
                           "subjects) or --calib FILE.npy", field="calib")
-    ckpt = read_classifier(checkpoint_path)
+    checkpoint = read_classifier(checkpoint_path)
+    ckpt = checkpoint.to_dict()
     windows = prepare_like_training(ckpt, data_root)
     test = held_out(ckpt, windows)
     calibration = None
     if int8 and calib is not None:
         calibration = (dataset_calibration(ckpt, windows, n_calib) if str(calib) == CALIB_DATASET
                        else file_calibration(ckpt, calib, n_calib))
-    return export_classifier(ckpt, out_dir, test=test, calib=calibration, formats=formats, int8=int8,
+    return export_classifier(checkpoint, out_dir, test=test, calib=calibration, formats=formats, int8=int8,
                              int8_io=int8_io, max_f1_drop=max_f1_drop, progress=progress)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mujo_edge.training.finetune import load_classifier, read_classifier
+from mujo_edge.training.checkpoints import read_classifier
+from mujo_edge.training.classifier import load_classifier
 
 
 class TorchReference:

@@ -24,7 +24,9 @@ from mujo_edge.metrics import scores
 from mujo_edge.smoothing import causal_majority
 from mujo_edge.splits import label_fraction, subject_kfold
 from mujo_edge.training.features import FeatureForest
+from mujo_edge.training.checkpoints import PretrainCheckpoint
 from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune
+from mujo_edge.training.leave_out import check_leave_target_out
 from mujo_edge.windows import Windows
 
 log = logging.getLogger(__name__)
@@ -142,18 +144,7 @@ def confused_pairs(confusion: np.ndarray, classes: Sequence[str], top: int = CON
     return pairs, float(covered)
 
 
-def check_leave_target_out(name: str, checkpoint: Mapping[str, Any], target: str) -> None:
-    """Refuse a pre-training checkpoint whose corpus holds windows of `target` (or does not say what it holds)."""
-    corpus = checkpoint.get("corpus")
-    if not isinstance(corpus, Mapping) or "sources" not in corpus:
-        raise ConfigError(f"checkpoint of '{name}' does not record its corpus sources; cannot prove that "
-                          f"'{target}' was left out", field="checkpoint")
-    if target in corpus["sources"]:
-        raise ConfigError(f"pre-training of '{name}' saw '{target}' (sources {corpus['sources']}, excluded "
-                          f"{corpus.get('exclude', [])}): pre-train with --exclude {target}", field="checkpoint")
-
-
-def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoints: Mapping[str, Mapping[str, Any]],
+def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoints: Mapping[str, PretrainCheckpoint],
                          out: Path, *, arch: Any = None, progress: Progress | None = None) -> Path:
     """Run every missing cell of the grid on labelled `windows` and write results.csv, summary.md, boxplot.png.
 

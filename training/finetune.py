@@ -1,4 +1,4 @@
-"""Fine-tuning a classifier on labelled windows (paper section 5.2), and the checkpoint export reads.
+"""Fine-tuning a classifier on labelled windows (paper section 5.2).
 
 Classifier = for every input stream, a sensor encoder + projection (random, or a pre-trained branch), the
 projections concatenated (several streams = multimodal classification, section 5.3), then a two-layer head.
@@ -6,6 +6,8 @@ Regimes: `baseline` (random init), `frozen` (pre-trained branches fixed), `finet
 Labels are drawn per class (`fraction`), the loss is cross-entropy weighted by w_c = max_count / count_c,
 training stops after `patience` epochs without a better validation macro-F1 (subjects of their own) and the
 best epoch's weights are kept. The target's z-score statistics are fitted on its labelled training windows.
+The classifier module and its rebuilding from a checkpoint live in `training.classifier`, the checkpoint in
+`training.checkpoints`.
 """
 
 from __future__ import annotations
@@ -14,28 +16,41 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from mujo_edge.channels import triaxial_streams
-from mujo_edge.errors import ConfigError, DataNotFoundError
+from mujo_edge.errors import ConfigError
 from mujo_edge.metrics import scores
 from mujo_edge.normalise import Normaliser
 from mujo_edge.smoothing import causal_majority
 from mujo_edge.splits import label_fraction
+from mujo_edge.training.checkpoints import ClassifierCheckpoint, HeadConfig, PretrainCheckpoint, TrainState
+from mujo_edge.training.classifier import Classifier, predict
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
-from mujo_edge.training.pretrain import atomic_save
 from mujo_edge.windows import Windows
 
 log = logging.getLogger(__name__)
 
 REGIMES = ("baseline", "frozen", "finetuned")
-NULL_CLASS = "NULL"
-Progress = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class FinetuneEpoch:
+    """Progress after one fine-tuning epoch (also a line of `FinetuneResult.history`)."""
+
+    epoch: int
+    train_loss: float
+    val_macro_f1: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"epoch": self.epoch, "train_loss": self.train_loss, "val_macro_f1": self.val_macro_f1}
+
+
+Progress = Callable[[FinetuneEpoch], None]
 
 
 @dataclass(frozen=True)
@@ -75,47 +90,6 @@ class FinetuneConfig:
         return asdict(self)
 
 
-def null_labels(windows: Windows, null_classes: Sequence[str], with_null: bool) -> Windows:
-    """Windows relabelled for one protocol: without NULL, windows of no label or of a null class are dropped;
-    with NULL, they all become the last class "NULL"."""
-    keep_classes = [c for c in windows.classes if c not in null_classes]
-    lut = np.array([keep_classes.index(c) if c in keep_classes else -1 for c in windows.classes] + [-1])
-    y = lut[windows.y]  # y = -1 indexes the appended -1
-    if with_null:
-        y = np.where(y < 0, len(keep_classes), y)
-        classes = tuple(keep_classes) + (NULL_CLASS,)
-        idx = np.arange(len(windows))
-    else:
-        idx = np.flatnonzero(y >= 0)
-        classes = tuple(keep_classes)
-    sub = windows.subset(idx)
-    return Windows(x=sub.x, y=y[idx].astype(np.int64), subject=sub.subject, recording=sub.recording,
-                   start=sub.start, channels=sub.channels, classes=classes, config=sub.config)
-
-
-class Classifier(nn.Module):
-    """Input: z-scored windows [B, C, L] in `channels` order; each stream's rows go through its branch."""
-
-    def __init__(self, model: MujoModel, streams: Mapping[str, Sequence[int]], branch_of: Mapping[str, str],
-                 n_classes: int, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.model = model
-        self.streams = {s: list(rows) for s, rows in streams.items()}
-        self.branch_of = dict(branch_of)
-        for s, rows in self.streams.items():
-            self.register_buffer(f"rows_{s}", torch.tensor(rows, dtype=torch.long), persistent=False)
-        width = model.embed_dim * len(self.streams)
-        self.head = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
-
-    def features(self, x: Tensor) -> Tensor:
-        parts = [self.model.embed(self.branch_of[s], x.index_select(1, getattr(self, f"rows_{s}")))
-                 for s in self.streams]
-        return torch.cat(parts, dim=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
-
-
 def random_rotations(n: int, max_deg: float, rng: np.random.Generator) -> np.ndarray:
     """[n, 3, 3] rotations about uniformly random axes by angles uniform in (-max_deg, max_deg) (Rodrigues)."""
     axis = rng.normal(size=(n, 3))
@@ -142,7 +116,7 @@ def augment(x: np.ndarray, streams: Mapping[str, Sequence[int]], config: Finetun
 
 
 def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneConfig, *,
-                     pretrained: Mapping[str, Any] | None = None, arch: ArchConfig | None = None
+                     pretrained: PretrainCheckpoint | None = None, arch: ArchConfig | None = None
                      ) -> Classifier:
     """A classifier over `channels` (tri-axial streams). A pre-trained checkpoint supplies each stream's branch:
     the modality of the same name, else its anchor (e.g. a waist stream through the wrist encoder)."""
@@ -151,10 +125,10 @@ def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneCo
         raise ConfigError(f"regime '{config.regime}' needs a pre-trained checkpoint", field="pretrained")
     branch_of: dict[str, str] = {}
     if pretrained is not None:
-        pre_config = ModelConfig.from_dict(pretrained["model_config"])
+        pre_config = pretrained.model_config
         arch = pre_config.arch
         names = {m.name for m in pre_config.modalities if m.kind == "sensor"}
-        anchor = pretrained.get("train_config", {}).get("anchor", "wrist_acc")
+        anchor = pretrained.anchor
         for s in streams:
             branch_of[s] = s if s in names else anchor
             if branch_of[s] not in names:
@@ -169,7 +143,7 @@ def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneCo
     mods = tuple(ModalityConfig(n, "sensor", 3) for n in branch_names)
     model = MujoModel(ModelConfig(arch=arch or ArchConfig(), modalities=mods), seed=config.seed)
     if config.regime != "baseline" and pretrained is not None:
-        state = {k: v for k, v in pretrained["model"].items()
+        state = {k: v for k, v in pretrained.model.items()
                  if k.split(".")[1] in branch_names and k.split(".")[0] in ("encoders", "projections")}
         missing, _ = model.load_state_dict(state, strict=False)
         if missing:
@@ -197,16 +171,8 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, counts.max() / np.maximum(counts, 1), 0.0)
 
 
-@torch.no_grad()
-def predict(clf: Classifier, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Logits [W, K] of z-scored windows [W, C, L]."""
-    clf.eval()
-    out = [clf(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]
-    return torch.cat(out).numpy() if out else np.zeros((0, clf.head[-1].out_features), np.float32)
-
-
 def finetune(train: Windows, val: Windows, test: Windows | None, config: FinetuneConfig, *,
-             pretrained: Mapping[str, Any] | None = None, arch: ArchConfig | None = None,
+             pretrained: PretrainCheckpoint | None = None, arch: ArchConfig | None = None,
              progress: Progress | None = None) -> FinetuneResult:
     """Train a classifier on a per-class `config.fraction` of `train`, early-stop on `val`, score `test`.
 
@@ -236,7 +202,8 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(class_weights(y_train, n_classes), dtype=torch.float32))
     rng = np.random.default_rng(config.seed)
-    best_f1, best_state, best_epoch, bad = -1.0, None, 0, 0
+    # early stopping on minus macro-F1 (TrainState minimises); the best weights stay in memory
+    stop, best_state = TrainState(), None
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
@@ -257,19 +224,20 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
             optimizer.step()
             total += float(loss.detach()) * len(b)
         val_scores = scores(val.y, predict(clf, x_val).argmax(axis=1), n_classes)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(x_train), "val_macro_f1": val_scores["macro_f1"]})
+        event = FinetuneEpoch(epoch + 1, total / len(x_train), val_scores["macro_f1"])
+        history.append(event.to_dict())
         if progress:
-            progress({"event": "epoch", **history[-1]})
-        if val_scores["macro_f1"] > best_f1:
-            best_f1, best_epoch, bad = val_scores["macro_f1"], epoch + 1, 0
+            progress(event)
+        stop = stop.after_epoch(-val_scores["macro_f1"])
+        if stop.improved:
             best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= config.patience:
-                break
+        elif stop.exhausted(config.patience):
+            break
     if best_state is not None:
         clf.load_state_dict(best_state)
-    metrics: dict[str, Any] = {"best_epoch": best_epoch, "epochs_run": len(history), "val_macro_f1": best_f1,
+    improved_once = stop.best_epoch > 0
+    metrics: dict[str, Any] = {"best_epoch": stop.best_epoch if improved_once else 0, "epochs_run": len(history),
+                               "val_macro_f1": -stop.best_val if improved_once else -1.0,
                                "train_windows": len(labelled), "seconds": round(time.perf_counter() - t0, 1)}
     if test is not None and len(test):
         pred = predict(clf, normaliser.apply(test.x)).argmax(axis=1)
@@ -280,45 +248,15 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
     return FinetuneResult(clf, normaliser, tuple(train.classes), metrics, history)
 
 
-CLASSIFIER_VERSION = 1
-
-
 def classifier_checkpoint(result: FinetuneResult, *, channels: Sequence[str], window: Mapping[str, Any],
                           dataset: str, label_texts: Mapping[str, str], config: FinetuneConfig,
-                          split: Mapping[str, Sequence[str]], pretrained_from: str | None) -> dict[str, Any]:
-    """Everything export needs, so it never guesses: weights, the model and head configuration, input channels
-    and their order, window config, the target's normaliser, class names and the text of each, the split, the
-    training summary and metrics. Tensors and plain data only (loads with weights_only=True)."""
+                          split: Mapping[str, Sequence[str]], pretrained_from: str | None) -> ClassifierCheckpoint:
+    """Everything export needs (see `ClassifierCheckpoint`); write it with `checkpoints.write_classifier`."""
     clf = result.classifier
-    return {"version": CLASSIFIER_VERSION, "kind": "classifier", "state": clf.state_dict(),
-            "model_config": clf.model.config.to_dict(), "streams": clf.streams, "branch_of": clf.branch_of,
-            "head": {"hidden": config.head_hidden, "dropout": config.head_dropout},
-            "channels": list(channels), "window": dict(window), "normaliser": result.normaliser.to_dict(),
-            "classes": list(result.classes), "label_texts": {c: label_texts.get(c, c) for c in result.classes},
-            "dataset": dataset, "finetune": config.to_dict(), "split": {k: list(v) for k, v in split.items()},
-            "metrics": result.metrics, "pretrained_from": pretrained_from}
-
-
-def save_classifier(ckpt: Mapping[str, Any], path: str | Path) -> Path:
-    """Write a `classifier_checkpoint` atomically."""
-    atomic_save(dict(ckpt), Path(path))
-    return Path(path)
-
-
-def read_classifier(path: str | Path) -> dict[str, Any]:
-    """A classifier checkpoint from disk (tensors and plain data only: weights_only=True)."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataNotFoundError("classifier checkpoint not found", path=p)
-    return torch.load(p, map_location="cpu", weights_only=True)
-
-
-def load_classifier(ckpt: Mapping[str, Any]) -> Classifier:
-    """The classifier of a `classifier_checkpoint` dict, in eval mode."""
-    if ckpt.get("kind") != "classifier" or ckpt.get("version") != CLASSIFIER_VERSION:
-        raise ConfigError(f"not a classifier checkpoint of version {CLASSIFIER_VERSION}", field="version")
-    model = MujoModel(ModelConfig.from_dict(ckpt["model_config"]))
-    clf = Classifier(model, ckpt["streams"], ckpt["branch_of"], len(ckpt["classes"]), ckpt["head"]["hidden"],
-                     ckpt["head"]["dropout"])
-    clf.load_state_dict(ckpt["state"])
-    return clf.eval()
+    return ClassifierCheckpoint(state=clf.state_dict(), model_config=clf.model.config, streams=clf.streams,
+                                branch_of=clf.branch_of, head=HeadConfig(config.head_hidden, config.head_dropout),
+                                channels=tuple(channels), window=dict(window), normaliser=result.normaliser,
+                                classes=tuple(result.classes),
+                                label_texts={c: label_texts.get(c, c) for c in result.classes}, dataset=dataset,
+                                finetune=config.to_dict(), split={k: tuple(v) for k, v in split.items()},
+                                metrics=result.metrics, pretrained_from=pretrained_from)

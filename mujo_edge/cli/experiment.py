@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from mujo_edge.cli.console import console, progress_callback
-from mujo_edge.cli.data import _csv_option
+from mujo_edge.cli.console import comma_list as _csv_option
 
 app = typer.Typer(help="Experiments: label efficiency (Table 1 / Figure 2) and zero-shot (Table 3).",
                   no_args_is_help=True)
@@ -40,15 +40,15 @@ def label_efficiency(
     from mujo_edge.channels import ChannelSelection
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
+    from mujo_edge.training.checkpoints import read_pretrain
     from mujo_edge.training.experiments import methods_from, named_grid, parse_fractions, run_label_efficiency
-    from mujo_edge.training.finetune import null_labels
     from mujo_edge.training.models import load_model_preset
-    from mujo_edge.training.pretrain import load_checkpoint
+    from mujo_edge.windows import null_labels
 
     grid = named_grid(grid_name, target, fractions=parse_fractions(fractions) if fractions else None,
                       regimes=tuple(_csv_option(regimes) or ()) if regimes else None, runs=runs, folds=folds,
                       epochs=epochs, patience=patience, forest=forest, seed=seed)
-    checkpoints = {name: load_checkpoint(path) for name, path in methods_from(pretrained).items()}
+    checkpoints = {name: read_pretrain(path) for name, path in methods_from(pretrained).items()}
     skipped = [r for r in grid.regimes if r != "baseline"] if not checkpoints else []
     if skipped:  # a valid request (e.g. the forest alone), but say so rather than skip cells silently
         console.print(f"[yellow]no --pretrained checkpoint: regime(s) {', '.join(skipped)} skipped[/]")
@@ -79,16 +79,16 @@ def zero_shot(
     from rich.table import Table
 
     from mujo_edge.data.prepare import prepare
-    from mujo_edge.training.experiments import check_leave_target_out
-    from mujo_edge.training.pretrain import load_checkpoint
+    from mujo_edge.training.checkpoints import read_pretrain
+    from mujo_edge.training.leave_out import check_leave_target_out
     from mujo_edge.training.text import TextEncoder
     from mujo_edge.training.zeroshot import plot_confusion
     from mujo_edge.training.zeroshot import zero_shot as run
 
-    checkpoint = load_checkpoint(pretrained)
+    checkpoint = read_pretrain(pretrained)
     check_leave_target_out("pretrained", checkpoint, target)
     windows = prepare(target, root).windows
-    result = run(checkpoint, windows, target, stream=stream, text_encoder=TextEncoder(), null=with_null,
+    result = run(checkpoint.to_dict(), windows, target, stream=stream, text_encoder=TextEncoder(), null=with_null,
                  prompts=prompts)
     out.mkdir(parents=True, exist_ok=True)
     (out / "zero-shot.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")

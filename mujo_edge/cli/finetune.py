@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from mujo_edge.cli.console import console, err_console
-from mujo_edge.cli.data import _csv_option
+from mujo_edge.cli.console import comma_list as _csv_option
 
 
 def finetune(
@@ -38,10 +38,12 @@ def finetune(
     from mujo_edge.data.texts import label_texts
     from mujo_edge.errors import ConfigError
     from mujo_edge.splits import subject_kfold
-    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, null_labels, save_classifier
+    from mujo_edge.training.checkpoints import read_pretrain, write_classifier
+    from mujo_edge.training.finetune import FinetuneConfig, FinetuneEpoch, classifier_checkpoint
     from mujo_edge.training.finetune import finetune as run
+    from mujo_edge.training.leave_out import check_leave_target_out
     from mujo_edge.training.models import load_model_preset
-    from mujo_edge.training.pretrain import load_checkpoint
+    from mujo_edge.windows import NULL_CLASS, null_labels
 
     config = FinetuneConfig(regime=regime, fraction=fraction, epochs=epochs, patience=patience, seed=seed)
     spec = get_loader(dataset).spec
@@ -52,20 +54,22 @@ def finetune(
     if not 1 <= fold <= len(splits):
         raise ConfigError(f"must be in 1..{len(splits)}", field="--fold")
     split = splits[fold - 1]
-    ckpt = load_checkpoint(pretrained) if pretrained else None
+    ckpt = read_pretrain(pretrained) if pretrained else None
+    if ckpt is not None:
+        check_leave_target_out(str(pretrained), ckpt, dataset)
     arch = None if ckpt else load_model_preset("wrist").arch
     history: list[dict[str, Any]] = []
 
-    def progress(event: dict[str, Any]) -> None:
-        history.append(event)
-        err_console.print(f"epoch {event['epoch']:3d}  loss {event['train_loss']:.4f}  "
-                          f"val macro-F1 {event['val_macro_f1']:.3f}", highlight=False)
+    def progress(event: FinetuneEpoch) -> None:
+        history.append({"event": "epoch", **event.to_dict()})  # the history.jsonl layout of earlier versions
+        err_console.print(f"epoch {event.epoch:3d}  loss {event.train_loss:.4f}  "
+                          f"val macro-F1 {event.val_macro_f1:.3f}", highlight=False)
 
     result = run(windows.for_subjects(split.train), windows.for_subjects(split.val),
                  windows.for_subjects(split.test), config, pretrained=ckpt, arch=arch, progress=progress)
-    texts = {c: t.primary for c, t in label_texts(dataset, [c for c in windows.classes if c != "NULL"]).items()}
+    texts = {c: t.primary for c, t in label_texts(dataset, [c for c in windows.classes if c != NULL_CLASS]).items()}
     out.mkdir(parents=True, exist_ok=True)
-    save_classifier(classifier_checkpoint(result, channels=windows.channels, window=windows.config.to_dict(),
+    write_classifier(classifier_checkpoint(result, channels=windows.channels, window=windows.config.to_dict(),
                                           dataset=dataset, label_texts=texts, config=config,
                                           split={"train": split.train, "val": split.val, "test": split.test},
                                           pretrained_from=str(pretrained) if pretrained else None),

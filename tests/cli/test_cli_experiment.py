@@ -42,7 +42,7 @@ def test_checkpoint_that_saw_the_target_is_refused(tmp_path, shared_data):
 
     model = MujoModel(ModelConfig(ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=8, proj_dim=8),
                                   (ModalityConfig("wrist_acc", "sensor", 3),)))
-    torch.save({"version": 1, "model": model.state_dict(), "model_config": model.config.to_dict(),
+    torch.save({"version": 1, **_v1_rest(), "model": model.state_dict(), "model_config": model.config.to_dict(),
                 "corpus": {"sources": ["spar_watch"], "exclude": []}}, tmp_path / "saw.pt")
     r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "label-efficiency", "--target", "spar_watch",
                         "--root", str(shared_data / "spar_watch"), "--pretrained", f"mujo={tmp_path / 'saw.pt'}",
@@ -57,9 +57,18 @@ def test_zero_shot_refuses_a_checkpoint_without_provenance(tmp_path, shared_data
 
     model = MujoModel(ModelConfig(ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=8, proj_dim=8, text_dim=8),
                                   (ModalityConfig("wrist_acc", "sensor", 3), ModalityConfig("text", "text", 384))))
-    torch.save({"version": 1, "model": model.state_dict(), "model_config": model.config.to_dict(),
+    torch.save({"version": 1, **_v1_rest(), "model": model.state_dict(), "model_config": model.config.to_dict(),
                 "train_config": {"anchor": "wrist_acc"}, "normaliser": {}}, tmp_path / "old.pt")
     r = subprocess.run([sys.executable, "-m", "mujo_edge", "experiment", "zero-shot", "--target", "spar_watch",
                         "--root", str(shared_data / "spar_watch"), "--pretrained", str(tmp_path / "old.pt"),
                         "--out", str(tmp_path / "zs")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and "does not record" in r.stderr
+
+
+def _v1_rest():
+    """The keys every version-1 pre-training checkpoint has besides the ones a test is about."""
+    import torch
+
+    return {"loss": {}, "optimizer": {}, "torch_rng": torch.get_rng_state(), "train_config": {"anchor": "wrist_acc"},
+            "normaliser": {}, "metrics": {},
+            "state": {"epoch": 1, "best_val": 1.0, "best_epoch": 1, "bad_epochs": 0}}

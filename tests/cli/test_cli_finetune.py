@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from mujo_edge.training.finetune import load_classifier, read_classifier
+from mujo_edge.training.checkpoints import read_classifier
+from mujo_edge.training.classifier import load_classifier
 
 pytestmark = pytest.mark.slow
 
@@ -19,11 +20,11 @@ def test_finetune_writes_a_complete_checkpoint(tmp_path, shared_data):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "macro-F1" in r.stdout
     ckpt = read_classifier(tmp_path / "classifier.pt")
-    assert ckpt["channels"] == ["wrist_acc_x", "wrist_acc_y", "wrist_acc_z"]
-    assert ckpt["classes"] == ["PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"]
-    assert "pendulum" in ckpt["label_texts"]["PEN"] and ckpt["window"]["length"] == 100
-    assert ckpt["normaliser"]["channels"] == ckpt["channels"]
-    assert not set(ckpt["split"]["train"]) & set(ckpt["split"]["test"])
+    assert ckpt.channels == ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z")
+    assert ckpt.classes == ("PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW")
+    assert "pendulum" in ckpt.label_texts["PEN"] and ckpt.window["length"] == 100
+    assert ckpt.normaliser.channels == ckpt.channels
+    assert not set(ckpt.split["train"]) & set(ckpt.split["test"])
     clf = load_classifier(ckpt)
     assert clf(torch.zeros(2, 3, 100)).shape == (2, 7)
     metrics = json.loads((tmp_path / "metrics.json").read_text())

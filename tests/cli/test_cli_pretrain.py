@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from mujo_edge.training.pretrain import load_checkpoint
+from mujo_edge.training.checkpoints import read_pretrain
 
 pytestmark = pytest.mark.slow
 
@@ -171,3 +171,8 @@ def test_baseline_method_reuses_a_corpus_and_refuses_one_with_the_target(tmp_pat
     wrong = cli(*base, "--method", "nope", "--out", tmp_path / "wrong")
     out, _ = wrong.communicate(timeout=120)
     assert wrong.returncode == 1 and "--method" in out
+
+
+def load_checkpoint(path):
+    """The on-disk layout of a pre-training checkpoint, read through the one checkpoint module."""
+    return read_pretrain(path).to_dict()

@@ -36,7 +36,7 @@ def checkpoint(toy: Windows) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def checkpoint_file(checkpoint: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mujo_edge.training.finetune import save_classifier
+    from mujo_edge.training.checkpoints import write_classifier as save_classifier
 
     return save_classifier(checkpoint, tmp_path_factory.mktemp("ckpt") / "classifier.pt")
 

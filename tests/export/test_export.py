@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from mujo_edge.bundle import STATUS_EXPORT_FAILED, STATUS_PASS, read_bundle
+from mujo_edge.bundle import ArtifactStatus, read_bundle
 from mujo_edge.errors import ConfigError, LayoutError, UnknownNameError
 
 pytestmark = pytest.mark.export
@@ -19,7 +19,7 @@ NAMES = ["onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8", "executorch-fp3
 def test_all_six_artifacts_written_and_verified(exported):
     report, events = exported
     assert [r.name for r in report.rows] == NAMES
-    assert all(r.status == STATUS_PASS for r in report.rows), [(r.name, r.status, r.notes) for r in report.rows]
+    assert all(r.status == ArtifactStatus.PASS for r in report.rows), [(r.name, r.status, r.notes) for r in report.rows]
     assert not report.failed
     bundle = read_bundle(report.bundle)  # checks sizes and sha256 of every file
     assert [a.name for a in bundle.usable] == NAMES
@@ -44,11 +44,11 @@ def test_fp32_matches_torch_and_int8_agrees(exported):
 def test_manifest_content(exported, checkpoint, calib):
     report, _ = exported
     m = read_bundle(report.bundle).manifest
-    assert m.channels == tuple(checkpoint["channels"]) and m.units == ("m/s^2",) * 3
+    assert m.channels == checkpoint.channels and m.units == ("m/s^2",) * 3
     assert m.labels == ("a", "b", "c") and m.label_texts["c"] == "fast"
-    assert m.normaliser.to_dict() == checkpoint["normaliser"]
+    assert m.normaliser == checkpoint.normaliser
     assert m.input_shape == (3, 100) and m.window.length == 100
-    assert m.training["split"]["test"] == ["5"] and m.training["dataset"] == "toy"
+    assert m.training.held_out == ("5",) and m.training.dataset == "toy"
     assert {"torch", "onnx", "onnxruntime", "executorch", "onnx2tf", "ai-edge-litert"} <= set(m.versions)
     exp = m.metrics["export"]
     assert exp["calibration"]["windows"] == calib.count == 261 and exp["torch_fp32"]["windows"] == 87
@@ -103,8 +103,8 @@ def test_failing_format_is_recorded_and_the_rest_written(checkpoint, held, calib
     monkeypatch.setattr(onnx2tf, "convert", broken)
     report = export_classifier(checkpoint, tmp_path / "b", test=held, calib=calib, formats=("onnx", "tflite"))
     status = {r.name: r.status for r in report.rows}
-    assert status == {"onnx-fp32": STATUS_PASS, "onnx-int8": STATUS_PASS, "tflite-fp32": STATUS_EXPORT_FAILED,
-                      "tflite-int8": STATUS_EXPORT_FAILED}
+    assert status == {"onnx-fp32": ArtifactStatus.PASS, "onnx-int8": ArtifactStatus.PASS,
+                      "tflite-fp32": ArtifactStatus.EXPORT_FAILED, "tflite-int8": ArtifactStatus.EXPORT_FAILED}
     assert "converter exploded" in report.row("tflite-int8").notes and report.failed
     bundle = read_bundle(report.bundle)
     assert [a.name for a in bundle.usable] == ["onnx-fp32", "onnx-int8"]
@@ -164,8 +164,8 @@ def test_sqnr_formula():
     ref = np.ones(100)
     assert sqnr_db(ref, ref) == float("inf")
     assert sqnr_db(ref, ref + 0.1) == pytest.approx(20.0)
-    assert judge({"delta_macro_f1": -0.01}, 0.01) == STATUS_PASS
-    assert judge({"delta_macro_f1": -0.02}, 0.01) != STATUS_PASS
+    assert judge({"delta_macro_f1": -0.01}, 0.01) == ArtifactStatus.PASS
+    assert judge({"delta_macro_f1": -0.02}, 0.01) == ArtifactStatus.FAILED_PARITY
 
 
 def test_cli_exit_code_when_parity_impossible(checkpoint, held, calib, checkpoint_file, monkeypatch):

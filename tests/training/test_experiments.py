@@ -5,18 +5,24 @@ import csv
 import pytest
 
 from mujo_edge.errors import ConfigError
-from mujo_edge.training.experiments import (LabelEfficiencyGrid, check_leave_target_out, confused_pairs,
-                                            load_confusions, methods_from, named_grid, parse_fractions,
-                                            run_label_efficiency, write_summary)
+import torch
+
+from mujo_edge.normalise import StreamNormaliser
+from mujo_edge.training.checkpoints import CorpusProvenance, PretrainCheckpoint, TrainState
+from mujo_edge.training.experiments import (LabelEfficiencyGrid, confused_pairs, load_confusions, methods_from,
+                                            named_grid, parse_fractions, run_label_efficiency, write_summary)
+from mujo_edge.training.leave_out import check_leave_target_out
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
 
 
-def checkpoint(exclude=("toy",), sources=("synthetic",)):
+def checkpoint(exclude=("toy",), sources=("synthetic",), recorded=True):
     model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),)), seed=1)
-    return {"model": model.state_dict(), "model_config": model.config.to_dict(),
-            "train_config": {"anchor": "wrist_acc"}, "corpus": {"sources": list(sources), "exclude": list(exclude)}}
+    return PretrainCheckpoint(model=model.state_dict(), model_config=model.config,
+                              train_config={"anchor": "wrist_acc"}, normaliser=StreamNormaliser({}),
+                              corpus=CorpusProvenance(tuple(sources), tuple(exclude)) if recorded else None,
+                              state=TrainState(), optimizer={}, torch_rng=torch.get_rng_state())
 
 
 def test_grid_runs_resumes_and_summarises(tmp_path, make_toy):
@@ -53,7 +59,7 @@ def test_checkpoint_that_saw_the_target_is_refused():
     with pytest.raises(ConfigError, match="saw 'toy'"):
         check_leave_target_out("mujo", checkpoint(exclude=(), sources=("toy",)), "toy")
     with pytest.raises(ConfigError, match="does not record"):
-        check_leave_target_out("mujo", {"model": {}}, "toy")
+        check_leave_target_out("mujo", checkpoint(recorded=False), "toy")
 
 
 def test_option_parsing():

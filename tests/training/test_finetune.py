@@ -8,9 +8,13 @@ from sklearn.metrics import f1_score
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
 from mujo_edge.metrics import scores
-from mujo_edge.training.finetune import (FinetuneConfig, build_classifier, class_weights, classifier_checkpoint,
-                                         finetune, load_classifier, null_labels, predict)
+from mujo_edge.normalise import StreamNormaliser
+from mujo_edge.training.checkpoints import (CorpusProvenance, PretrainCheckpoint, TrainState, read_classifier,
+                                            write_classifier)
+from mujo_edge.training.classifier import load_classifier, predict
+from mujo_edge.training.finetune import FinetuneConfig, build_classifier, class_weights, classifier_checkpoint, finetune
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
+from mujo_edge.windows import null_labels
 
 TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
 
@@ -18,7 +22,9 @@ TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
 def pretrained_checkpoint(seed=3):
     model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),
                                          ModalityConfig("text", "text", 8))), seed=seed)
-    return {"model": model.state_dict(), "model_config": model.config.to_dict(), "train_config": {"anchor": "wrist_acc"}}
+    return PretrainCheckpoint(model=model.state_dict(), model_config=model.config, train_config={"anchor": "wrist_acc"},
+                              normaliser=StreamNormaliser({}), corpus=CorpusProvenance(("synthetic",)),
+                              state=TrainState(), optimizer={}, torch_rng=torch.get_rng_state())
 
 
 def fast(**kw):
@@ -40,10 +46,10 @@ def test_frozen_keeps_pretrained_weights_and_finetuned_starts_from_them(make_toy
     frozen = finetune(*parts, fast(regime="frozen", epochs=3), pretrained=ckpt)
     state = frozen.classifier.model.state_dict()
     for k, v in state.items():
-        torch.testing.assert_close(v, ckpt["model"][k], rtol=0, atol=0)
+        torch.testing.assert_close(v, ckpt.model[k], rtol=0, atol=0)
     clf = build_classifier(w.channels, 3, fast(regime="finetuned"), pretrained=ckpt)
     for k, v in clf.model.state_dict().items():
-        torch.testing.assert_close(v, ckpt["model"][k], rtol=0, atol=0)
+        torch.testing.assert_close(v, ckpt.model[k], rtol=0, atol=0)
     assert "text" not in {k.split(".")[1] for k in clf.model.state_dict()}  # only the sensor branch is carried
     with pytest.raises(ConfigError, match="needs a pre-trained checkpoint"):
         build_classifier(w.channels, 3, fast(regime="frozen"))
@@ -94,12 +100,14 @@ def test_checkpoint_roundtrip(tmp_path, make_toy):
     ckpt = classifier_checkpoint(r, channels=w.channels, window=WindowConfig().to_dict(), dataset="toy",
                                  label_texts={"a": "doing a"}, config=cfg,
                                  split={"train": ["1", "2"], "val": ["3"], "test": []}, pretrained_from=None)
-    torch.save(ckpt, tmp_path / "c.pt")
-    loaded = torch.load(tmp_path / "c.pt", weights_only=True)
+    write_classifier(ckpt, tmp_path / "c.pt")
+    loaded = read_classifier(tmp_path / "c.pt")
+    assert loaded.to_dict().keys() == ckpt.to_dict().keys() and loaded.model_config == ckpt.model_config
     clf = load_classifier(loaded)
     x = r.normaliser.apply(w.x[:16])
     np.testing.assert_allclose(predict(clf, x), predict(r.classifier, x), rtol=1e-5, atol=1e-5)
-    assert loaded["label_texts"] == {"a": "doing a", "b": "b", "c": "c"} and loaded["channels"] == list(w.channels)
+    assert loaded.label_texts == {"a": "doing a", "b": "b", "c": "c"} and loaded.channels == w.channels
+    assert loaded.normaliser == r.normaliser and loaded.split["train"] == ("1", "2")
 
 
 def test_augmentation_rotates_streams_rigidly_and_scales():
