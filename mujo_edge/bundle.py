@@ -6,12 +6,16 @@ everything a device needs to feed the model exactly as it was trained, so nothin
 - input: shape [batch, channels, length] in "NCL" layout, float32, already z-scored by the runtime with the
   bundle's `normaliser` (model files never contain the normalisation);
 - channels (names in input order, SI units), sample rate, window length and step (`WindowConfig`);
-- labels and the text of each label; training provenance; metrics measured at export;
+- labels and the text of each label; training provenance (`Provenance`: the dataset and the subject split the
+  demo and the benchmarks score against); metrics measured at export;
 - one `Artifact` per model file: format, precision, engine, its own I/O dtypes and layout, size, sha256 and
   the parity measured against torch fp32 at export.
 
-This module is torch-free (numpy only, through the normaliser): it runs on any device. Reading verifies the schema version and
-every file's size and sha256, so a truncated copy or a swapped file is refused with the file named.
+Status, precision and engine are `StrEnum`s: their values are the strings `mujo.json` has always held, so the
+JSON is unchanged, and a misspelt value is refused when the manifest is read instead of when a device runs it.
+
+This module is torch-free (numpy only, through the normaliser): it runs on any device. Reading verifies the
+schema version and every file's size and sha256, so a truncated copy or a swapped file is refused with the file named.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from mujo_edge.channels import Channel, ChannelSelection
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError, DataError, DataNotFoundError, LayoutError
 from mujo_edge.normalise import Normaliser
@@ -35,14 +41,107 @@ SCHEMA = "mujo-edge/bundle"
 SCHEMA_VERSION = 1
 INPUT_LAYOUT = "NCL"  # [batch, channels, samples]: the layout of Windows.x, kept through every converter
 
-STATUS_PASS = "pass"
-STATUS_FAILED_PARITY = "exported-but-failed"
-STATUS_EXPORT_FAILED = "export-failed"
-STATUSES = (STATUS_PASS, STATUS_FAILED_PARITY, STATUS_EXPORT_FAILED)
+
+
+class ArtifactStatus(StrEnum):
+    """What export concluded about one artifact."""
+
+    PASS = "pass"  # exported and within the parity tolerance of torch fp32
+    FAILED_PARITY = "exported-but-failed"  # a usable file that lost more accuracy than allowed
+    EXPORT_FAILED = "export-failed"  # no file: the converter raised (the reason is in `notes`)
+
+
+class Precision(StrEnum):
+    """Numeric precision of a model file's weights and activations."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+class EngineName(StrEnum):
+    """The runtime engine registry's names (`mujo_edge.runtime.engines.ENGINES`): what runs a model file."""
+
+    LITERT = "litert"
+    EXECUTORCH = "executorch"
+    ONNXRUNTIME = "onnxruntime"
 
 
 class BundleError(DataError):
     """A bundle that cannot be used: missing or truncated file, wrong hash, unknown schema, bad field."""
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _member(kind: type[_E], value: str, where: str) -> _E:
+    """`value` as a member of `kind`; LayoutError listing the allowed values otherwise."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise LayoutError(f"must be one of {[m.value for m in kind]}, got {value!r}", field=where) from None
+
+
+@dataclass(frozen=True)
+class SubjectSplit:
+    """The subjects a model was trained, validated (early stopping) and tested on; `test` is held out."""
+
+    train: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+
+    @property
+    def seen(self) -> tuple[str, ...]:
+        """Subjects the model learnt from or was selected on (train and val), sorted."""
+        return tuple(sorted({*self.train, *self.val}))
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"train": list(self.train), "val": list(self.val), "test": list(self.test)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Sequence[Any]]) -> SubjectSplit:
+        unknown = sorted(set(data) - {"train", "val", "test"})
+        if unknown:
+            raise LayoutError(f"unknown split parts {unknown}; expected train, val, test", field="training.split")
+        # subject ids are strings everywhere (loaders, splits); numbers in a hand-written manifest are accepted
+        return cls(**{k: tuple(str(s) for s in v) for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model's training data came from (`mujo.json` "training").
+
+    `dataset` and `split` are what the demo and the benchmarks score against (the held-out `split.test`
+    subjects); `details` keeps the rest as written at export (pretrained_from, finetune, model_config, head).
+    """
+
+    dataset: str | None = None
+    split: SubjectSplit | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def held_out(self) -> tuple[str, ...]:
+        """Subjects the model never saw (empty when the bundle does not record its split)."""
+        return () if self.split is None else self.split.test
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.dataset is not None:
+            out["dataset"] = self.dataset
+        if self.split is not None:
+            out["split"] = self.split.to_dict()
+        return {**out, **self.details}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
+        split = data.get("split")
+        dataset = data.get("dataset")
+        if dataset is not None and not isinstance(dataset, str):
+            raise LayoutError(f"expected a dataset name, got {dataset!r}", field="training.dataset")
+        if split is not None and not isinstance(split, Mapping):
+            raise LayoutError(f"expected an object of subject lists, got {split!r}", field="training.split")
+        return cls(dataset=dataset, split=None if split is None else SubjectSplit.from_dict(split),
+                   details={k: v for k, v in data.items() if k not in ("dataset", "split")})
 
 
 @dataclass(frozen=True)
@@ -51,10 +150,10 @@ class Artifact:
 
     name: str  # e.g. "tflite-int8"; unique in the bundle
     format: str  # "tflite" | "executorch" | "onnx" (export's format registry names)
-    precision: str  # "fp32" | "int8"
+    precision: Precision
     file: str | None  # path relative to the bundle folder; None when the export failed
-    engine: str  # runtime engine that runs it: "litert" | "executorch" | "onnxruntime"
-    status: str = STATUS_PASS
+    engine: EngineName  # the runtime engine that runs it
+    status: ArtifactStatus = ArtifactStatus.PASS
     sha256: str | None = None
     bytes: int | None = None
     input_dtype: str = "float32"  # "int8" for --int8-io TFLite models (then input_quant holds scale/zero point)
@@ -65,18 +164,23 @@ class Artifact:
     notes: str = ""  # e.g. why the export failed
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise LayoutError(f"status must be one of {STATUSES}, got {self.status!r}", field=f"artifacts.{self.name}")
-        if self.status != STATUS_EXPORT_FAILED and not self.file:
-            raise LayoutError("an exported artifact needs a file", field=f"artifacts.{self.name}.file")
+        # mujo.json holds plain strings: convert them here so every reader (and every caller passing a literal
+        # value) gets the enum, and an unknown value is refused with the field named
+        where = f"artifacts.{self.name}"
+        object.__setattr__(self, "status", _member(ArtifactStatus, self.status, f"{where}.status"))
+        object.__setattr__(self, "precision", _member(Precision, self.precision, f"{where}.precision"))
+        object.__setattr__(self, "engine", _member(EngineName, self.engine, f"{where}.engine"))
+        if self.status != ArtifactStatus.EXPORT_FAILED and not self.file:
+            raise LayoutError("an exported artifact needs a file", field=f"{where}.file")
 
     @property
     def usable(self) -> bool:
-        return self.file is not None and self.status != STATUS_EXPORT_FAILED
+        return self.file is not None and self.status != ArtifactStatus.EXPORT_FAILED
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["parity"] = dict(self.parity)
+        d.update(status=self.status.value, precision=self.precision.value, engine=self.engine.value,
+                 parity=dict(self.parity))
         return d
 
     @classmethod
@@ -104,12 +208,15 @@ class Manifest:
     label_texts: Mapping[str, str]
     artifacts: tuple[Artifact, ...] = ()
     kind: str = "classifier"  # or "encoder" (outputs the joint-space embedding instead of logits)
-    training: Mapping[str, Any] = field(default_factory=dict)  # dataset, split, pretrained_from, finetune config
+    training: Provenance = field(default_factory=Provenance)  # dataset, split, pretrained_from, finetune config
     metrics: Mapping[str, Any] = field(default_factory=dict)  # measured in training and at export
     versions: Mapping[str, str] = field(default_factory=dict)  # tool versions used to export
     created: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.training, Provenance):
+            # the JSON object export and older callers pass; typed once here so readers never index by string
+            object.__setattr__(self, "training", Provenance.from_dict(self.training))
         if len(self.channels) != len(self.units):
             raise LayoutError("channels and units differ in length", field="input.units")
         if tuple(self.normaliser.channels) != tuple(self.channels):
@@ -123,6 +230,12 @@ class Manifest:
     def input_shape(self) -> tuple[int, int]:
         """[channels, samples] of one window; the batch dimension comes first."""
         return len(self.channels), self.window.length
+
+    def channel_selection(self) -> ChannelSelection:
+        """The placements and sensors of the input channels: what to load from a dataset for this model."""
+        parsed = [Channel.parse(c) for c in self.channels]
+        return ChannelSelection(placements=tuple(sorted({c.placement for c in parsed})),
+                                sensors=tuple(sorted({c.sensor for c in parsed})))
 
     def artifact(self, name: str) -> Artifact:
         for a in self.artifacts:
@@ -143,7 +256,7 @@ class Manifest:
             "window": self.window.to_dict(), "normaliser": self.normaliser.to_dict(),
             "labels": list(self.labels), "label_texts": dict(self.label_texts),
             "artifacts": [a.to_dict() for a in self.artifacts],
-            "training": dict(self.training), "metrics": dict(self.metrics), "versions": dict(self.versions),
+            "training": self.training.to_dict(), "metrics": dict(self.metrics), "versions": dict(self.versions),
         }
 
     @classmethod
@@ -167,7 +280,8 @@ class Manifest:
                        normaliser=Normaliser.from_dict(data["normaliser"], source),
                        labels=tuple(data["labels"]), label_texts=dict(data.get("label_texts", {})),
                        artifacts=tuple(Artifact.from_dict(a, source) for a in data.get("artifacts", [])),
-                       kind=data.get("kind", "classifier"), training=data.get("training", {}),
+                       kind=data.get("kind", "classifier"),
+                       training=Provenance.from_dict(data.get("training", {})),
                        metrics=data.get("metrics", {}), versions=data.get("versions", {}),
                        created=data.get("created", ""))
         except KeyError as e:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mujo_edge.bundle import (
-    MANIFEST, SCHEMA_VERSION, STATUS_EXPORT_FAILED, Artifact, BundleError, Manifest, read_bundle, sha256_file,
-    write_manifest, zip_bundle,
+    MANIFEST, SCHEMA_VERSION, Artifact, ArtifactStatus, BundleError, EngineName, Manifest, Precision, Provenance,
+    SubjectSplit, read_bundle, sha256_file, write_manifest, zip_bundle,
 )
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import DataNotFoundError, LayoutError
@@ -34,7 +34,7 @@ def bundle(tmp_path) -> Path:
             Artifact("tflite-int8", "tflite", "int8", "model.tflite", "litert", input_dtype="int8",
                      output_dtype="int8", input_quant=(0.05, 3), output_quant=(0.1, -2),
                      parity={"top1_agreement": 0.99}),
-            Artifact("executorch-int8", "executorch", "int8", None, "executorch", status=STATUS_EXPORT_FAILED,
+            Artifact("executorch-int8", "executorch", "int8", None, "executorch", status=ArtifactStatus.EXPORT_FAILED,
                      notes="lowering failed")]
     write_manifest(folder, _manifest(arts))
     return folder
@@ -144,3 +144,70 @@ def test_channel_mismatch_with_normaliser_and_bad_status():
         Artifact("x", "onnx", "fp32", "m.onnx", "onnxruntime", status="weird")
     with pytest.raises(LayoutError):
         Artifact("x", "onnx", "fp32", None, "onnxruntime")
+
+
+# --- typed fields ---------------------------------------------------------------------------------------------
+
+# The embedded bundle's manifest as committed before status, precision, engine and provenance were typed
+# (mujo-edge 0.1.0, tag-less commit f931c41): byte for byte what every bundle written so far looks like.
+OLD_MANIFEST = Path(__file__).resolve().parent / "data" / "mujo-0.1.0.json"
+
+
+def test_a_manifest_written_before_typing_loads_and_writes_back_byte_identical(tmp_path):
+    text = OLD_MANIFEST.read_text()
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / MANIFEST).write_text(text)
+    m = read_bundle(folder, verify=False).manifest
+    a = m.artifact("tflite-int8")
+    assert a.status is ArtifactStatus.PASS and a.precision is Precision.INT8 and a.engine is EngineName.LITERT
+    assert m.training.dataset == "spar_watch" and m.training.held_out == ("5", "7")
+    assert m.training.split == SubjectSplit(train=("3", "8", "4", "6", "1", "9", "2"), val=("10",), test=("5", "7"))
+    assert m.training.details["pretrained_from"] == "runs/wrist/best.pt" and "model_config" in m.training.details
+    assert json.dumps(m.to_dict(), indent=2) + "\n" == text
+
+
+def test_enums_serialise_as_the_strings_mujo_json_has_always_held(bundle):
+    raw = json.loads((bundle / MANIFEST).read_text())
+    assert [(a["status"], a["precision"], a["engine"]) for a in raw["artifacts"]] == [
+        ("pass", "fp32", "onnxruntime"), ("pass", "int8", "litert"), ("export-failed", "int8", "executorch")]
+    a = read_bundle(bundle).manifest.artifact("onnx-fp32")
+    assert type(a.to_dict()["status"]) is str and f"{a.engine} {a.status}" == "onnxruntime pass"
+
+
+@pytest.mark.parametrize(("field", "value"), [("precision", "int4"), ("engine", "tflite-runtime"),
+                                              ("status", "ok")])
+def test_an_unknown_enum_value_is_refused_naming_the_field(bundle, field, value):
+    path = bundle / MANIFEST
+    raw = json.loads(path.read_text())
+    raw["artifacts"][0][field] = value
+    path.write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match=f"artifacts.onnx-fp32.{field}") as e:
+        read_bundle(bundle)
+    assert value in str(e.value)
+
+
+def test_provenance_is_typed_and_round_trips():
+    p = Provenance.from_dict({"dataset": "spar_watch", "split": {"train": ["1", 2], "val": [], "test": ["5"]},
+                              "pretrained_from": None})
+    assert p.split == SubjectSplit(("1", "2"), (), ("5",)) and p.held_out == ("5",) and p.split.seen == ("1", "2")
+    assert p.to_dict() == {"dataset": "spar_watch", "split": {"train": ["1", "2"], "val": [], "test": ["5"]},
+                           "pretrained_from": None}
+    assert Provenance.from_dict({"windows": 3}).held_out == () and Provenance().to_dict() == {}
+    m = _manifest([])
+    assert isinstance(m.training, Provenance) and m.training.dataset == "x"  # a plain mapping is typed on the way in
+
+
+@pytest.mark.parametrize("training", [{"dataset": 3}, {"split": ["1", "2"]}, {"split": {"holdout": ["1"]}}])
+def test_a_malformed_provenance_is_a_bundle_error(bundle, training):
+    path = bundle / MANIFEST
+    raw = json.loads(path.read_text())
+    raw["training"] = training
+    path.write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match="training"):
+        read_bundle(bundle)
+
+
+def test_channel_selection_is_what_to_load_for_the_model():
+    m = _manifest([])
+    assert m.channel_selection().placements == ("wrist",) and m.channel_selection().sensors == ("acc",)
