@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.bundle import STATUS_EXPORT_FAILED, STATUS_PASS, Artifact, Bundle, BundleError, Manifest, read_bundle
+from mujo_edge.channels import channel_indices
 from mujo_edge.errors import ConfigError, SampleError
 from mujo_edge.recording import UNLABELLED, Recording
 from mujo_edge.runtime.engines import ENGINES, Engine, EngineUnavailableError
@@ -143,7 +144,7 @@ class Recognizer:
             if missing:
                 raise ConfigError(f"the input lacks {missing}: expected {list(self.channels)}, got {list(channels)}",
                                   field="channels")
-            x = x[:, [channels.index(c) for c in self.channels]]
+            x = x[:, channel_indices(channels, self.channels)]
         elif x.shape[1] != want_c:
             raise ConfigError(f"expected {want_c} channels {list(self.channels)}, got {x.shape[1]}", field="channels")
         if x.shape[2] != want_l:
@@ -209,10 +210,10 @@ class Recognizer:
         if missing:
             raise ConfigError(f"{recording.source}: the model needs channels {list(self.channels)}; the recording "
                               f"lacks {missing} (has {list(names)})", field="channels")
-        idx = [names.index(c) for c in self.channels]
-        for i, unit in zip(idx, self.manifest.units):
-            if recording.channels[i].unit != unit:
-                raise ConfigError(f"{recording.source}: channel {names[i]} is in {recording.channels[i].unit}, the "
+        fitted = recording.with_channels(self.channels)
+        for channel, unit in zip(fitted.channels, self.manifest.units):
+            if channel.unit != unit:
+                raise ConfigError(f"{recording.source}: channel {channel.name} is in {channel.unit}, the "
                                   f"model expects {unit}", field="units")
         rate = recording.native_rate_hz()
         w = self.manifest.window
@@ -222,7 +223,7 @@ class Recognizer:
                               f"needs at least {1 / w.max_gap_s:.3g} Hz (it runs at {w.rate_hz:g} Hz)",
                               field="sample_rate_hz")
         labels = recording.labels if keep_labels else np.full(recording.n_samples, UNLABELLED, np.int16)
-        return Recording(t=recording.t, x=recording.x[:, idx], channels=tuple(recording.channels[i] for i in idx),
+        return Recording(t=recording.t, x=fitted.x, channels=fitted.channels,
                          subject=recording.subject, classes=recording.classes, labels=labels,
                          source=recording.source, recording_id=recording.recording_id, valid=recording.valid,
                          meta=recording.meta)
@@ -282,7 +283,7 @@ class StreamingRecognizer:
             raise ConfigError(f"the stream lacks {missing}: the model needs {list(recognizer.channels)}, the "
                               f"stream has {list(names)}", field="channels")
         self.input_channels = names
-        self._index = [names.index(c) for c in recognizer.channels]
+        self._index = channel_indices(names, recognizer.channels)
         self.windower = StreamWindower(recognizer.manifest.window, recognizer.channels)
         self._smoother = recognizer._smoother()
 
