@@ -110,12 +110,7 @@ def prepare_like_training(ckpt: Mapping[str, Any], root: str | Path | None = Non
         if missing:
             raise DataError(f"the dataset lacks channels {missing}", field="channels")
         # same channels, other order: take the checkpoint's order
-        from mujo_edge.windows import Windows
-
-        idx = [windows.channels.index(c) for c in ckpt["channels"]]
-        windows = Windows(x=windows.x[:, idx], y=windows.y, subject=windows.subject, recording=windows.recording,
-                          start=windows.start, channels=tuple(ckpt["channels"]), classes=windows.classes,
-                          config=windows.config)
+        windows = windows.with_channels(ckpt["channels"])
     return windows
 
 
