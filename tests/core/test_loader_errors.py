@@ -5,6 +5,7 @@ import pytest
 
 from mujo_edge.channels import ChannelSelection
 from mujo_edge.config import WindowConfig
+from mujo_edge.data.base import DATA_ENV, DataRoot, RootFallback, locate_root, resolve_root
 from mujo_edge.data.prepare import load_recordings, prepare
 from mujo_edge.data.registry import DATASETS, get_loader
 from mujo_edge.errors import DataNotFoundError, LayoutError, SampleError, UnknownNameError
@@ -107,3 +108,39 @@ def test_every_registered_loader_has_a_complete_spec():
         assert s.name and s.title and s.citation and s.licence and s.folder
         assert set(s.null_classes) <= set(s.classes)
         assert set(s.class_titles) <= set(s.classes)
+
+
+def test_data_root_rule(tmp_path, monkeypatch):
+    spec = get_loader("hapt").spec
+    own, shelf, env = tmp_path / "own", tmp_path / "shelf", tmp_path / "env"
+    for folder in (own, shelf / spec.folder, env / spec.folder):
+        folder.mkdir(parents=True)
+    monkeypatch.setenv(DATA_ENV, str(env))
+    assert resolve_root(spec, own) == own  # the dataset's own folder wins
+    assert resolve_root(spec, data_dir=shelf) == shelf / spec.folder  # then a folder of datasets
+    assert resolve_root(spec) == env / spec.folder  # then $MUJO_EDGE_DATA
+    with pytest.raises(DataNotFoundError, match="dataset 'hapt' not found") as e:
+        resolve_root(spec, data_dir=tmp_path / "nowhere")
+    assert e.value.path == str(tmp_path / "nowhere" / spec.folder)
+    monkeypatch.delenv(DATA_ENV)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here
+    with pytest.raises(DataNotFoundError, match="no root given for dataset 'hapt'"):
+        resolve_root(spec)
+
+
+def test_data_root_fallback_only_when_no_folder_holds_the_dataset(tmp_path, monkeypatch):
+    spec = get_loader("hapt").spec
+    (tmp_path / spec.folder).mkdir()
+    calls = []
+
+    def locate():
+        calls.append(1)
+        return tmp_path / "fallback"
+
+    fallback = RootFallback("a packaged copy", locate)
+    found = locate_root(spec, data_dir=tmp_path, fallback=fallback)
+    assert found == DataRoot(tmp_path / spec.folder, str(tmp_path / spec.folder)) and not calls
+    found = locate_root(spec, data_dir=tmp_path / "empty", fallback=fallback)
+    assert found == DataRoot(tmp_path / "fallback", "a packaged copy") and calls == [1]
+    with pytest.raises(DataNotFoundError):  # a root given by the user never falls back
+        locate_root(spec, tmp_path / "missing", fallback=fallback)

@@ -5,7 +5,7 @@ from mujo_edge.channels import triaxial
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
 from mujo_edge.recording import Recording
-from mujo_edge.windows import DROP_GAP, DROP_MIXED, concat, window_recording
+from mujo_edge.windows import DROP_GAP, DROP_MIXED, concat, window_labels, window_recording
 
 
 def rec(n, rate=50.0, labels=None, classes=("a", "b"), subject="7", t=None):
@@ -51,6 +51,30 @@ def test_unlabelled_majority_is_kept_as_minus_one():
     w = window_recording(rec(200, labels=labels), WindowConfig())
     assert w.y.tolist() == [-1, -1, -1]
     assert w.class_counts() == {"a": 0, "b": 0, "(no label)": 3}
+
+
+def test_window_labels_majority_purity_and_ends():
+    labels = np.array([0, 0, 0, 1, 1, -1, -1, -1])
+    majority, pure = window_labels(labels, [0, 2, 4, 6, -1], 4, 0.75)
+    # [0 0 0 1] 3/4 pure; [0 1 1 -1] 2/4 mixed; [1 -1 -1 -1] 3/4 pure (no label); past the end; before the start
+    assert majority[:3].tolist() == [0, 1, -1]
+    assert pure.tolist() == [True, False, True, False, False]
+
+
+def test_window_labels_ties_go_to_the_smallest_label_names_too():
+    majority, pure = window_labels(np.array([-1, -1, 0, 0, 1, 1, 1, 1]), [0, 2], 4, 0.5)
+    assert majority.tolist() == [-1, 0] and pure.tolist() == [True, True]
+    majority, pure = window_labels(np.array(["b", "b", "a", "a", "a"]), [0, 1], 4, 0.75)
+    assert majority.tolist() == ["a", "a"] and pure.tolist() == [False, True]
+    majority, pure = window_labels(np.zeros(0, np.int16), [0], 4, 0.5)
+    assert pure.tolist() == [False]
+
+
+def test_window_recording_labels_by_window_labels():
+    labels = np.repeat(np.array([0, 1, -1, 1], np.int16), 75)
+    w = window_recording(rec(300, labels=labels), WindowConfig(min_purity=0.5))
+    # windows at 0, 50, 100, 150, 200: 75 % a, 75 % b, 50/50 b and no label (a tie: no label wins), 75 % none, 75 % b
+    assert w.y.tolist() == [0, 1, -1, -1, 1]
 
 
 def test_windows_touching_a_gap_are_dropped_and_counted():

@@ -147,6 +147,20 @@ def test_each_window_is_scored_on_its_own(checkpoint: dict) -> None:
     np.testing.assert_array_equal(part.y_pred, full.y_pred[np.arange(0, 90, 7)])
 
 
+def test_windows_are_z_scored_with_the_checkpoint_statistics_in_either_layout(checkpoint: dict) -> None:
+    """Checkpoints written before StreamNormaliser kept {stream: {"mean", "std"}}: same statistics, same answer."""
+    from mujo_edge.normalise import StreamNormaliser
+
+    stats = StreamNormaliser.from_dict(checkpoint["normaliser"])
+    old = {name: {"mean": list(n.mean), "std": list(n.std)} for name, n in stats.streams.items()}
+    new = run(checkpoint)
+    np.testing.assert_array_equal(run({**checkpoint, "normaliser": old}).y_pred, new.y_pred)
+    shifted = {name: {"mean": [m + 5.0 for m in s["mean"]], "std": s["std"]} for name, s in old.items()}
+    assert not np.array_equal(run({**checkpoint, "normaliser": shifted}).y_pred, new.y_pred)
+    with pytest.raises(ConfigError, match="no normalisation statistics for 'wrist_acc'"):
+        run({**checkpoint, "normaliser": {"wrist_gyro": old["wrist_gyro"]}})
+
+
 def test_stream_of_the_same_name_or_the_anchor_embeds_it(checkpoint: dict) -> None:
     gyro = run(checkpoint, stream="wrist_gyro")
     assert gyro.stream == gyro.encoder == "wrist_gyro" and not gyro.anchor_fallback
