@@ -10,15 +10,18 @@ A file of raw windows (.npy, or .npz with an array "x") can replace the dataset 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mujo_edge.errors import ConfigError, DataError, DataNotFoundError, LayoutError
 from mujo_edge.normalise import Normaliser
+
+if TYPE_CHECKING:
+    from mujo_edge.training.checkpoints import ClassifierCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +58,15 @@ def sample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return x[idx]
 
 
-def checkpoint_normaliser(ckpt: Mapping[str, Any]) -> Normaliser:
-    norm = Normaliser.from_dict(dict(ckpt["normaliser"]), "checkpoint normaliser")
-    if tuple(norm.channels) != tuple(ckpt["channels"]):
-        raise LayoutError(f"normaliser channels {norm.channels} differ from the input channels {ckpt['channels']}",
+def checkpoint_normaliser(ckpt: ClassifierCheckpoint) -> Normaliser:
+    norm = ckpt.normaliser
+    if tuple(norm.channels) != ckpt.channels:
+        raise LayoutError(f"normaliser channels {norm.channels} differ from the input channels {list(ckpt.channels)}",
                           field="normaliser")
     return norm
 
 
-def load_window_file(path: str | Path, ckpt: Mapping[str, Any]) -> np.ndarray:
+def load_window_file(path: str | Path, ckpt: ClassifierCheckpoint) -> np.ndarray:
     """Raw (SI-unit, not z-scored) windows [N, C, L] from .npy / .npz ("x"), z-scored with the checkpoint's
     normaliser. Pickles are refused (allow_pickle=False)."""
     p = Path(path)
@@ -77,16 +80,16 @@ def load_window_file(path: str | Path, ckpt: Mapping[str, Any]) -> np.ndarray:
             data = data["x"]
     except ValueError as e:
         raise DataError(f"not a numpy array file: {e}", path=p) from None
-    channels, length = len(ckpt["channels"]), int(ckpt["window"]["length"])
+    channels, length = len(ckpt.channels), int(ckpt.window["length"])
     if data.ndim != 3 or data.shape[1:] != (channels, length):
-        raise LayoutError(f"windows must be [N, {channels}, {length}] (NCL, channels {list(ckpt['channels'])}), "
+        raise LayoutError(f"windows must be [N, {channels}, {length}] (NCL, channels {list(ckpt.channels)}), "
                           f"got {list(data.shape)}", path=p)
     if len(data) == 0 or not np.isfinite(data).all():
         raise DataError("windows must be finite and at least one", path=p)
     return checkpoint_normaliser(ckpt).apply(data.astype(np.float32))
 
 
-def prepare_like_training(ckpt: Mapping[str, Any], root: str | Path | None = None) -> Any:
+def prepare_like_training(ckpt: ClassifierCheckpoint, root: str | Path | None = None) -> Any:
     """The checkpoint's dataset as `Windows` (raw SI units), relabelled exactly as for training."""
     from mujo_edge.channels import Channel, ChannelSelection
     from mujo_edge.config import WindowConfig
@@ -94,34 +97,34 @@ def prepare_like_training(ckpt: Mapping[str, Any], root: str | Path | None = Non
     from mujo_edge.data.registry import get_loader
     from mujo_edge.windows import NULL_CLASS, null_labels
 
-    dataset = str(ckpt.get("dataset", ""))
+    dataset = ckpt.dataset
     spec = get_loader(dataset).spec  # UnknownNameError when the dataset is not registered
-    parsed = [Channel.parse(c) for c in ckpt["channels"]]
+    parsed = [Channel.parse(c) for c in ckpt.channels]
     selection = ChannelSelection(placements=tuple(dict.fromkeys(c.placement for c in parsed)),
                                  sensors=tuple(dict.fromkeys(c.sensor for c in parsed)))
-    windows = prepare(dataset, root, selection=selection, config=WindowConfig.from_dict(dict(ckpt["window"]))).windows
-    classes = list(ckpt["classes"])
+    windows = prepare(dataset, root, selection=selection, config=WindowConfig.from_dict(dict(ckpt.window))).windows
+    classes = list(ckpt.classes)
     windows = null_labels(windows, spec.null_classes, with_null=bool(classes) and classes[-1] == NULL_CLASS)
     if list(windows.classes) != classes:
         raise DataError(f"the dataset's classes {list(windows.classes)} differ from the checkpoint's {classes}",
                         field="classes")
-    if tuple(windows.channels) != tuple(ckpt["channels"]):
-        missing = [c for c in ckpt["channels"] if c not in windows.channels]
+    if tuple(windows.channels) != ckpt.channels:
+        missing = [c for c in ckpt.channels if c not in windows.channels]
         if missing:
             raise DataError(f"the dataset lacks channels {missing}", field="channels")
         # same channels, other order: take the checkpoint's order
-        windows = windows.with_channels(ckpt["channels"])
+        windows = windows.with_channels(ckpt.channels)
     return windows
 
 
-def _subjects(ckpt: Mapping[str, Any], part: str) -> Sequence[str]:
-    subjects = list(ckpt.get("split", {}).get(part, []))
+def _subjects(ckpt: ClassifierCheckpoint, part: str) -> Sequence[str]:
+    subjects = list(ckpt.split.get(part, ()))
     if not subjects:
         raise ConfigError(f"the checkpoint records no {part} subjects", field=f"split.{part}")
     return subjects
 
 
-def dataset_calibration(ckpt: Mapping[str, Any], windows: Any, n: int = DEFAULT_CALIBRATION,
+def dataset_calibration(ckpt: ClassifierCheckpoint, windows: Any, n: int = DEFAULT_CALIBRATION,
                         seed: int = 0) -> Calibration:
     """`n` windows of the checkpoint's training subjects (seeded draw), z-scored with its normaliser."""
     train = windows.for_subjects(_subjects(ckpt, "train"))
@@ -130,10 +133,10 @@ def dataset_calibration(ckpt: Mapping[str, Any], windows: Any, n: int = DEFAULT_
     x = checkpoint_normaliser(ckpt).apply(sample(train.x, n, seed))
     if len(x) < n:
         log.warning("only %d calibration windows (asked for %d)", len(x), n)
-    return Calibration(x, f"{ckpt.get('dataset')} training subjects, {len(x)} of {len(train)} windows")
+    return Calibration(x, f"{ckpt.dataset} training subjects, {len(x)} of {len(train)} windows")
 
 
-def file_calibration(ckpt: Mapping[str, Any], path: str | Path, n: int = DEFAULT_CALIBRATION,
+def file_calibration(ckpt: ClassifierCheckpoint, path: str | Path, n: int = DEFAULT_CALIBRATION,
                      seed: int = 0) -> Calibration:
     """`n` windows (seeded draw) of a raw-window file, z-scored with the checkpoint's normaliser."""
     x = load_window_file(path, ckpt)
@@ -141,7 +144,7 @@ def file_calibration(ckpt: Mapping[str, Any], path: str | Path, n: int = DEFAULT
     return Calibration(chosen, f"file {Path(path).name}, {len(chosen)} of {len(x)} windows")
 
 
-def held_out(ckpt: Mapping[str, Any], windows: Any) -> HeldOut:
+def held_out(ckpt: ClassifierCheckpoint, windows: Any) -> HeldOut:
     """The checkpoint's test-subject windows, z-scored, with labels."""
     subjects = _subjects(ckpt, "test")
     test = windows.for_subjects(subjects)

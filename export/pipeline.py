@@ -115,15 +115,16 @@ def _clean(folder: Path) -> None:
     (folder / MANIFEST).unlink(missing_ok=True)
 
 
-def _manifest(ckpt: Mapping[str, Any], artifacts: Sequence[Artifact], metrics: Mapping[str, Any]) -> Manifest:
+def _manifest(ckpt: ClassifierCheckpoint, artifacts: Sequence[Artifact], metrics: Mapping[str, Any]) -> Manifest:
     from mujo_edge.channels import Channel
     from mujo_edge.config import WindowConfig
 
-    channels = tuple(ckpt["channels"])
-    training = {k: ckpt.get(k) for k in ("dataset", "split", "pretrained_from", "finetune", "model_config", "head")}
+    channels = ckpt.channels
+    on_disk = ckpt.to_dict()  # the manifest records the training fields as the checkpoint file holds them
+    training = {k: on_disk.get(k) for k in ("dataset", "split", "pretrained_from", "finetune", "model_config", "head")}
     return Manifest(channels=channels, units=tuple(Channel.parse(c).unit for c in channels),
-                    window=WindowConfig.from_dict(dict(ckpt["window"])), normaliser=checkpoint_normaliser(ckpt),
-                    labels=tuple(ckpt["classes"]), label_texts=dict(ckpt.get("label_texts", {})),
+                    window=WindowConfig.from_dict(dict(ckpt.window)), normaliser=checkpoint_normaliser(ckpt),
+                    labels=ckpt.classes, label_texts=dict(ckpt.label_texts),
                     artifacts=tuple(artifacts), training=training, metrics=metrics, versions=tool_versions(),
                     created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -140,7 +141,7 @@ def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, 
     from mujo_edge.training.classifier import load_classifier, predict
 
     t0 = time.perf_counter()
-    ckpt = checkpoint.to_dict()  # the calibration helpers and the manifest read the on-disk layout
+    ckpt = checkpoint
     if isinstance(calib, np.ndarray):
         calib = Calibration(np.asarray(calib, np.float32), f"{len(calib)} given windows")
     if int8 and (calib is None or calib.count == 0):
@@ -158,11 +159,11 @@ def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, 
     _clean(out)
 
     clf = load_classifier(checkpoint)
-    n_classes = len(ckpt["classes"])
+    n_classes = len(ckpt.classes)
     reference = predict(clf, test.x)
     baseline = scores(test.y, reference.argmax(axis=1), n_classes)
     baseline = {"macro_f1": baseline["macro_f1"], "accuracy": baseline["accuracy"], "windows": baseline["n"]}
-    job = ExportJob(channels=len(ckpt["channels"]), length=int(ckpt["window"]["length"]), int8=int8,
+    job = ExportJob(channels=len(ckpt.channels), length=int(ckpt.window["length"]), int8=int8,
                     int8_io=int8_io, calib=None if calib is None else calib.x)
     total = 2 * len(fmts) + 1
     step = 0
@@ -184,7 +185,7 @@ def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, 
             measured.append(_measure(a, out, test, reference, n_classes, baseline["macro_f1"], max_f1_drop))
     tick("per-layer int8 error")
     sqnr = _sqnr(measured, out, test.x)
-    metrics = {"checkpoint": ckpt.get("metrics", {}),
+    metrics = {"checkpoint": dict(ckpt.metrics),
                "export": {"torch_fp32": baseline, "held_out_subjects": list(test.subjects),
                           "max_f1_drop": max_f1_drop,
                           "calibration": {"windows": calib.count if calib else 0,
@@ -243,8 +244,7 @@ def export_checkpoint(checkpoint_path: str | Path, out_dir: str | Path, *, forma
     if int8 and calib is None:
         raise ConfigError("int8 export needs calibration windows: pass --calib dataset (the checkpoint's training "
                           "subjects) or --calib FILE.npy", field="calib")
-    checkpoint = read_classifier(checkpoint_path)
-    ckpt = checkpoint.to_dict()
+    ckpt = checkpoint = read_classifier(checkpoint_path)
     windows = prepare_like_training(ckpt, data_root)
     test = held_out(ckpt, windows)
     calibration = None
