@@ -21,16 +21,21 @@ class CsvTable:
     rows: list[list[str]]
     first_line: int
 
+    def _index(self, name: str) -> int:
+        if name not in self.header:
+            raise LayoutError(f"missing column (header: {','.join(self.header)})", path=self.path, line=1, field=name)
+        return self.header.index(name)
+
     def column(self, name: str) -> list[str]:
-        i = self.header.index(name)
+        i = self._index(name)
         return [r[i] for r in self.rows]
 
     def numbers(self, names: Sequence[str], dtype: type = np.float64) -> np.ndarray:
         """Columns `names` as a float array [rows, len(names)]; an unparsable cell is named by line and column."""
-        idx = [self.header.index(n) for n in names]
+        idx = [self._index(n) for n in names]
         try:
             return np.array([[r[i] for i in idx] for r in self.rows], dtype=dtype).reshape(len(self.rows), len(idx))
-        except ValueError:
+        except (ValueError, OverflowError):
             for k, r in enumerate(self.rows):
                 for n, i in zip(names, idx):
                     try:
@@ -38,7 +43,8 @@ class CsvTable:
                     except ValueError:
                         raise SampleError(f"not a number: {r[i]!r}", path=self.path, line=self.first_line + k,
                                           field=n) from None
-            raise
+            # every cell parses on its own, yet the table does not (e.g. too large for `dtype`)
+            raise SampleError(f"columns {list(names)} do not fit {np.dtype(dtype).name}", path=self.path) from None
 
 
 def read_csv(path: Path, *, required: Sequence[str] = (), delimiter: str = ",") -> CsvTable:

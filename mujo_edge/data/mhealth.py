@@ -114,11 +114,11 @@ def read_log(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # loadtxt warns about an empty file; reported below instead
             data = np.loadtxt(path, dtype=np.float64, ndmin=2, comments=None)  # C parser: ~0.3 s per file
+    except UnicodeDecodeError as e:  # a ValueError too: caught first, or it would look for a bad number
+        raise LayoutError(f"not a text file ({e.reason})", path=path) from None
     except ValueError:
         _raise_for_bad_line(path)
-        raise
-    except UnicodeDecodeError as e:
-        raise LayoutError(f"not a text file ({e.reason})", path=path) from None
+        raise LayoutError("not readable as a table of numbers", path=path) from None
     if data.shape[0] == 0:
         raise SampleError("no data rows", path=path, line=1)
     if data.shape[1] != N_COLUMNS:

@@ -144,3 +144,19 @@ def test_data_root_fallback_only_when_no_folder_holds_the_dataset(tmp_path, monk
     assert found == DataRoot(tmp_path / "fallback", "a packaged copy") and calls == [1]
     with pytest.raises(DataNotFoundError):  # a root given by the user never falls back
         locate_root(spec, tmp_path / "missing", fallback=fallback)
+
+
+def test_csv_and_log_readers_raise_typed_errors(tmp_path):
+    from mujo_edge.data.csvio import read_csv
+    from mujo_edge.data.mhealth import read_log
+
+    (tmp_path / "a.csv").write_text("a,b\n1,99999999999999999999\n")
+    table = read_csv(tmp_path / "a.csv")
+    with pytest.raises(LayoutError) as e:
+        table.column("c")
+    assert e.value.field == "c" and e.value.line == 1
+    with pytest.raises(SampleError, match="do not fit int64"):
+        table.numbers(["a", "b"], dtype=np.int64)
+    (tmp_path / "x.log").write_bytes(b"\xff\xfe\x00 1 2")
+    with pytest.raises(LayoutError, match="not a text file"):
+        read_log(tmp_path / "x.log")
