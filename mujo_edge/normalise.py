@@ -82,7 +82,8 @@ class Normaliser:
         shape = [1] * x.ndim
         shape[axis] = -1
         mean, std = (a.reshape(shape) for a in self.arrays())
-        return ((x - mean) / std).astype(np.float32)
+        out: np.ndarray = ((x - mean) / std).astype(np.float32)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "zscore", "channels": list(self.channels), "mean": list(self.mean), "std": list(self.std)}

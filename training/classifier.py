@@ -51,4 +51,5 @@ def predict(clf: Classifier, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """Logits [W, K] of z-scored windows [W, C, L]."""
     clf.eval()
     out = [clf(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]
-    return torch.cat(out).numpy() if out else np.zeros((0, clf.head[-1].out_features), np.float32)
+    n_classes = int(clf.head[-1].out_features)  # type: ignore[arg-type]
+    return torch.cat(out).numpy() if out else np.zeros((0, n_classes), np.float32)

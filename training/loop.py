@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError
 from mujo_edge.normalise import StreamNormaliser
-from mujo_edge.training.checkpoints import CorpusProvenance, PretrainCheckpoint, TrainState, read_pretrain, write_pretrain
+from mujo_edge.training.checkpoints import (CorpusProvenance, PretrainCheckpoint, TrainState, read_pretrain,
+                                            write_pretrain)
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.distributed import DistInfo, all_reduce_mean
 from mujo_edge.training.models import ArchConfig, ModelConfig, MujoModel
@@ -274,8 +275,9 @@ def train(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, out: str | P
             if report:
                 report(StepEnd(epoch, step + 1, steps_per_epoch, losses[-1], lr))
         val_loss, extras = objective.validate(model)
-        metrics = {"epoch": epoch + 1, **objective.epoch_fields(), "train_loss": all_reduce_mean(float(np.mean(losses))),
-                   "val_loss": val_loss, "lr": lr, "seconds": round(time.perf_counter() - t0, 2), **extras}
+        train_loss = all_reduce_mean(float(np.mean(losses)))
+        metrics = {"epoch": epoch + 1, **objective.epoch_fields(), "train_loss": train_loss, "val_loss": val_loss,
+                   "lr": lr, "seconds": round(time.perf_counter() - t0, 2), **extras}
         state = state.after_epoch(val_loss)
         if dist_info.is_main:
             loss_state, head_state = objective.state()

@@ -129,7 +129,8 @@ class BaselineObjective:
         model.eval()
         self.head.eval()
         generator = torch.Generator().manual_seed(self.config.seed + 1)
-        total, sums, n = 0.0, {}, 0
+        total, n = 0.0, 0
+        sums: dict[str, float] = {}
         size = self.config.batch_size
         for s in range(0, len(self.val_idx), size):
             batch = torch.from_numpy(self.val_idx[s:s + size])

@@ -198,7 +198,8 @@ def validate_pairs(model: MujoModel, loss_fn: PairwiseInfoNCE, data: _Prepared, 
     """Window-weighted validation loss, overall and per modality pair."""
     model.eval()
     idx = np.flatnonzero(val)
-    totals, pair_sums, n = 0.0, {}, 0
+    totals, n = 0.0, 0
+    pair_sums: dict[str, float] = {}
     for s in range(0, len(idx), batch_size):
         batch = torch.from_numpy(idx[s:s + batch_size])
         if len(batch) < 2:
