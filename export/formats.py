@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mujo_edge.bundle import STATUS_EXPORT_FAILED, Artifact
+from mujo_edge.bundle import Artifact, ArtifactStatus, EngineName, Precision
+from mujo_edge.errors import ExportError
 from mujo_edge.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -55,25 +56,25 @@ class ExportFormat:
     """One registry entry: `export(classifier, folder, job)` writes files into `folder` and returns artifacts."""
 
     name: str
-    engine: str
+    engine: EngineName
     suffix: str
     export: ExportFn
 
-    def artifact_name(self, precision: str) -> str:
+    def artifact_name(self, precision: Precision) -> str:
         return f"{self.name}-{precision}"
 
-    def failed(self, precision: str, reason: str) -> Artifact:
+    def failed(self, precision: Precision, reason: str) -> Artifact:
         return Artifact(name=self.artifact_name(precision), format=self.name, precision=precision, file=None,
-                        engine=self.engine, status=STATUS_EXPORT_FAILED, notes=reason)
+                        engine=self.engine, status=ArtifactStatus.EXPORT_FAILED, notes=reason)
 
-    def precisions(self, job: ExportJob) -> tuple[str, ...]:
-        return ("fp32", "int8") if job.int8 else ("fp32",)
+    def precisions(self, job: ExportJob) -> tuple[Precision, ...]:
+        return (Precision.FP32, Precision.INT8) if job.int8 else (Precision.FP32,)
 
     def run(self, classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
         """`export`, with any exception turned into export-failed artifacts for the precisions it did not write."""
         try:
             done = self.export(classifier, folder, job)
-        except Exception as e:  # noqa: BLE001 - a converter may raise anything; the bundle records it
+        except Exception as e:
             log.warning("%s export failed: %s", self.name, e, exc_info=True)
             done = []
             reason = f"{type(e).__name__}: {e}"
@@ -86,14 +87,14 @@ class ExportFormat:
 FORMATS: Registry[ExportFormat] = Registry("export format")
 
 
-def attempt(fmt_name: str, engine: str, precision: str, make: Callable[[], Artifact]) -> Artifact:
+def attempt(fmt_name: str, engine: EngineName, precision: Precision, make: Callable[[], Artifact]) -> Artifact:
     """One precision of one format: its artifact, or an export-failed one carrying the exception text."""
     try:
         return make()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         log.warning("%s-%s export failed: %s", fmt_name, precision, e, exc_info=True)
         return Artifact(name=f"{fmt_name}-{precision}", format=fmt_name, precision=precision, file=None,
-                        engine=engine, status=STATUS_EXPORT_FAILED, notes=f"{type(e).__name__}: {e}")
+                        engine=engine, status=ArtifactStatus.EXPORT_FAILED, notes=f"{type(e).__name__}: {e}")
 
 
 @contextlib.contextmanager
@@ -180,23 +181,25 @@ def _onnx(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
 
     def fp32() -> Artifact:
         write_onnx(classifier, fp32_path, job)
-        return Artifact(name="onnx-fp32", format="onnx", precision="fp32", file=fp32_path.name, engine=fmt.engine)
+        return Artifact(name=fmt.artifact_name(Precision.FP32), format=fmt.name, precision=Precision.FP32,
+                        file=fp32_path.name, engine=fmt.engine)
 
-    out = [attempt("onnx", fmt.engine, "fp32", fp32)]
+    out = [attempt(fmt.name, fmt.engine, Precision.FP32, fp32)]
     if job.int8:
         def int8() -> Artifact:
             if not fp32_path.is_file():
-                raise RuntimeError("the fp32 ONNX model it quantises was not written")
+                raise ExportError("the fp32 ONNX model it quantises was not written", path=fp32_path)
             path = quantize_onnx(fp32_path, folder / "model-int8.onnx", _need_calib(job))
-            return Artifact(name="onnx-int8", format="onnx", precision="int8", file=path.name, engine=fmt.engine,
+            return Artifact(name=fmt.artifact_name(Precision.INT8), format=fmt.name, precision=Precision.INT8,
+                            file=path.name, engine=fmt.engine,
                             notes="onnxruntime quantize_static: QDQ, per-channel int8 weights, int8 activations")
-        out.append(attempt("onnx", fmt.engine, "int8", int8))
+        out.append(attempt(fmt.name, fmt.engine, Precision.INT8, int8))
     return out
 
 
 def _need_calib(job: ExportJob) -> np.ndarray:
     if job.calib is None or len(job.calib) == 0:
-        raise RuntimeError("int8 needs calibration windows")
+        raise ExportError("int8 needs calibration windows", field="calib")
     return job.calib
 
 
@@ -210,7 +213,7 @@ def _tflite(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
     with quiet():  # importing TensorFlow prints C++ start-up lines
         import onnx2tf
 
-    engine = FORMATS.get("tflite").engine
+    fmt = FORMATS.get("tflite")
     tmp = Path(tempfile.mkdtemp(prefix="mujo-onnx2tf-"))
     try:
         onnx_path = write_onnx(classifier, tmp / "model.onnx", job)
@@ -228,18 +231,18 @@ def _tflite(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
                             keep_shape_absolutely_input_names=[INPUT_NAME], batch_size=1,
                             copy_onnx_input_output_names_to_tflite=True, verbosity="error", **kwargs)
         made = tmp / "tf"
-        out = [attempt("tflite", engine, "fp32",
-                       lambda: _take(made / "model_float32.tflite", folder / "model-fp32.tflite", "fp32", engine))]
+        out = [attempt(fmt.name, fmt.engine, Precision.FP32,
+                       lambda: _take(made / "model_float32.tflite", folder / "model-fp32.tflite", Precision.FP32, fmt))]
         if job.int8:
             variant = "model_full_integer_quant.tflite" if job.int8_io else "model_integer_quant.tflite"
-            out.append(attempt("tflite", engine, "int8",
-                               lambda: _take(made / variant, folder / "model-int8.tflite", "int8", engine)))
+            out.append(attempt(fmt.name, fmt.engine, Precision.INT8,
+                               lambda: _take(made / variant, folder / "model-int8.tflite", Precision.INT8, fmt)))
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _take(src: Path, dst: Path, precision: str, engine: str) -> Artifact:
+def _take(src: Path, dst: Path, precision: Precision, fmt: ExportFormat) -> Artifact:
     """Move one onnx2tf output into the bundle and describe its I/O (dtypes, int8 quantisation)."""
     if not src.is_file():
         made = sorted(p.name for p in src.parent.glob("*.tflite"))
@@ -253,8 +256,9 @@ def _take(src: Path, dst: Path, precision: str, engine: str) -> Artifact:
     in_q = (float(i["quantization"][0]), int(i["quantization"][1])) if i["dtype"] == np.int8 else None
     out_q = (float(o["quantization"][0]), int(o["quantization"][1])) if o["dtype"] == np.int8 else None
     notes = "onnx2tf per-channel int8" + (", int8 input/output" if in_q else ", float input/output") \
-        if precision == "int8" else "onnx2tf float32"
-    return Artifact(name=f"tflite-{precision}", format="tflite", precision=precision, file=dst.name, engine=engine,
+        if precision == Precision.INT8 else "onnx2tf float32"
+    return Artifact(name=fmt.artifact_name(precision), format=fmt.name, precision=precision, file=dst.name,
+                    engine=fmt.engine,
                     input_dtype="int8" if in_q else "float32", output_dtype="int8" if out_q else "float32",
                     input_quant=in_q, output_quant=out_q, notes=notes)
 
@@ -277,7 +281,7 @@ def _lower(module: object, x1: object, path: Path) -> dict[str, int]:
         info = get_delegation_info(edge.exported_program().graph_module)
         share = {"ops": info.num_delegated_nodes + info.num_non_delegated_nodes,
                  "delegated": info.num_delegated_nodes, "subgraphs": info.num_delegated_subgraphs}
-    except Exception as e:  # noqa: BLE001 - a nice-to-have statistic
+    except Exception as e:
         log.debug("no delegation info: %s", e)
     path.write_bytes(edge.to_executorch().buffer)
     return share
@@ -293,17 +297,18 @@ def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifa
     """The training graph itself (its 2-D convs and pools are what XNNPACK delegates best), batch 1 only."""
     import torch
 
-    engine = FORMATS.get("executorch").engine
+    fmt = FORMATS.get("executorch")
     x1 = torch.from_numpy(_example(job, 1))
 
     def fp32() -> Artifact:
         path = folder / "model-fp32.pte"
         with quiet():
             share = _lower(classifier, x1, path)
-        return Artifact(name="executorch-fp32", format="executorch", precision="fp32", file=path.name, engine=engine,
-                        notes=f"batch 1; {_describe(share)}".rstrip("; "), parity={"xnnpack": share} if share else {})
+        return Artifact(name=fmt.artifact_name(Precision.FP32), format=fmt.name, precision=Precision.FP32,
+                        file=path.name, engine=fmt.engine, notes=f"batch 1; {_describe(share)}".rstrip("; "),
+                        parity={"xnnpack": share} if share else {})
 
-    out = [attempt("executorch", engine, "fp32", fp32)]
+    out = [attempt(fmt.name, fmt.engine, Precision.FP32, fp32)]
     if job.int8:
         def int8() -> Artifact:
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
@@ -322,13 +327,14 @@ def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifa
                         prepared(torch.from_numpy(np.ascontiguousarray(w[None], np.float32)))
                 path = folder / "model-int8.pte"
                 share = _lower(convert_pt2e(prepared), x1, path)
-            return Artifact(name="executorch-int8", format="executorch", precision="int8", file=path.name,
-                            engine=engine, notes=f"PT2E XNNPACK symmetric per-channel int8; batch 1; {_describe(share)}",
+            return Artifact(name=fmt.artifact_name(Precision.INT8), format=fmt.name, precision=Precision.INT8,
+                            file=path.name, engine=fmt.engine,
+                            notes=f"PT2E XNNPACK symmetric per-channel int8; batch 1; {_describe(share)}",
                             parity={"xnnpack": share} if share else {})
-        out.append(attempt("executorch", engine, "int8", int8))
+        out.append(attempt(fmt.name, fmt.engine, Precision.INT8, int8))
     return out
 
 
-FORMATS.register("onnx", ExportFormat("onnx", "onnxruntime", ".onnx", _onnx))
-FORMATS.register("tflite", ExportFormat("tflite", "litert", ".tflite", _tflite))
-FORMATS.register("executorch", ExportFormat("executorch", "executorch", ".pte", _executorch))
+FORMATS.register("onnx", ExportFormat("onnx", EngineName.ONNXRUNTIME, ".onnx", _onnx))
+FORMATS.register("tflite", ExportFormat("tflite", EngineName.LITERT, ".tflite", _tflite))
+FORMATS.register("executorch", ExportFormat("executorch", EngineName.EXECUTORCH, ".pte", _executorch))

@@ -34,7 +34,7 @@ def _conv1d(conv: nn.Conv2d) -> nn.Conv1d:
     out = nn.Conv1d(conv.in_channels * kh, c_out, kw, padding=pad_w, groups=conv.groups, bias=conv.bias is not None)
     with torch.no_grad():
         out.weight.copy_(conv.weight.reshape(c_out, c_in_g * kh, kw))
-        if conv.bias is not None:
+        if conv.bias is not None and out.bias is not None:
             out.bias.copy_(conv.bias)
     return out
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mujo_edge.bundle import STATUS_FAILED_PARITY, STATUS_PASS, Artifact
+from mujo_edge.bundle import Artifact, ArtifactStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,13 @@ def compare(logits: np.ndarray, reference: np.ndarray, y: np.ndarray, n_classes:
     f1 = scores(y, pred, n_classes)["macro_f1"]
     return {"max_abs_logit_diff": float(np.abs(logits - reference).max()) if len(y) else 0.0,
             "top1_agreement": float((pred == reference.argmax(axis=1)).mean()) if len(y) else 1.0,
-            "macro_f1": float(f1), "delta_macro_f1": float(f1 - reference_f1), "windows": int(len(y))}
+            "macro_f1": float(f1), "delta_macro_f1": float(f1 - reference_f1), "windows": len(y)}
 
 
-def judge(parity: Mapping[str, Any], max_f1_drop: float) -> str:
+def judge(parity: Mapping[str, Any], max_f1_drop: float) -> ArtifactStatus:
     """pass when macro-F1 fell by at most `max_f1_drop` (absolute, 0.01 = one point), else exported-but-failed."""
     drop = -float(parity["delta_macro_f1"])
-    return STATUS_PASS if drop <= max_f1_drop + 1e-12 else STATUS_FAILED_PARITY
+    return ArtifactStatus.PASS if drop <= max_f1_drop + 1e-12 else ArtifactStatus.FAILED_PARITY
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,9 @@ def layer_sqnr(fp32_path: Path, int8_path: Path, x: np.ndarray) -> list[LayerErr
 
     quantize_static keeps each float op's output name and inserts Q/DQ pairs after it, so the same name in both
     graphs is the same layer; on the int8 side the tensor compared is that output after its own
-    Quantize/DequantizeLinear pair (the int8 activation the next layer consumes). Other converters quantise the same graph differently, so this
-    describes the ONNX int8 model only (it is a fair guide to which layers are fragile in the others)."""
+    Quantize/DequantizeLinear pair (the int8 activation the next layer consumes). Other converters quantise the
+    same graph differently, so this describes the ONNX int8 model only (it is a fair guide to which layers are
+    fragile in the others)."""
     import onnx
     import onnxruntime as ort
 
@@ -117,7 +118,8 @@ def layer_sqnr(fp32_path: Path, int8_path: Path, x: np.ndarray) -> list[LayerErr
     # no graph fusions: a fused Conv+Relu would hide the tensors compared here
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     ref = ort.InferenceSession(_with_outputs(fp32_path, names), options, providers=["CPUExecutionProvider"])
-    qnt = ort.InferenceSession(_with_outputs(int8_path, list(q_names.values())), options, providers=["CPUExecutionProvider"])
+    qnt = ort.InferenceSession(_with_outputs(int8_path, list(q_names.values())), options,
+                               providers=["CPUExecutionProvider"])
     inp = ref.get_inputs()[0].name
     x = np.ascontiguousarray(x, np.float32)
     signal = dict.fromkeys(names, 0.0)

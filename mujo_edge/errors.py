@@ -107,3 +107,14 @@ class MissingChannelsError(ConfigError):
         self.source = source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}no channels {list(self.missing)} (has {list(self.available)})", field="channels")
+
+
+class ExportError(DataError):
+    """A converter step that could not produce a model file (recorded as the artifact's `notes`).
+
+    `path` is the file it needed or wrote, `field` the setting concerned (e.g. `calib`).
+    """
+
+
+class BenchError(MujoEdgeError):
+    """A benchmark worker that crashed or printed no result."""

@@ -13,9 +13,9 @@ for p in live.push(t, x): print(p.start_s, p.label, p.confidence)
 
 from mujo_edge.runtime.engines import ENGINES, Engine, EngineSpec, EngineUnavailableError, load_engine
 from mujo_edge.runtime.prediction import Prediction, softmax
-from mujo_edge.smoothing import Smoother
 from mujo_edge.runtime.recognizer import Recognizer, StreamingRecognizer, candidate_artifacts
 from mujo_edge.runtime.stream import StreamWindow, StreamWindower
+from mujo_edge.smoothing import Smoother
 
 __all__ = [
     "ENGINES", "Engine", "EngineSpec", "EngineUnavailableError", "Prediction", "Recognizer", "Smoother",

@@ -72,7 +72,7 @@ class EngineSpec:
         for name in self.modules:
             try:
                 return importlib.import_module(name)
-            except Exception as e:  # noqa: BLE001 - a broken install (e.g. numpy ABI) is as unusable as a missing one
+            except Exception as e:
                 reasons.append(f"{name}: {type(e).__name__}: {e}")
         raise EngineUnavailableError(self.name, self.install, "; ".join(reasons))
 
@@ -107,7 +107,8 @@ def quantise(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype[Any] 
     """Float -> integer tensor: round(x / scale) + zero_point, clipped to the dtype's range."""
     info = np.iinfo(dtype)
     q = np.round(x.astype(np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    out: np.ndarray = np.clip(q, info.min, info.max).astype(dtype)
+    return out
 
 
 def dequantise(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -192,7 +193,7 @@ class LiteRTEngine:
         if self._out_dtype != np.float32:
             scale, zero = self._out_quant
             y = dequantise(y, scale, int(zero))
-        return y
+        return np.asarray(y)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
@@ -219,7 +220,7 @@ class OnnxRuntimeEngine:
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options,
                                                  providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - ORT raises its own untyped exceptions for bad files
+        except Exception as e:
             raise BundleError(f"ONNX Runtime cannot load the model: {e}", path=path) from None
         self.artifact = artifact
         inp = self._session.get_inputs()[0]
@@ -269,7 +270,7 @@ class ExecuTorchEngine:
         try:
             program = runtime_module.Runtime.get().load_program(str(path))
             self._method = program.load_method("forward")
-        except Exception as e:  # noqa: BLE001 - the pybindings raise plain RuntimeError/ValueError
+        except Exception as e:
             raise BundleError(f"ExecuTorch cannot load the program: {e}", path=path) from None
         self.artifact = artifact
         meta = self._method.metadata.input_tensor_meta(0)
@@ -279,7 +280,7 @@ class ExecuTorchEngine:
 
     def _call(self, x: np.ndarray) -> np.ndarray:
         out = self._method.execute([self._torch.from_numpy(np.ascontiguousarray(x))])
-        return out[0].detach().numpy()
+        return np.asarray(out[0].detach().numpy())
 
     def run(self, x: np.ndarray) -> np.ndarray:
         outs = []

@@ -138,8 +138,9 @@ async def run_live(client: WatchClient, recognizer: Recognizer, *, duration: flo
     """Recognise a started `WatchClient`'s stream until `duration` seconds (host clock) pass or it ends.
 
     Every batch is pushed to `recognizer.stream()` with the client's host timestamps (and written to `record`
-    first, if given). Setting `stop` ends the run early (the CLI sets it on Ctrl-C). `on_prediction(prediction, latency_s)` is called per window, latency being host time now
-    minus the window's end. The stream is flushed at the end, as `replay_recording` does.
+    first, if given). Setting `stop` ends the run early (the CLI sets it on Ctrl-C).
+    `on_prediction(prediction, latency_s)` is called per window, latency being host time now minus the window's
+    end. The stream is flushed at the end, as `replay_recording` does.
     """
     channels = stream_channels(recognizer)
     stream = recognizer.stream(channels)
@@ -220,7 +221,8 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
     rate = 1.0 / float(np.median(dt)) if dt.size else None
     gaps = dt[dt > 1.5 / rate] if rate else np.zeros(0)
     missing = int(sum(max(0, round(g * rate) - 1) for g in gaps)) if rate else 0
-    warnings = stream_warnings(rate, recognizer.manifest.window.rate_hz, missing / max(1, missing + recording.n_samples), 0)
+    loss = missing / max(1, missing + recording.n_samples)
+    warnings = stream_warnings(rate, recognizer.manifest.window.rate_hz, loss, 0)
     return LiveSummary(device=recording.source, duration_s=recording.duration_s, samples=recording.n_samples,
                        measured_rate_hz=rate, gaps=int(gaps.size), missing_samples=missing, reconnects=0,
                        decode_errors=0, predictions=tuple(preds), latencies_s=tuple(p.latency_s for p in preds),

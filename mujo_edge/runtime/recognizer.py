@@ -16,22 +16,31 @@ from pathlib import Path
 
 import numpy as np
 
-from mujo_edge.bundle import STATUS_EXPORT_FAILED, STATUS_PASS, Artifact, Bundle, BundleError, Manifest, read_bundle
+from mujo_edge.bundle import (
+    Artifact,
+    ArtifactStatus,
+    Bundle,
+    BundleError,
+    EngineName,
+    Manifest,
+    Precision,
+    read_bundle,
+)
 from mujo_edge.channels import channel_indices
 from mujo_edge.errors import ConfigError, SampleError
 from mujo_edge.recording import UNLABELLED, Recording
 from mujo_edge.runtime.engines import ENGINES, Engine, EngineUnavailableError
 from mujo_edge.runtime.prediction import Prediction, softmax
+from mujo_edge.runtime.stream import StreamWindow, StreamWindower
 from mujo_edge.smoothing import Smoother
-from mujo_edge.runtime.stream import StreamWindower, StreamWindow
 from mujo_edge.windows import window_recording
 
 log = logging.getLogger(__name__)
 
 # Automatic choice: int8 before fp32 (4x smaller, faster), then this engine order; artifacts that passed
 # parity before those that did not.
-ENGINE_PREFERENCE = ("litert", "executorch", "onnxruntime")
-PRECISION_PREFERENCE = ("int8", "fp16", "fp32")
+ENGINE_PREFERENCE = (EngineName.LITERT, EngineName.EXECUTORCH, EngineName.ONNXRUNTIME)
+PRECISION_PREFERENCE = (Precision.INT8, Precision.FP16, Precision.FP32)
 
 
 def _rank(order: Sequence[str], value: str) -> int:
@@ -44,8 +53,8 @@ def candidate_artifacts(manifest: Manifest, engine: str | None = None, artifact:
     if artifact is not None:
         chosen = manifest.artifact(artifact)
         if engine is not None and chosen.engine != engine:
-            raise ConfigError(f"artifact {artifact!r} runs on {chosen.engine!r}, not {engine!r}", field="engine")
-        if chosen.status == STATUS_EXPORT_FAILED or chosen.file is None:
+            raise ConfigError(f"artifact {artifact!r} runs on {chosen.engine.value!r}, not {engine!r}", field="engine")
+        if chosen.status == ArtifactStatus.EXPORT_FAILED or chosen.file is None:
             raise BundleError(f"artifact {artifact!r} failed to export and has no model file"
                               + (f" ({chosen.notes})" if chosen.notes else ""), field=f"artifacts.{artifact}.status")
         return [chosen]
@@ -56,7 +65,7 @@ def candidate_artifacts(manifest: Manifest, engine: str | None = None, artifact:
         have = ", ".join(f"{a.name} ({a.engine}, {a.status})" for a in manifest.artifacts) or "none"
         raise BundleError(f"no usable artifact{f' for engine {engine!r}' if engine else ''}; the bundle has: {have}",
                           field="artifacts")
-    return sorted(usable, key=lambda a: (a.status != STATUS_PASS, _rank(PRECISION_PREFERENCE, a.precision),
+    return sorted(usable, key=lambda a: (a.status != ArtifactStatus.PASS, _rank(PRECISION_PREFERENCE, a.precision),
                                          _rank(ENGINE_PREFERENCE, a.engine)))
 
 
@@ -111,7 +120,7 @@ class Recognizer:
         bundle = path if isinstance(path, Bundle) else read_bundle(path)
         candidates = candidate_artifacts(bundle.manifest, engine, artifact)
         chosen, loaded = _load_first(bundle, candidates, threads, explicit=artifact is not None or engine is not None)
-        if chosen.status != STATUS_PASS:
+        if chosen.status != ArtifactStatus.PASS:
             log.warning("artifact %s is %s at export (parity %s): predictions may differ from the trained model",
                         chosen.name, chosen.status, dict(chosen.parity))
         log.info("loaded %s on %s", chosen.name, chosen.engine)
@@ -182,7 +191,7 @@ class Recognizer:
         logits, _ = self.logits(x_raw, channels)
         return logits.argmax(axis=1).astype(np.int64), softmax(logits)
 
-    def _predictions(self, logits: np.ndarray, starts: Sequence[float], seconds: float,
+    def _predictions(self, logits: np.ndarray, starts: Sequence[float] | np.ndarray, seconds: float,
                      smoother: Smoother) -> list[Prediction]:
         probs = softmax(logits)
         latency = seconds / max(len(starts), 1)

@@ -27,6 +27,7 @@ import numpy as np
 
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError, SampleError
+
 # The private helpers of offline resampling, used as they are: sharing the code is what makes streamed
 # windows bit-identical to offline ones.
 from mujo_edge.resample import _gap_mask, _interpolate

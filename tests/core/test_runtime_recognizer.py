@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mujo_edge.bundle import STATUS_EXPORT_FAILED, STATUS_FAILED_PARITY, Artifact, BundleError, read_bundle
+from mujo_edge.bundle import Artifact, ArtifactStatus, BundleError, read_bundle
 from mujo_edge.channels import Channel
 from mujo_edge.recording import Recording
 from mujo_edge.errors import ConfigError, SampleError, UnknownNameError
@@ -24,7 +24,7 @@ _spec.loader.exec_module(fx)
 fx = fx.load()
 
 ALL = ["tflite-int8", "tflite-fp32", "executorch-fp32", "onnx-fp32"]
-FAILED = Artifact("onnx-int8", "onnx", "int8", None, "onnxruntime", status=STATUS_EXPORT_FAILED,
+FAILED = Artifact("onnx-int8", "onnx", "int8", None, "onnxruntime", status=ArtifactStatus.EXPORT_FAILED,
                   notes="no ConvInteger kernel")
 
 
@@ -66,7 +66,7 @@ def test_export_failed_is_refused(bundle):
 
 def test_failed_parity_warns_and_ranks_last(model_dir, tmp_path, caplog):
     b = fx.make_bundle(tmp_path / "b", model_dir, ["tflite-int8", "onnx-fp32"],
-                       status={"tflite-int8": STATUS_FAILED_PARITY})
+                       status={"tflite-int8": ArtifactStatus.FAILED_PARITY})
     assert [a.name for a in candidate_artifacts(read_bundle(b).manifest)] == ["onnx-fp32", "tflite-int8"]
     with caplog.at_level(logging.WARNING, logger="mujo_edge.runtime.recognizer"):
         r = Recognizer.from_bundle(b, artifact="tflite-int8")
