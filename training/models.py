@@ -39,6 +39,11 @@ from mujo_edge.training.preset_files import available, read_preset
 
 KINDS = ("sensor", "pose", "video", "text")
 ACTIVATIONS = ("relu", "gelu")
+SENSOR_ENCODERS = ("mmfit", "pooled")
+# string-valued ArchConfig fields and what each may be
+_CHOICES = {"sensor_activation": ACTIVATIONS, "pose_activation": ACTIVATIONS, "sensor_encoder": SENSOR_ENCODERS}
+# integer fields for which 0 means "off"
+_MAY_BE_ZERO = ("sensor_spectral_bins",)
 FLOP_CONVENTIONS = ("torch", "paper")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -87,6 +92,8 @@ class ArchConfig:
     """The architecture (see the module docstring for where each choice comes from). Kernels are odd."""
 
     window: int = 100
+    sensor_encoder: str = "mmfit"
+    sensor_spectral_bins: int = 0
     sensor_channels: tuple[int, ...] = (9, 15, 24)
     sensor_kernel: int = 11
     sensor_groups: tuple[int, ...] = (1, 1, 1)
@@ -123,15 +130,17 @@ class ArchConfig:
             elif isinstance(default, bool):
                 ok = isinstance(v, bool)
             elif isinstance(default, int):
-                ok = _is_int(v) and v >= 1
+                ok = _is_int(v) and v >= (0 if f.name in _MAY_BE_ZERO else 1)
             elif isinstance(default, float):
                 ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0
             else:
-                ok = v in ACTIVATIONS
+                ok = v in _CHOICES[f.name]
             if not ok:
                 raise ConfigError(f"invalid value {v!r} (expected like {default!r})", field=f.name)
-        for name, n in (("sensor_groups", len(self.sensor_channels)), ("pose_groups", len(self.pose_channels)),
-                        ("pose_kernel", 2), ("pose_stride", 2), ("pose_pool", 2)):
+        # groups, axes-as-channels and the pool position shape the MM-Fit CNN only; the pooled one ignores them
+        mmfit = self.sensor_encoder == "mmfit"
+        for name, n in ((("sensor_groups", len(self.sensor_channels)),) if mmfit else ()) + (
+                ("pose_groups", len(self.pose_channels)), ("pose_kernel", 2), ("pose_stride", 2), ("pose_pool", 2)):
             if len(getattr(self, name)) != n:
                 raise ConfigError(f"needs {n} values, got {getattr(self, name)}", field=name)
         if self.sensor_kernel % 2 == 0 or any(k % 2 == 0 for k in self.pose_kernel):
@@ -140,7 +149,11 @@ class ArchConfig:
             raise ConfigError(f"must be in 1..{len(self.sensor_channels)}", field="sensor_pool_after")
         if self.window < 2:
             raise ConfigError(f"must be >= 2, got {self.window}", field="window")
-        _check_groups("sensor", 3 if self.sensor_axes_as_channels else 1, self.sensor_channels, self.sensor_groups)
+        if self.sensor_spectral_bins > self.window // 2:
+            raise ConfigError(f"at most window // 2 = {self.window // 2} DFT bins, got {self.sensor_spectral_bins}",
+                              field="sensor_spectral_bins")
+        if mmfit:
+            _check_groups("sensor", 3 if self.sensor_axes_as_channels else 1, self.sensor_channels, self.sensor_groups)
         _check_groups("pose", 3, self.pose_channels, self.pose_groups)
 
     def to_dict(self) -> dict[str, Any]:
@@ -264,6 +277,74 @@ class SensorEncoder(_Encoder):
         return self.head(self.convs(x))
 
 
+class SpectralFeatures(nn.Module):
+    """A fixed DFT written as two matrix products: [B, S, T] -> [B, S, bins], log(1 + power) of bins 1..bins
+    of the de-meaned, Hann-windowed signal. Plain MatMul keeps one input tensor and converts to int8 on every
+    engine (no FFT op), and the log keeps the range a quantiser can cover."""
+
+    def __init__(self, window: int, bins: int) -> None:
+        super().__init__()
+        n = torch.arange(window, dtype=torch.float64)
+        k = torch.arange(1, bins + 1, dtype=torch.float64)
+        angle = 2 * torch.pi * n[:, None] * k[None, :] / window
+        hann = torch.hann_window(window, periodic=False, dtype=torch.float64)[:, None]
+        self.register_buffer("cos", (torch.cos(angle) * hann).float())
+        self.register_buffer("sin", (torch.sin(angle) * hann).float())
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x - x.mean(dim=-1, keepdim=True)
+        re, im = x @ self.cos, x @ self.sin
+        return torch.log1p(re * re + im * im)
+
+
+class PooledSensorEncoder(_Encoder):
+    """[B, rows, T] -> [B, sensor_dim], shift-invariant (mujo-edge's `wrist` preset; the paper's CNN is
+    `SensorEncoder`).
+
+    Why: the MM-Fit CNN flattens 50 time steps into its dense layer, so a repetition that starts a little later
+    in the window looks like a different input; with few labels that cannot be learned. Here each tri-axial
+    sensor also gets its magnitude as a row (orientation-free), `sensor_channels` Conv1d blocks (conv, batch norm,
+    activation; max-pool by 2 between the middle blocks) end in the mean and the max over time, and, with
+    `sensor_spectral_bins` > 0, every row's DFT log power, mean and standard deviation join them (what the
+    feature forest sees: repetition rate and axis energy). A Linear layer maps all of it to `sensor_dim`.
+    """
+
+    def __init__(self, modality: ModalityConfig, arch: ArchConfig) -> None:
+        super().__init__(modality, (modality.input_dim, arch.window), arch.sensor_dim)
+        rows = modality.input_dim
+        self.sensors = rows // 3 if rows % 3 == 0 else 0
+        in_ch = rows + self.sensors
+        layers: list[nn.Module] = []
+        last = len(arch.sensor_channels) - 1
+        for i, c_out in enumerate(arch.sensor_channels):
+            layers += [nn.Conv1d(in_ch, c_out, arch.sensor_kernel, padding=arch.sensor_kernel // 2),
+                       nn.BatchNorm1d(c_out), _activation(arch.sensor_activation)]
+            if 0 < i < last:
+                layers.append(nn.MaxPool1d(2))
+            in_ch = c_out
+        self.convs = nn.Sequential(*layers)
+        self.spectral = SpectralFeatures(arch.window, arch.sensor_spectral_bins) if arch.sensor_spectral_bins else None
+        width = 2 * in_ch + ((rows + self.sensors) * (arch.sensor_spectral_bins + 2) if self.spectral else 0)
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, arch.sensor_dim), nn.GELU())
+
+    def with_magnitudes(self, x: Tensor) -> Tensor:
+        """[B, rows, T] -> [B, rows + sensors, T]: the Euclidean norm of each x, y, z triple appended."""
+        if not self.sensors:
+            return x
+        t = x.shape[-1]
+        mags = torch.sqrt((x.reshape(-1, self.sensors, 3, t) ** 2).sum(dim=2) + 1e-12)
+        return torch.cat([x, mags], dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check(x)
+        x = self.with_magnitudes(x)
+        h = self.convs(x)
+        parts = [h.mean(dim=-1), h.amax(dim=-1)]
+        if self.spectral is not None:
+            parts += [self.spectral(x).flatten(1), x.mean(dim=-1), x.std(dim=-1)]
+        return self.head(torch.cat(parts, dim=1))
+
+
 class PoseEncoder(_Encoder):
     """[B, 3, joints, T] -> [B, pose_dim]: three 2-D convs over (joints, time), pool, two dense layers."""
 
@@ -309,7 +390,7 @@ class DenseEncoder(_Encoder):
 def build_encoder(modality: ModalityConfig, arch: ArchConfig) -> _Encoder:
     """The encoder e_m for one modality, chosen by its kind."""
     if modality.kind == "sensor":
-        return SensorEncoder(modality, arch)
+        return PooledSensorEncoder(modality, arch) if arch.sensor_encoder == "pooled" else SensorEncoder(modality, arch)
     if modality.kind == "pose":
         return PoseEncoder(modality, arch)
     if modality.kind == "video":
