@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from mujo_edge.bundle import Artifact, BundleError
+from mujo_edge.bundle import Artifact, BundleError, EngineName
 from mujo_edge.errors import ConfigError, MujoEdgeError
 from mujo_edge.registry import Registry
 
@@ -44,7 +44,7 @@ class EngineUnavailableError(MujoEdgeError):
 class Engine(Protocol):
     """A loaded model ready to run."""
 
-    name: str  # registry name of the engine, e.g. "litert"
+    name: str  # registry name of the engine (an EngineName)
     max_batch: int | None  # largest batch one call of the underlying model takes; None = any
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -154,10 +154,10 @@ class LiteRTEngine:
     model's own parameters when the manifest has none.
     """
 
-    name = "litert"
+    name = EngineName.LITERT
 
     def __init__(self, path: Path, artifact: Artifact, threads: int) -> None:
-        module = ENGINES.get("litert").import_module()
+        module = ENGINES.get(EngineName.LITERT).import_module()
         try:
             self._interp = module.Interpreter(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
@@ -210,10 +210,10 @@ class LiteRTEngine:
 class OnnxRuntimeEngine:
     """An .onnx model on ONNX Runtime's CPU provider with `threads` intra-op threads."""
 
-    name = "onnxruntime"
+    name = EngineName.ONNXRUNTIME
 
     def __init__(self, path: Path, artifact: Artifact, threads: int) -> None:
-        ort = ENGINES.get("onnxruntime").import_module()
+        ort = ENGINES.get(EngineName.ONNXRUNTIME).import_module()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # one graph branch at a time: the model is a single chain
@@ -261,10 +261,10 @@ class ExecuTorchEngine:
     XNNPACK thread pool.
     """
 
-    name = "executorch"
+    name = EngineName.EXECUTORCH
 
     def __init__(self, path: Path, artifact: Artifact, threads: int) -> None:
-        runtime_module = ENGINES.get("executorch").import_module()
+        runtime_module = ENGINES.get(EngineName.EXECUTORCH).import_module()
         self._torch = importlib.import_module("torch")
         _set_executorch_threads(threads)
         try:
@@ -315,16 +315,16 @@ def _set_executorch_threads(threads: int) -> None:
 # --- registry ------------------------------------------------------------------------------------------
 
 ENGINES: Registry[EngineSpec] = Registry("engine")
-ENGINES.register("litert", EngineSpec(
-    name="litert", modules=("ai_edge_litert.interpreter", "tflite_runtime.interpreter"),
+ENGINES.register(EngineName.LITERT, EngineSpec(
+    name=EngineName.LITERT, modules=("ai_edge_litert.interpreter", "tflite_runtime.interpreter"),
     install="pip install 'mujo-edge[litert]' (ai-edge-litert; tflite-runtime also works where installed)",
     loader=LiteRTEngine))
-ENGINES.register("executorch", EngineSpec(
-    name="executorch", modules=("executorch.runtime",),
+ENGINES.register(EngineName.EXECUTORCH, EngineSpec(
+    name=EngineName.EXECUTORCH, modules=("executorch.runtime",),
     install="pip install 'mujo-edge[export]' (executorch==1.4.1 with torch==2.13.0: its Python runtime needs torch)",
     loader=ExecuTorchEngine, needs_torch=True))
-ENGINES.register("onnxruntime", EngineSpec(
-    name="onnxruntime", modules=("onnxruntime",), install="pip install onnxruntime",
+ENGINES.register(EngineName.ONNXRUNTIME, EngineSpec(
+    name=EngineName.ONNXRUNTIME, modules=("onnxruntime",), install="pip install onnxruntime",
     loader=OnnxRuntimeEngine))
 
 
