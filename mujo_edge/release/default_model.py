@@ -5,13 +5,15 @@
         --fold 1 --out runs/default-ft
     mujo-edge experiment label-efficiency --target spar_watch --pretrained mujo=runs/wrist/best.pt \
         --regimes baseline,finetuned --fractions 100 --runs 5 --out results/spar-100-acc
-    python -m mujo_edge.training.default_model --classifier runs/default-ft/classifier.pt \
+    python -m mujo_edge.release.default_model --classifier runs/default-ft/classifier.pt \
         --cv results/spar-100-acc/results.csv --out mujo_edge/default_model
 
 The classifier of one fold is exported to int8 TFLite (calibrated on its training subjects, parity measured
 on its two test subjects, whom the demo replays); only the int8 model ships, to stay under 6 MB. The
 cross-validated macro-F1 of the same recipe over all five folds goes into `metrics.cross_validated`, so the
 bundle states the accuracy to expect on a new person, not the one fold it was trained on.
+
+Application layer: it runs export on a training checkpoint, which training itself may never do.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import argparse
 import csv
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mujo_edge.bundle import Manifest, read_bundle, write_manifest
+from mujo_edge.bundle import ArtifactStatus, Manifest, read_bundle, write_manifest
 from mujo_edge.default_model import PATH
 from mujo_edge.errors import ConfigError
 
@@ -61,7 +64,7 @@ def build_default(classifier: Path, out: Path, cv_results: Path, data_root: Path
                                    calib="dataset", data_root=data_root)
         bundle = read_bundle(report.bundle)
         art = bundle.manifest.artifact(SHIPPED)
-        if not art.usable or art.status != "pass":
+        if not art.usable or art.status != ArtifactStatus.PASS:
             raise ConfigError(f"{SHIPPED} did not pass parity ({art.status}: {dict(art.parity)})", field=SHIPPED)
         if (art.bytes or 0) > MAX_BYTES:
             raise ConfigError(f"{SHIPPED} has {art.bytes} bytes, more than {MAX_BYTES}", field=SHIPPED)
@@ -70,8 +73,7 @@ def build_default(classifier: Path, out: Path, cv_results: Path, data_root: Path
             old.unlink()
         shutil.copy2(bundle.path_of(art), out / str(art.file))
         metrics = {**bundle.manifest.metrics, "cross_validated": cv}
-        manifest = bundle.manifest.with_artifacts([art])
-        manifest = Manifest(**{**manifest.__dict__, "metrics": metrics})
+        manifest = replace(bundle.manifest.with_artifacts([art]), metrics=metrics)
     write_manifest(out, manifest)
     return read_bundle(out).manifest
 
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     m = build_default(args.classifier, args.out, args.cv, args.root)
     art = m.artifact(SHIPPED)
-    print(f"wrote {args.out}: {art.bytes / 1e6:.2f} MB, held-out macro-F1 {art.parity['macro_f1']:.3f}, "
+    print(f"wrote {args.out}: {(art.bytes or 0) / 1e6:.2f} MB, held-out macro-F1 {art.parity['macro_f1']:.3f}, "
           f"cross-validated {m.metrics['cross_validated']['macro_f1_mean']:.3f}")
     return 0
 
