@@ -57,8 +57,9 @@ def run(data: Path | None, repeats: int, hours: float) -> dict[str, Any]:
     config = WindowConfig()
     for rate in (10.0, 100.0):
         rec = synthetic(hours, rate)
-        stats, grid = timed(lambda: resample(rec, config), repeats)
-        wstats, windows = timed(lambda: window_recording(rec, config), repeats)
+        # timed() calls each lambda before the loop moves on; the defaults bind this iteration's values anyway
+        stats, grid = timed(lambda rec=rec: resample(rec, config), repeats)
+        wstats, windows = timed(lambda rec=rec: window_recording(rec, config), repeats)
         results["synthetic"][f"{rate:g}Hz"] = {
             "source_samples": rec.n_samples, "grid_samples": grid.n_samples, "resample": stats,
             "resample_msamples_per_s": rec.n_samples / stats["median_s"] / 1e6,
@@ -69,9 +70,9 @@ def run(data: Path | None, repeats: int, hours: float) -> dict[str, Any]:
             results["datasets"][name] = {"status": "skipped: no data"}
             continue
         with tempfile.TemporaryDirectory() as cache:
-            cold, prepared = timed(lambda: prepare(name, root, cache=False), repeats)
+            cold, prepared = timed(lambda name=name, root=root: prepare(name, root, cache=False), repeats)
             prepare(name, root, cache_dir=Path(cache))
-            warm, _ = timed(lambda: prepare(name, root, cache_dir=Path(cache)), repeats)
+            warm, _ = timed(lambda name=name, root=root: prepare(name, root, cache_dir=Path(cache)), repeats)
         s = prepared.summary
         results["datasets"][name] = {"status": "ok", "recordings": s.recordings, "samples": s.samples,
                                      "windows": s.windows, "cold": cold, "cached": warm,

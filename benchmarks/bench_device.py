@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
-
-from mujo_edge.cli import app
 
 
 def _cli(*args: object) -> None:
-    app([str(a) for a in args], standalone_mode=False)
+    """Run one `mujo-edge` command through the console entry point (`python -m mujo_edge`), as from a shell; a
+    failing command (e.g. below --min-f1) ends the run with its exit code."""
+    code = subprocess.run([sys.executable, "-m", "mujo_edge", *(str(a) for a in args)]).returncode
+    if code != 0:
+        raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> list[str]:

@@ -16,14 +16,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from mujo_edge.cli import app
+
+def cli(*args: object) -> int:
+    """Run one mujo-edge command exactly as the shell does (`python -m mujo_edge` is the console entry point),
+    echo what it prints, and return its exit code."""
+    proc = subprocess.run([sys.executable, "-m", "mujo_edge", *(str(a) for a in args)], stdout=subprocess.PIPE,
+                          text=True)
+    print(proc.stdout, end="")
+    return proc.returncode
 
 
-def cli(*args: object) -> None:
-    """Run one mujo-edge command in this process (exactly what the shell command does)."""
-    app([str(a) for a in args], standalone_mode=False)
+def must(*args: object) -> None:
+    """`cli`, stopping the example with the command's exit code when it fails (its error is already printed)."""
+    code = cli(*args)
+    if code != 0:
+        raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -38,17 +49,15 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     ft = args.out / "ft"
     regime = ["--pretrained", args.pretrained, "--regime", "finetuned"] if args.pretrained else ["--regime", "baseline"]
-    cli("finetune", "--dataset", "csv", "--root", args.csv, "--out", ft, "--folds", args.folds,
+    must("finetune", "--dataset", "csv", "--root", args.csv, "--out", ft, "--folds", args.folds,
         "--epochs", args.epochs, *regime)
     bundle = ft / "bundle"
-    try:
-        cli("export", ft / "classifier.pt", "--root", args.csv, "--format", args.format, "--int8", "--out", bundle,
-            "--max-f1-drop", "1")  # report parity, never fail the example on it
-    except SystemExit as e:  # typer.Exit on a failed parity check still leaves the bundle to inspect
-        if e.code not in (0, None):
-            print(f"export finished with exit code {e.code}; see {bundle / 'mujo.json'}")
+    code = cli("export", ft / "classifier.pt", "--root", args.csv, "--format", args.format, "--int8", "--out", bundle,
+               "--max-f1-drop", "1")  # report parity, never fail the example on it
+    if code != 0:  # a failed parity check still leaves the bundle to inspect
+        print(f"export finished with exit code {code}; see {bundle / 'mujo.json'}")
     test_subjects = json.loads((bundle / "mujo.json").read_text())["training"]["split"]["test"]
-    cli("predict", bundle, "--data", args.csv, "--subjects", ",".join(test_subjects), "--smoothing", "3")
+    must("predict", bundle, "--data", args.csv, "--subjects", ",".join(test_subjects), "--smoothing", "3")
     manifest = json.loads((bundle / "mujo.json").read_text())
     return {"bundle": str(bundle), "artifacts": [a["name"] for a in manifest["artifacts"]],
             "test_subjects": test_subjects}

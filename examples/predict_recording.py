@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         for p, y in zip(preds, labels):
             if p.smoothed_label != current:  # print only where the recognised exercise changes
                 current = p.smoothed_label
-                print(f"  {p.start_s - rec.t[0]:7.1f} s  {current:<8} {p.confidence:.2f}" + (f"  (true {y})" if y else ""))
+                true = f"  (true {y})" if y else ""
+                print(f"  {p.start_s - rec.t[0]:7.1f} s  {current:<8} {p.confidence:.2f}{true}")
             if y is not None:
                 truth.append(y)
                 predicted.append(p.smoothed_label)

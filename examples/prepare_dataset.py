@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     sizes = {name: len(w) for name, w in parts.items()}
     for name, w in parts.items():
         z = normaliser.apply(w.x) if len(w) else w.x
-        print(f"{name:5s} {len(w):6d} windows {str(w.x.shape):18s} subjects {','.join(w.subjects())}"
+        print(f"{name:5s} {len(w):6d} windows {w.x.shape!s:18s} subjects {','.join(w.subjects())}"
               f"  mean|z| {float(np.abs(z.mean())) if len(w) else 0:.3f}")
     print(f"channels: {', '.join(windows.channels)}; wrote {args.out}/normaliser.json and split.json")
     return sizes

@@ -23,17 +23,14 @@ from typing import Any
 import numpy as np
 
 from mujo_edge.bench.timing import TimingConfig
-from mujo_edge.bundle import read_bundle
-from mujo_edge.errors import MujoEdgeError
+from mujo_edge.bundle import EngineName, Precision, read_bundle
+from mujo_edge.errors import BenchError
 
 log = logging.getLogger(__name__)
 
-TORCH_ROW = "torch-fp32"
+TORCH_ROW = "torch-fp32"  # the reference row: the checkpoint's classifier in torch eager mode, fp32
+TORCH_ENGINE = "torch-eager"  # not a runtime engine (EngineName): torch never runs on the device
 Progress = Callable[[str], None]
-
-
-class BenchError(MujoEdgeError):
-    """A benchmark worker that crashed or printed no result."""
 
 
 def xnnpack_share(model_path: str | Path) -> dict[str, int]:
@@ -45,10 +42,10 @@ def xnnpack_share(model_path: str | Path) -> dict[str, int]:
     """
     from mujo_edge.runtime.engines import ENGINES
 
-    module = ENGINES.get("litert").import_module()
+    module = ENGINES.get(EngineName.LITERT).import_module()
     interp = module.Interpreter(model_path=str(model_path), num_threads=1)
     interp.allocate_tensors()
-    ops = interp._get_ops_details()  # noqa: SLF001 - the only view of the execution plan LiteRT's Python API has
+    ops = interp._get_ops_details()
     own = [o for o in ops if o["op_name"] != "DELEGATE"]
     producer = {int(t): o["index"] for o in own for t in o["outputs"]}
     delegated: set[int] = set()
@@ -65,7 +62,7 @@ def xnnpack_share(model_path: str | Path) -> dict[str, int]:
     return {"ops": len(own), "delegated": len(delegated)}
 
 
-def _write_inputs(folder: Path, x: np.ndarray, y: Sequence[str]) -> Path:
+def _write_inputs(folder: Path, x: np.ndarray, y: Sequence[str] | np.ndarray) -> Path:
     path = folder / "inputs.npz"
     np.savez(path, x=x.astype(np.float32), y=np.asarray(y, dtype=str))
     return path
@@ -83,9 +80,10 @@ def _run_worker(args: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def run_matrix(bundle_path: str | Path, x: np.ndarray, y: Sequence[str], *, timing: TimingConfig = TimingConfig(),
-               checkpoint: str | Path | None = None, artifacts: Sequence[str] | None = None,
-               progress: Progress | None = None, timeout_s: float = 1800) -> list[dict[str, Any]]:
+def run_matrix(bundle_path: str | Path, x: np.ndarray, y: Sequence[str] | np.ndarray, *,
+               timing: TimingConfig = TimingConfig(), checkpoint: str | Path | None = None,
+               artifacts: Sequence[str] | None = None, progress: Progress | None = None,
+               timeout_s: float = 1800) -> list[dict[str, Any]]:
     """One row per (artifact, threads): raw SI windows `x` [W, C, L] with true label names `y` [W].
 
     `checkpoint` adds torch eager fp32 of the same classifier as the reference row. Export-failed artifacts
@@ -99,8 +97,8 @@ def run_matrix(bundle_path: str | Path, x: np.ndarray, y: Sequence[str], *, timi
         for name in todo:
             art = None if name == TORCH_ROW else bundle.manifest.artifact(name)
             base = {"artifact": name, "format": "torch" if art is None else art.format,
-                    "precision": "fp32" if art is None else art.precision,
-                    "engine": "torch-eager" if art is None else art.engine,
+                    "precision": Precision.FP32 if art is None else art.precision,
+                    "engine": TORCH_ENGINE if art is None else art.engine,
                     "export_status": "-" if art is None else art.status,
                     "size_mb": None if art is None or art.bytes is None else art.bytes / 1e6}
             if art is not None and not art.usable:

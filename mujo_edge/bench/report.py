@@ -18,6 +18,15 @@ def machine() -> dict[str, Any]:
             "cpus": os.cpu_count(), "processor": platform.processor() or "", "when": time.strftime("%Y-%m-%d %H:%M")}
 
 
+def human(n: float) -> str:
+    """A count in the paper's units: 2.1521 M, 619.5140 K."""
+    if abs(n) >= 1e6:
+        return f"{n / 1e6:.4f} M"
+    if abs(n) >= 1e3:
+        return f"{n / 1e3:.4f} K"
+    return f"{n:g}"
+
+
 def _f(v: Any, fmt: str = "{:.3f}") -> str:
     return "-" if v is None else fmt.format(v)
 
@@ -40,6 +49,20 @@ def matrix_markdown(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) 
     failed = [r for r in rows if r["status"] not in ("ok",)]
     for r in failed:
         lines.append(f"\n{r['artifact']}: {r['status']} {r.get('notes', '')}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def flops_markdown(preset: str, convention: str, measured: Mapping[str, Any]) -> str:
+    """The Table 4 re-measurement (`training.table4.measure_preset`) as a markdown table per modality."""
+    lines = [f"# FLOPs and parameters of preset '{preset}' ({convention} convention)", "",
+             "| modality | encoder FLOPs | encoder params | projection FLOPs | projection params | total FLOPs | "
+             "total params | Table 4 row | max diff vs paper |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    diffs = {c["modality"]: max(abs(v) for v in c["diff_pct"].values()) for c in measured["table4"]}
+    for r in measured["modalities"]:
+        d = diffs.get(r["modality"])
+        parts = ("encoder", "projection", "total")
+        cells = " | ".join(human(r[f"{p}_{q}"]) for p in parts for q in ("flops", "params"))
+        lines.append(f"| {r['modality']} | {cells} | {r['table4_row'] or '-'} | {'-' if d is None else f'{d:.2f} %'} |")
     return "\n".join(lines) + "\n"
 
 

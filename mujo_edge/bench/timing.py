@@ -37,9 +37,9 @@ def latency_stats(seconds: np.ndarray) -> dict[str, float | int]:
     q1, q3 = np.percentile(ms, [25, 75])
     fence = q3 + 3 * (q3 - q1)
     outliers = ms[ms > fence]
-    return {"n": int(len(ms)), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+    return {"n": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
             "p99_ms": float(np.percentile(ms, 99)), "min_ms": float(ms.min()), "mean_ms": float(ms.mean()),
-            "outliers": int(len(outliers)), "worst_ms": float(ms.max())}
+            "outliers": len(outliers), "worst_ms": float(ms.max())}
 
 
 def time_calls(fn: Callable[[np.ndarray], object], x: np.ndarray, runs: int, warmup: int) -> np.ndarray:

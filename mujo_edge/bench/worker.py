@@ -16,15 +16,16 @@ T_START = time.perf_counter()  # before any engine import: time to first inferen
 
 import numpy as np  # noqa: E402
 
+from mujo_edge.bench.formats import TORCH_ROW, xnnpack_share  # noqa: E402
 from mujo_edge.bench.timing import TimingConfig, measure  # noqa: E402
-from mujo_edge.bundle import read_bundle  # noqa: E402
+from mujo_edge.bundle import EngineName, read_bundle  # noqa: E402
 from mujo_edge.metrics import accuracy, macro_f1  # noqa: E402
 
 
 def _load(args: dict[str, Any], threads: int) -> tuple[Any, Any]:
     """(engine with run(z), the bundle's manifest); the torch row loads the checkpoint's classifier."""
     bundle = read_bundle(args["bundle"])
-    if args["artifact"] == "torch-fp32":
+    if args["artifact"] == TORCH_ROW:
         from mujo_edge.export.torch_reference import TorchReference
 
         return TorchReference(args["checkpoint"], threads), bundle.manifest
@@ -39,7 +40,7 @@ def _predict(engine: Any, z: np.ndarray, batch: int = 64) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     args = json.loads((argv or sys.argv[1:])[0])
-    timing = TimingConfig(**{k: tuple(v) if k == "threads" else v for k, v in args["timing"].items()})
+    timing = TimingConfig(**{**args["timing"], "threads": tuple(args["timing"]["threads"])})
     data = np.load(args["inputs"], allow_pickle=False)
     x_raw, y = data["x"], data["y"]
     result: dict[str, Any] = {"by_threads": []}
@@ -52,14 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             pred = np.asarray(manifest.labels)[_predict(engine, z)]
             result["macro_f1"] = macro_f1(y, pred)
             result["accuracy"] = accuracy(y, pred)
-            result["windows"] = int(len(z))
+            result["windows"] = len(z)
             if hasattr(engine, "size_bytes"):
                 result["size_mb"] = engine.size_bytes / 1e6
-            if manifest and args["artifact"] != "torch-fp32":
+            if manifest and args["artifact"] != TORCH_ROW:
                 art = manifest.artifact(args["artifact"])
-                if art.engine == "litert":
-                    from mujo_edge.bench.formats import xnnpack_share
-
+                if art.engine == EngineName.LITERT:
                     result["xnnpack"] = xnnpack_share(read_bundle(args["bundle"]).path_of(art))
                 elif "xnnpack" in art.parity:
                     result["xnnpack"] = art.parity["xnnpack"]

@@ -6,14 +6,14 @@ Heavy imports live inside the command functions so `mujo-edge --help` stays fast
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from mujo_edge import __version__
-from mujo_edge.cli.console import err_console
 from mujo_edge.cli.bench import app as bench_app
+from mujo_edge.cli.console import err_console
 from mujo_edge.cli.data import app as data_app
-from mujo_edge.cli.model import app as model_app
 from mujo_edge.cli.demo import demo as demo_command
 from mujo_edge.cli.emulate import emulate as emulate_command
 from mujo_edge.cli.experiment import app as experiment_app
@@ -22,6 +22,7 @@ from mujo_edge.cli.finetune import finetune as finetune_command
 from mujo_edge.cli.live import devices as devices_command
 from mujo_edge.cli.live import live as live_command
 from mujo_edge.cli.live import replay as replay_command
+from mujo_edge.cli.model import app as model_app
 from mujo_edge.cli.pretrain import pretrain as pretrain_command
 from mujo_edge.cli.runtime import bundle_app
 from mujo_edge.cli.runtime import predict as predict_command
@@ -58,8 +59,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     """mujo-edge: turn a wearable's accelerometer into live exercise recognition."""
 

@@ -1,15 +1,17 @@
 """`mujo-edge bench ...`: the benchmark suite (JSON + markdown under --out), runnable with the runtime alone.
 
+The measuring is `mujo_edge.bench`; these commands parse, call it, print and write the result files.
 Timings are compared within one run on one machine; they are never asserted in tests.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from mujo_edge.cli.console import console, err_console
+from mujo_edge.cli.console import comma_ints, comma_list, console, err_console
 
 app = typer.Typer(help="Benchmarks: format matrix, FLOPs (Table 4), streaming load. Writes JSON + markdown.",
                   no_args_is_help=True)
@@ -17,31 +19,25 @@ app = typer.Typer(help="Benchmarks: format matrix, FLOPs (Table 4), streaming lo
 DEFAULT_OUT = Path("benchmarks") / "results"
 
 
-def _ints(text: str, field: str) -> tuple[int, ...]:
-    from mujo_edge.errors import ConfigError
-
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ConfigError(f"not a comma list of integers: {text!r}", field=field) from None
-
-
 @app.command("formats")
 def formats(
-    bundle: Path = typer.Argument(..., help="Model bundle (folder or .zip)."),
-    data: str = typer.Option(None, "--data", help="Dataset name or CSV file/folder (default: the bundle's "
-                                                  "training dataset, its held-out test subjects)."),
-    root: Path = typer.Option(None, "--root", help="Dataset folder."),
-    subjects: str = typer.Option(None, "--subjects", help="Comma list of subjects (default: the bundle's test split)."),
-    checkpoint: Path = typer.Option(None, "--checkpoint", help="classifier.pt of the bundle: adds torch eager fp32 "
-                                                               "as the reference row (needs the train extra)."),
-    threads: str = typer.Option("1,2", "--threads", help="Thread counts to measure."),
-    runs: int = typer.Option(300, "--runs", help="Timed batch-1 calls per artifact and thread count."),
-    warmup: int = typer.Option(20, "--warmup"),
-    batch: int = typer.Option(64, "--batch", help="Batch size of the throughput measurement."),
-    min_f1: float = typer.Option(None, "--min-f1", help="Exit 1 if any measured artifact scores below this "
-                                                        "macro-F1 (a CI floor)."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for formats.json and formats.md."),
+    bundle: Annotated[Path, typer.Argument(help="Model bundle (folder or .zip).")],
+    data: Annotated[str | None, typer.Option("--data", help="Dataset name or CSV file/folder (default: the "
+                                                            "bundle's training dataset, its held-out test "
+                                                            "subjects).")] = None,
+    root: Annotated[Path | None, typer.Option("--root", help="Dataset folder.")] = None,
+    subjects: Annotated[str | None, typer.Option("--subjects", help="Comma list of subjects (default: the bundle's "
+                                                                    "test split).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="classifier.pt of the bundle: adds torch "
+                                                                         "eager fp32 as the reference row (needs "
+                                                                         "the train extra).")] = None,
+    threads: Annotated[str, typer.Option("--threads", help="Thread counts to measure.")] = "1,2",
+    runs: Annotated[int, typer.Option("--runs", help="Timed batch-1 calls per artifact and thread count.")] = 300,
+    warmup: Annotated[int, typer.Option("--warmup")] = 20,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size of the throughput measurement.")] = 64,
+    min_f1: Annotated[float | None, typer.Option("--min-f1", help="Exit 1 if any measured artifact scores below "
+                                                                  "this macro-F1 (a CI floor).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for formats.json and formats.md.")] = DEFAULT_OUT,
 ) -> None:
     """Every artifact of a bundle on its engine, each in a fresh process: size, macro-F1, latency p50/p90/p99,
     batch throughput, peak RSS, time to first inference, XNNPACK share; torch eager as reference."""
@@ -53,10 +49,9 @@ def formats(
     from mujo_edge.bench.timing import TimingConfig
     from mujo_edge.bundle import read_bundle
 
-    timing = TimingConfig(warmup=warmup, runs=runs, batch=batch, threads=_ints(threads, "--threads"))
+    timing = TimingConfig(warmup=warmup, runs=runs, batch=batch, threads=comma_ints(threads, "--threads"))
     manifest = read_bundle(bundle).manifest
-    subject_list = tuple(s.strip() for s in subjects.split(",")) if subjects else None
-    x, y, data_info = labelled_windows(manifest, data, root, subject_list)
+    x, y, data_info = labelled_windows(manifest, data, root, comma_list(subjects))
     console.print(f"{data_info['windows']:,} labelled windows of {data_info['data']} (subjects "
                   f"{', '.join(data_info['subjects'])})")
     with console.status("benchmarking") as status:
@@ -89,37 +84,29 @@ def formats(
 
 @app.command("flops")
 def flops(
-    preset: str = typer.Option("paper", "--preset", help="Model preset (paper = Table 4's architecture)."),
-    convention: str = typer.Option("paper", "--convention", help="paper | torch (see `model summary`)."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for flops-PRESET.json and .md."),
+    preset: Annotated[str, typer.Option("--preset", help="Model preset (paper = Table 4's architecture).")] = "paper",
+    convention: Annotated[str, typer.Option("--convention", help="paper | torch (see `model summary`).")] = "paper",
+    out: Annotated[Path, typer.Option("--out", help="Folder for flops-PRESET.json and .md.")] = DEFAULT_OUT,
 ) -> None:
     """The paper's Table 4 re-measured: encoder / projection FLOPs and parameters per modality, vs the paper."""
-    from mujo_edge.bench.report import machine, write
-    from mujo_edge.cli.model import human, print_table4
+    from mujo_edge.bench.report import flops_markdown, machine, write
+    from mujo_edge.cli.model import print_table4
     from mujo_edge.training.table4 import measure_preset
 
     measured = measure_preset(preset, convention)
     print_table4(preset, convention, measured["modalities"], measured["table4"])
-    lines = [f"# FLOPs and parameters of preset '{preset}' ({convention} convention)", "",
-             "| modality | encoder FLOPs | encoder params | projection FLOPs | projection params | total FLOPs | "
-             "total params | Table 4 row | max diff vs paper |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
-    diffs = {c["modality"]: max(abs(v) for v in c["diff_pct"].values()) for c in measured["table4"]}
-    for r in measured["modalities"]:
-        d = diffs.get(r["modality"])
-        lines.append(f"| {r['modality']} | " + " | ".join(human(r[f"{p}_{q}"]) for p in ("encoder", "projection", "total")
-                                                         for q in ("flops", "params"))
-                     + f" | {r['table4_row'] or '-'} | {'-' if d is None else f'{d:.2f} %'} |")
-    j, m = write(out, f"flops-{preset}", {**measured, "machine": machine()}, "\n".join(lines) + "\n")
+    j, m = write(out, f"flops-{preset}", {**measured, "machine": machine()},
+                 flops_markdown(preset, convention, measured))
     console.print(f"wrote {j} and {m}")
 
 
 @app.command("stream")
 def stream(
-    bundle: Path = typer.Option(None, "--bundle", help="Bundle (default: the embedded one)."),
-    watches: str = typer.Option("1,2,4,8", "--watches", help="Watch counts to measure, one run each."),
-    seconds: float = typer.Option(20.0, "--seconds", min=2.0, help="Real-time seconds per run."),
-    protocol: str = typer.Option("mujo", "--protocol", help="Protocol of the emulated watches."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for stream.json and stream.md."),
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="Bundle (default: the embedded one).")] = None,
+    watches: Annotated[str, typer.Option("--watches", help="Watch counts to measure, one run each.")] = "1,2,4,8",
+    seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Real-time seconds per run.")] = 20.0,
+    protocol: Annotated[str, typer.Option("--protocol", help="Protocol of the emulated watches.")] = "mujo",
+    out: Annotated[Path, typer.Option("--out", help="Folder for stream.json and stream.md.")] = DEFAULT_OUT,
 ) -> None:
     """N emulated watches at 50 Hz in real time -> BLE -> live recognition: latency, loss, CPU share, and how
     many watches one core carries."""
@@ -129,7 +116,7 @@ def stream(
 
     path = bundle or bundle_path()
     with console.status("streaming") as status:
-        rows = bench_stream(path, _ints(watches, "--watches"), seconds, protocol,
+        rows = bench_stream(path, comma_ints(watches, "--watches"), seconds, protocol,
                             progress=lambda what: status.update(f"streaming: {what}"))
     info = {"bundle": str(path), "machine": machine(), "seconds": seconds, "protocol": protocol}
     md = stream_markdown(rows, info)

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mujo_edge.bundle import ArtifactStatus
+from mujo_edge.errors import ConfigError
+
 console = Console()
 err_console = Console(stderr=True)
 
+# how every table colours an artifact's export status
+STATUS_STYLE = {ArtifactStatus.PASS: "green", ArtifactStatus.FAILED_PARITY: "yellow",
+                ArtifactStatus.EXPORT_FAILED: "red"}
+
+
+def comma_list(value: str | None) -> tuple[str, ...] | None:
+    """The one parser of comma options (`--subjects 1,2`): items stripped, empty ones dropped; None when the
+    option was not given or holds no item."""
+    if value is None:
+        return None
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    return items or None
+
+
+def comma_ints(value: str, field: str) -> tuple[int, ...]:
+    """A comma option of integers (`--threads 1,2`); ConfigError naming the option `field` otherwise."""
+    try:
+        return tuple(int(v) for v in comma_list(value) or ())
+    except ValueError:
+        raise ConfigError(f"not a comma list of integers: {value!r}", field=field) from None
+
 
 @contextmanager
-def progress_callback(description: str) -> Iterator[object]:
+def progress_callback(description: str) -> Iterator[Callable[[int, int, str], None]]:
     """A `progress(done, total, what)` callable drawing a transient rich bar on stderr."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[what]}", style="dim"), TimeElapsedColumn(),
@@ -27,7 +51,7 @@ def progress_callback(description: str) -> Iterator[object]:
 
 
 def human_duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mujo_edge.cli.console import console, human_duration, progress_callback
+from mujo_edge.cli.console import comma_list, console, human_duration, progress_callback
 
 if TYPE_CHECKING:
     from mujo_edge.config import WindowConfig
@@ -20,13 +20,6 @@ _DROP_REASONS = {
     "gap": "touches a gap longer than --max-gap (never interpolated)",
     "mixed_label": "majority label covers less than --min-purity of the window",
 }
-
-
-def _csv_option(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    items = tuple(v.strip() for v in value.split(",") if v.strip())
-    return items or None
 
 
 @app.command("list")
@@ -50,26 +43,27 @@ def list_datasets() -> None:
 
 @app.command("inspect")
 def inspect(
-    name: str = typer.Argument(..., help="Dataset loader name (see `mujo-edge data list`)."),
-    root: Path = typer.Option(None, "--root", help="Dataset folder (default: $MUJO_EDGE_DATA/<name> or "
-                                                    "../shared/data/<name>)."),
-    placements: str = typer.Option(None, "--placements", help="Comma list of placements to keep, e.g. wrist."),
-    sensors: str = typer.Option(None, "--sensors", help="Comma list of sensors to keep: acc, gyro."),
-    rate: float = typer.Option(50.0, "--rate", help="Resampling rate in Hz."),
-    length: int = typer.Option(100, "--length", help="Window length in samples."),
-    step: int = typer.Option(50, "--step", help="Window step in samples."),
-    max_gap: float = typer.Option(0.25, "--max-gap", help="Longest stretch (s) between samples that is "
-                                                          "interpolated; longer is a gap."),
-    min_purity: float = typer.Option(0.6, "--min-purity", help="Share of a window its label must cover."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild windows instead of using the cache."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+    name: Annotated[str, typer.Argument(help="Dataset loader name (see `mujo-edge data list`).")],
+    root: Annotated[Path | None, typer.Option("--root", help="Dataset folder (default: $MUJO_EDGE_DATA/<name> or "
+                                                             "../shared/data/<name>).")] = None,
+    placements: Annotated[str | None, typer.Option("--placements", help="Comma list of placements to keep, e.g. "
+                                                                        "wrist.")] = None,
+    sensors: Annotated[str | None, typer.Option("--sensors", help="Comma list of sensors to keep: acc, gyro.")] = None,
+    rate: Annotated[float, typer.Option("--rate", help="Resampling rate in Hz.")] = 50.0,
+    length: Annotated[int, typer.Option("--length", help="Window length in samples.")] = 100,
+    step: Annotated[int, typer.Option("--step", help="Window step in samples.")] = 50,
+    max_gap: Annotated[float, typer.Option("--max-gap", help="Longest stretch (s) between samples that is "
+                                                             "interpolated; longer is a gap.")] = 0.25,
+    min_purity: Annotated[float, typer.Option("--min-purity", help="Share of a window its label must cover.")] = 0.6,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild windows instead of using the cache.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")] = False,
 ) -> None:
     """Subjects, classes with window counts, duration, measured rate, channels and units, dropped windows."""
     from mujo_edge.channels import ChannelSelection
     from mujo_edge.config import WindowConfig
     from mujo_edge.data.prepare import prepare
 
-    selection = ChannelSelection(placements=_csv_option(placements), sensors=_csv_option(sensors))
+    selection = ChannelSelection(placements=comma_list(placements), sensors=comma_list(sensors))
     config = WindowConfig(rate_hz=rate, length=length, step=step, max_gap_s=max_gap, min_purity=min_purity)
     with progress_callback(f"reading {name}") as progress:
         prepared = prepare(name, root, selection=selection, config=config, cache=not no_cache,
@@ -117,9 +111,9 @@ def _print_summary(summary: DatasetSummary, config: WindowConfig, from_cache: bo
     win.add_column("activity")
     win.add_column("windows", justify="right")
     win.add_column("share", justify="right")
-    for cls, n in summary.class_windows.items():
-        win.add_row(cls, titles.get(cls, ""), f"{n:,}", f"{100 * n / total:.1f} %")
+    for cls, count in summary.class_windows.items():
+        win.add_row(cls, titles.get(cls, ""), f"{count:,}", f"{100 * count / total:.1f} %")
     win.add_row("[bold]total kept[/]", "", f"[bold]{summary.windows:,}[/]", "")
-    for reason, n in summary.dropped.items():
-        win.add_row(f"[yellow]dropped: {reason}[/]", _DROP_REASONS.get(reason, ""), f"[yellow]{n:,}[/]", "")
+    for reason, dropped in summary.dropped.items():
+        win.add_row(f"[yellow]dropped: {reason}[/]", _DROP_REASONS.get(reason, ""), f"[yellow]{dropped:,}[/]", "")
     console.print(win)

@@ -2,16 +2,18 @@
 
 Starts `python -m bumble.apps.controllers` with two linked virtual controllers on 127.0.0.1:PORT and PORT+1, runs
 the watch on PORT and tells you how to connect from a second terminal on PORT+1. Thin: the watch lives in
-`mujo_edge.firmware_bridge.emulator`; heavy imports stay inside the functions.
+`mujo_edge.firmware_bridge.emulator`, the recording comes from `mujo_edge.runtime.offline.recording_to_replay`;
+heavy imports stay inside the functions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,37 +21,10 @@ from mujo_edge.cli.console import console, err_console
 
 if TYPE_CHECKING:
     from mujo_edge.firmware_bridge.emulator import VirtualWatch
-    from mujo_edge.recording import Recording
 
 _STATUS_PERIOD_S = 0.25
 _LISTEN_TIMEOUT_S = 10.0
 _FINISH_GRACE_S = 0.5
-
-
-def load_replay(data: str, root: Path | None, subject: str | None, index: int) -> Recording:
-    """Recording `index` (of `subject`, if given) of dataset `data`, or of CSV recordings at the path `data`."""
-    from mujo_edge.channels import ChannelSelection
-    from mujo_edge.data.base import resolve_root
-    from mujo_edge.data.prepare import load_recordings
-    from mujo_edge.data.registry import DATASETS, get_loader
-    from mujo_edge.errors import ConfigError, DataNotFoundError
-
-    if data in DATASETS:
-        loader = get_loader(data)
-        path = resolve_root(loader.spec, root)
-    elif Path(data).expanduser().exists():
-        loader, path = get_loader("csv"), Path(data).expanduser()
-    else:
-        raise DataNotFoundError(f"neither a dataset ({', '.join(DATASETS.names())}) nor an existing file or folder",
-                                path=data)
-    recordings = load_recordings(loader, path, ChannelSelection(sensors=("acc",)))
-    if subject is not None:
-        recordings = [r for r in recordings if r.subject == subject]
-        if not recordings:
-            raise ConfigError(f"no recording of subject {subject!r} in {data}", field="subject")
-    if not 0 <= index < len(recordings):
-        raise ConfigError(f"must be in [0, {len(recordings) - 1}], got {index}", field="recording")
-    return recordings[index]
 
 
 def _start_controllers(port: int) -> subprocess.Popen[bytes]:
@@ -92,10 +67,8 @@ async def _serve(watch: VirtualWatch, port: int, protocol: str) -> None:
                   f"link=TcpSimLink({port + 1}))", highlight=False, soft_wrap=True)
     with Live(_status(watch), console=console, refresh_per_second=4, transient=False) as live:
         while not watch.finished.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):  # a status line every period until the replay ends
                 await asyncio.wait_for(watch.finished.wait(), _STATUS_PERIOD_S)
-            except asyncio.TimeoutError:
-                pass
             live.update(_status(watch))
         await asyncio.sleep(_FINISH_GRACE_S)  # let the last notifications leave before the link closes
         live.update(_status(watch))
@@ -103,31 +76,38 @@ async def _serve(watch: VirtualWatch, port: int, protocol: str) -> None:
 
 
 def emulate(
-    protocol: str = typer.Option("mujo", "--protocol", help="Device protocol: polar, infinitime, metawear, "
-                                                            "banglejs, mujo."),
-    data: str = typer.Option("spar_watch", "--data", help="Dataset name (`mujo-edge data list`) or a CSV file/"
-                                                          "folder in the csv layout."),
-    root: Path = typer.Option(None, "--root", help="Dataset folder (default: $MUJO_EDGE_DATA/<name> or "
-                                                   "../shared/data/<name>)."),
-    subject: str = typer.Option(None, "--subject", help="Only recordings of this subject."),
-    recording: int = typer.Option(0, "--recording", help="Index of the recording (after --subject)."),
-    seconds: float = typer.Option(None, "--seconds", help="Replay only the first SECONDS of the recording."),
-    speed: float = typer.Option(1.0, "--speed", help="Replay speed (2 = twice real time; 0 = as fast as "
-                                                     "possible)."),
-    port: int = typer.Option(19001, "--port", help="The watch's controller port; the host connects to PORT+1."),
-    drop_link_at: list[float] = typer.Option(None, "--drop-link-at", help="Stream time (s) at which the watch "
-                                                                          "drops the link; repeatable."),
-    reconnect_after: float = typer.Option(0.5, "--reconnect-after", help="Stream seconds until the watch "
-                                                                         "advertises again after a drop."),
-    drop_packets: float = typer.Option(0.0, "--drop-packets", help="Probability that a packet is lost."),
-    jitter: float = typer.Option(0.0, "--jitter", help="Notification delay jitter, stream seconds."),
-    drift_ppm: float = typer.Option(0.0, "--drift-ppm", help="Device clock drift, ppm (positive = fast)."),
-    max_mtu: int = typer.Option(247, "--max-mtu", help="Largest ATT MTU the watch accepts (23 = 20-byte "
-                                                       "notifications)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the fault random generator."),
-    name: str = typer.Option(None, "--name", help="Advertised name (default: like the real device's)."),
-    address: str = typer.Option("F0:00:00:00:00:01", "--address", help="The watch's BLE address."),
-    loop: bool = typer.Option(False, "--loop/--no-loop", help="Replay the recording until Ctrl-C."),
+    protocol: Annotated[str, typer.Option("--protocol", help="Device protocol: polar, infinitime, metawear, "
+                                                             "banglejs, mujo.")] = "mujo",
+    data: Annotated[str, typer.Option("--data", help="Dataset name (`mujo-edge data list`) or a CSV file/folder "
+                                                     "in the csv layout.")] = "spar_watch",
+    root: Annotated[Path | None, typer.Option("--root", help="Dataset folder (default: $MUJO_EDGE_DATA/<name> or "
+                                                             "../shared/data/<name>).")] = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="Only recordings of this subject.")] = None,
+    recording: Annotated[int, typer.Option("--recording", help="Index of the recording (after --subject).")] = 0,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="Replay only the first SECONDS of the "
+                                                                    "recording.")] = None,
+    speed: Annotated[float, typer.Option("--speed", help="Replay speed (2 = twice real time; 0 = as fast as "
+                                                         "possible).")] = 1.0,
+    port: Annotated[int, typer.Option("--port", help="The watch's controller port; the host connects to "
+                                                     "PORT+1.")] = 19001,
+    drop_link_at: Annotated[list[float] | None, typer.Option("--drop-link-at", help="Stream time (s) at which the "
+                                                                                    "watch drops the link; "
+                                                                                    "repeatable.")] = None,
+    reconnect_after: Annotated[float, typer.Option("--reconnect-after", help="Stream seconds until the watch "
+                                                                             "advertises again after a "
+                                                                             "drop.")] = 0.5,
+    drop_packets: Annotated[float, typer.Option("--drop-packets", help="Probability that a packet is "
+                                                                       "lost.")] = 0.0,
+    jitter: Annotated[float, typer.Option("--jitter", help="Notification delay jitter, stream seconds.")] = 0.0,
+    drift_ppm: Annotated[float, typer.Option("--drift-ppm", help="Device clock drift, ppm (positive = "
+                                                                 "fast).")] = 0.0,
+    max_mtu: Annotated[int, typer.Option("--max-mtu", help="Largest ATT MTU the watch accepts (23 = 20-byte "
+                                                           "notifications).")] = 247,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fault random generator.")] = 0,
+    name: Annotated[str | None, typer.Option("--name", help="Advertised name (default: like the real "
+                                                            "device's).")] = None,
+    address: Annotated[str, typer.Option("--address", help="The watch's BLE address.")] = "F0:00:00:00:00:01",
+    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Replay the recording until Ctrl-C.")] = False,
 ) -> None:
     """Run a virtual watch that streams a real recording over BLE (a loopback Bumble radio, no hardware)."""
     import numpy as np
@@ -136,6 +116,7 @@ def emulate(
     from mujo_edge.firmware_bridge.emulator import WatchFaults, watch_from_recording
     from mujo_edge.firmware_bridge.protocols import PROTOCOLS
     from mujo_edge.firmware_bridge.sim import TcpSimLink
+    from mujo_edge.runtime.offline import recording_to_replay
 
     PROTOCOLS.get(protocol)
     if not 1024 <= port <= 65534:
@@ -143,14 +124,7 @@ def emulate(
     faults = WatchFaults(drop_link_at_s=tuple(drop_link_at or ()), reconnect_after_s=reconnect_after,
                          drop_packet_prob=drop_packets, jitter_s=jitter, clock_drift_ppm=drift_ppm,
                          max_mtu=max_mtu, seed=seed)
-    rec = load_replay(data, root, subject, recording)
-    if seconds is not None:
-        if not seconds > 0:
-            raise ConfigError(f"must be > 0, got {seconds}", field="seconds")
-        keep = rec.t <= rec.t[0] + seconds
-        rec = type(rec).create(rec.t[keep], rec.x[keep], rec.channels, subject=rec.subject, source=rec.source,
-                               recording_id=rec.recording_id, classes=rec.classes, labels=rec.labels[keep],
-                               valid=rec.valid[keep], meta=dict(rec.meta))
+    rec = recording_to_replay(data, root, subject, recording, seconds)
     err_console.print(f"[dim]replaying {rec.recording_id} of subject {rec.subject} ({rec.duration_s:.1f} s, "
                       f"{np.count_nonzero(rec.valid)} samples)[/]")
     controllers = _start_controllers(port)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from mujo_edge.cli.console import console, progress_callback
+from mujo_edge.cli.console import STATUS_STYLE, console, progress_callback
 
 FORMAT_CHOICES = ("tflite", "executorch", "onnx", "all")
-_STATUS_STYLE = {"pass": "green", "exported-but-failed": "yellow", "export-failed": "red"}
 
 
 def _num(v: float | None, fmt: str) -> str:
@@ -17,18 +17,24 @@ def _num(v: float | None, fmt: str) -> str:
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="Classifier checkpoint (classifier.pt from `mujo-edge finetune`)."),
-    format: str = typer.Option("all", "--format", help="tflite | executorch | onnx | all."),
-    int8: bool = typer.Option(False, "--int8/--no-int8", help="Also write int8 models, calibrated on --calib."),
-    int8_io: bool = typer.Option(False, "--int8-io", help="TFLite int8 with int8 input/output (full integer)."),
-    calib: str = typer.Option("dataset", "--calib", help="'dataset': 300 windows of the checkpoint's training "
-                                                        "subjects, prepared as in training (the dataset must be "
-                                                        "found); or a .npy/.npz FILE of raw windows [N, C, 100]."),
-    root: Path = typer.Option(None, "--root", help="Dataset folder (held-out test windows, --calib dataset)."),
-    out: Path = typer.Option(None, "--out", help="Bundle folder (default: <checkpoint folder>/bundle)."),
-    max_f1_drop: float = typer.Option(0.01, "--max-f1-drop", help="Largest macro-F1 drop vs torch fp32 that "
-                                                                  "passes (0.01 = one point)."),
-    layers: int = typer.Option(10, "--layers", help="Worst int8 layers (SQNR) to show."),
+    checkpoint: Annotated[Path, typer.Argument(help="Classifier checkpoint (classifier.pt from `mujo-edge "
+                                                    "finetune`).")],
+    format: Annotated[str, typer.Option("--format", help="tflite | executorch | onnx | all.")] = "all",
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write int8 models, calibrated on "
+                                                                "--calib.")] = False,
+    int8_io: Annotated[bool, typer.Option("--int8-io", help="TFLite int8 with int8 input/output (full "
+                                                            "integer).")] = False,
+    calib: Annotated[str, typer.Option("--calib", help="'dataset': 300 windows of the checkpoint's training "
+                                                       "subjects, prepared as in training (the dataset must be "
+                                                       "found); or a .npy/.npz FILE of raw windows [N, C, "
+                                                       "100].")] = "dataset",
+    root: Annotated[Path | None, typer.Option("--root", help="Dataset folder (held-out test windows, --calib "
+                                                             "dataset).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Bundle folder (default: <checkpoint "
+                                                           "folder>/bundle).")] = None,
+    max_f1_drop: Annotated[float, typer.Option("--max-f1-drop", help="Largest macro-F1 drop vs torch fp32 that "
+                                                                     "passes (0.01 = one point).")] = 0.01,
+    layers: Annotated[int, typer.Option("--layers", help="Worst int8 layers (SQNR) to show.")] = 10,
 ) -> None:
     """Export a classifier into a model bundle and check every model file against torch on held-out subjects.
 
@@ -36,6 +42,7 @@ def export(
     from rich import box
     from rich.table import Table
 
+    from mujo_edge.bundle import ArtifactStatus
     from mujo_edge.errors import ConfigError
     from mujo_edge.export.pipeline import ALL_FORMATS, export_checkpoint
 
@@ -58,7 +65,7 @@ def export(
                       ("max|Δlogit|", "right"), ("agree", "right"), ("F1", "right"), ("ΔF1", "right")):
         table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for r in report.rows:
-        style = _STATUS_STYLE.get(r.status, "white")
+        style = STATUS_STYLE[ArtifactStatus(r.status)]
         agree = None if r.top1_agreement is None else 100 * r.top1_agreement
         table.add_row(r.format, r.precision, f"[{style}]{r.status}[/]",
                       _num(None if r.bytes is None else r.bytes / 1e6, ".2f"), _num(r.max_abs_logit_diff, ".1e"),
@@ -66,7 +73,7 @@ def export(
                       _num(r.macro_f1, ".3f"), _num(r.delta_macro_f1, "+.3f"))
     console.print(table)
     for r in report.rows:
-        if r.status == "export-failed":
+        if r.status == ArtifactStatus.EXPORT_FAILED:
             console.print(f"[red]{r.name}[/]: {r.notes}", highlight=False, soft_wrap=True)
     if report.sqnr and layers:
         worst = Table(title="int8 per-layer error (ONNX QDQ vs fp32 ONNX), worst first", title_justify="left",

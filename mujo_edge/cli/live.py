@@ -10,18 +10,26 @@ Torch-free: imports the runtime and the bridge only, both inside the functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
 from mujo_edge.cli.console import console, err_console, short_text
 from mujo_edge.errors import ConfigError
-from mujo_edge.runtime.live import LiveSummary, stream_warnings, load_recorded, replay_summary, run_live, stream_channels
+from mujo_edge.runtime.live import (
+    LiveSummary,
+    load_recorded,
+    replay_summary,
+    run_live,
+    stream_channels,
+    stream_warnings,
+)
 
 if TYPE_CHECKING:
     from mujo_edge.firmware_bridge.client import WatchClient
@@ -86,7 +94,7 @@ class LiveView:
 def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> None:
     from rich.table import Table
 
-    from mujo_edge.cli.runtime import segments
+    from mujo_edge.runtime.timeline import segments
 
     head = Table(title=title, show_header=False, title_justify="left")
     head.add_column(style="bold")
@@ -104,8 +112,8 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
     console.print(head)
     for w in summary.warnings:
         err_console.print(f"[yellow]warning:[/] {w}")
-    w = recognizer.manifest.window
-    segs = segments(summary.predictions, [None] * len(summary.predictions), w.step / w.rate_hz,
+    window = recognizer.manifest.window
+    segs = segments(summary.predictions, [None] * len(summary.predictions), window.step / window.rate_hz,
                     smoothed=recognizer.smoothing > 1)
     if not segs:
         return
@@ -115,8 +123,8 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
         table.add_column(col, justify="right" if col in ("start", "end", "confidence", "windows") else "left")
     texts = recognizer.manifest.label_texts
     for s in segs:
-        table.add_row(f"{s['start_s'] - t0:.1f}", f"{s['end_s'] - t0:.1f}", f"[bold]{s['label']}[/]",
-                      short_text(texts, s["label"]), f"{s['confidence']:.2f}", str(s["windows"]))
+        table.add_row(f"{s.start_s - t0:.1f}", f"{s.end_s - t0:.1f}", f"[bold]{s.label}[/]",
+                      short_text(texts, s.label), f"{s.confidence:.2f}", str(s.windows))
     console.print(table)
 
 
@@ -158,9 +166,9 @@ def _client_kwargs(device: str, link: str | None) -> dict[str, Any]:
 
 
 def devices(
-    timeout: float = typer.Option(5.0, "--timeout", min=0.1, help="Seconds to scan."),
-    link: str = typer.Option(None, "--link", help="Scan the emulator's radio instead: tcp:HOST:PORT or a link "
-                                                  "name."),
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to scan.")] = 5.0,
+    link: Annotated[str | None, typer.Option("--link", help="Scan the emulator's radio instead: tcp:HOST:PORT or a "
+                                                            "link name.")] = None,
 ) -> None:
     """List watches advertising nearby: name, address, signal strength and detected protocol."""
     from rich.table import Table
@@ -187,17 +195,23 @@ def devices(
 
 
 def live(
-    bundle: Path = typer.Option(..., "--bundle", help="Model bundle folder or .zip."),
-    device: str = typer.Option("watch", "--device", help=f"One of {', '.join(DEVICES)}."),
-    address: str = typer.Option(None, "--address", help="The watch's address (default: first one found)."),
-    name: str = typer.Option(None, "--name", help="The watch's advertised name."),
-    protocol: str = typer.Option("mujo", "--protocol", help="Protocol the emulator speaks (--device emulator)."),
-    link: str = typer.Option(None, "--link", help="Emulator radio: tcp:HOST:PORT or an in-process link name."),
-    record: Path = typer.Option(None, "--record", help="Save the raw stream as CSV (replay it with `replay`)."),
-    duration: float = typer.Option(None, "--duration", min=0.1, help="Seconds to run (default: until Ctrl-C)."),
-    smoothing: int = typer.Option(1, "--smoothing", min=1, help="Majority over the last K windows."),
-    engine: str = typer.Option(None, "--engine", help="litert, executorch or onnxruntime."),
-    json_out: Path = typer.Option(None, "--json-out", help="Write the summary and predictions as JSON."),
+    bundle: Annotated[Path, typer.Option("--bundle", help="Model bundle folder or .zip.")],
+    device: Annotated[str, typer.Option("--device", help=f"One of {', '.join(DEVICES)}.")] = "watch",
+    address: Annotated[str | None, typer.Option("--address", help="The watch's address (default: first one "
+                                                                  "found).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The watch's advertised name.")] = None,
+    protocol: Annotated[str, typer.Option("--protocol", help="Protocol the emulator speaks (--device "
+                                                             "emulator).")] = "mujo",
+    link: Annotated[str | None, typer.Option("--link", help="Emulator radio: tcp:HOST:PORT or an in-process link "
+                                                            "name.")] = None,
+    record: Annotated[Path | None, typer.Option("--record", help="Save the raw stream as CSV (replay it with "
+                                                                 "`replay`).")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", min=0.1, help="Seconds to run (default: until "
+                                                                               "Ctrl-C).")] = None,
+    smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 1,
+    engine: Annotated[str | None, typer.Option("--engine", help="litert, executorch or onnxruntime.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the summary and predictions as "
+                                                                     "JSON.")] = None,
 ) -> None:
     """Recognise exercise live from a watch: current activity, confidence, rate, loss and latency."""
     from rich.live import Live
@@ -215,10 +229,9 @@ def live(
 
     async def main() -> LiveSummary:
         stop = asyncio.Event()
-        try:  # Ctrl-C ends the run with a summary instead of a traceback
+        # Ctrl-C ends the run with a summary instead of a traceback (not on Windows, nor off the main thread)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-            pass
         try:
             async with client:
                 with Live(view, console=console, refresh_per_second=4, transient=False):
@@ -235,11 +248,12 @@ def live(
 
 
 def replay(
-    file: Path = typer.Argument(..., help="A CSV written by `live --record` (or any bring-your-own CSV)."),
-    bundle: Path = typer.Option(..., "--bundle", help="Model bundle folder or .zip."),
-    smoothing: int = typer.Option(1, "--smoothing", min=1, help="Majority over the last K windows."),
-    engine: str = typer.Option(None, "--engine", help="litert, executorch or onnxruntime."),
-    json_out: Path = typer.Option(None, "--json-out", help="Write the summary and predictions as JSON."),
+    file: Annotated[Path, typer.Argument(help="A CSV written by `live --record` (or any bring-your-own CSV).")],
+    bundle: Annotated[Path, typer.Option("--bundle", help="Model bundle folder or .zip.")],
+    smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 1,
+    engine: Annotated[str | None, typer.Option("--engine", help="litert, executorch or onnxruntime.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the summary and predictions as "
+                                                                     "JSON.")] = None,
 ) -> None:
     """Re-run live recognition on a recorded stream, with its recorded timestamps (same windows as live)."""
     from mujo_edge.runtime import Recognizer

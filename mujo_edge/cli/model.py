@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from mujo_edge.bench.report import human
 from mujo_edge.cli.console import console
 
 app = typer.Typer(help="Models: architecture presets, parameters and FLOPs per modality.", no_args_is_help=True)
@@ -14,24 +15,16 @@ app = typer.Typer(help="Models: architecture presets, parameters and FLOPs per m
 _PARTS = ("encoder", "projection", "total")
 
 
-def human(n: float) -> str:
-    """A count in the paper's units: 2.1521 M, 619.5140 K."""
-    if abs(n) >= 1e6:
-        return f"{n / 1e6:.4f} M"
-    if abs(n) >= 1e3:
-        return f"{n / 1e3:.4f} K"
-    return f"{n:g}"
-
-
 @app.command("summary")
 def summary(
-    preset: str = typer.Option("wrist", "--preset", help="Model preset name (see `--list`) or a TOML file path."),
-    convention: str = typer.Option("torch", "--convention",
-                                   help="FLOP counting: 'torch' (matmul/conv multiply-adds x 2, "
-                                        "torch.utils.flop_counter) or 'paper' (plus the bias, ReLU, pooling and "
-                                        "LayerNorm ops Table 4 counts)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON instead of tables."),
-    list_presets: bool = typer.Option(False, "--list", help="List the model presets and exit."),
+    preset: Annotated[str, typer.Option("--preset", help="Model preset name (see `--list`) or a TOML file "
+                                                         "path.")] = "wrist",
+    convention: Annotated[str, typer.Option("--convention",
+                                            help="FLOP counting: 'torch' (matmul/conv multiply-adds x 2, "
+                                                 "torch.utils.flop_counter) or 'paper' (plus the bias, ReLU, pooling "
+                                                 "and LayerNorm ops Table 4 counts).")] = "torch",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON instead of tables.")] = False,
+    list_presets: Annotated[bool, typer.Option("--list", help="List the model presets and exit.")] = False,
 ) -> None:
     """Encoder / projection / total FLOPs (one window, batch 1) and parameters per modality, vs the paper's Table 4."""
     from mujo_edge.training.models import available_model_presets

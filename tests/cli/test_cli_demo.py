@@ -1,4 +1,4 @@
-"""`mujo-edge demo` end to end on the embedded bundle, and what it refuses."""
+"""`mujo-edge demo` end to end on the embedded bundle, and what the demo library (mujo_edge.demo) refuses."""
 
 import subprocess
 import sys
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from mujo_edge.bundle import read_bundle
-from mujo_edge.cli.demo import DemoStream, demo_stream, window_truth
 from mujo_edge.config import WindowConfig
 from mujo_edge.default_model import bundle_path
+from mujo_edge.demo import DemoStream, demo_stream, window_truth
 from mujo_edge.errors import ConfigError
 
 
@@ -29,7 +29,7 @@ def test_demo_runs_end_to_end_on_an_unseen_subject(shared_data):
 
 
 def test_demo_stream_is_the_unseen_subjects_sets(manifest, shared_data):
-    unseen = manifest.training["split"]["test"]
+    unseen = manifest.training.held_out
     stream = demo_stream(manifest, shared_data / "spar_watch", None, 4)
     assert stream.subject == unseen[0] and stream.sets == 4
     assert stream.xyz.shape == (len(stream.t), 3) and len(stream.labels) == len(stream.t)
@@ -37,7 +37,7 @@ def test_demo_stream_is_the_unseen_subjects_sets(manifest, shared_data):
 
 
 def test_demo_refuses_a_subject_the_model_trained_on(manifest, shared_data):
-    seen = manifest.training["split"]["train"][0]
+    seen = manifest.training.split.train[0]
     with pytest.raises(ConfigError, match="trained or validated on subject"):
         demo_stream(manifest, shared_data / "spar_watch", str(seen), None)
 

@@ -196,6 +196,7 @@ WATCH_PROCESS = textwrap.dedent(
         watch.peripheral = mini.VirtualPeripheral("EmuWatch", "F0:00:00:00:07:01", [watch._service()],
                                                   link=TcpSimLink(port))
         async with watch:
+            print("advertising", flush=True)  # the fixture waits for this line before anyone scans
             await asyncio.sleep(float(sys.argv[4]))
 
     asyncio.run(main(int(sys.argv[1])))
@@ -225,7 +226,13 @@ def tcp_radio(tmp_path: Path):
             pytest.skip("bumble.apps.controllers did not start listening")
         time.sleep(0.05)
     watch = subprocess.Popen([sys.executable, str(script), str(peripheral), str(TESTS / "bridge" / "test_client.py"),
-                              str(TESTS / "core" / "runtime_fixtures.py"), "30"], cwd=REPO, stderr=subprocess.PIPE)
+                              str(TESTS / "core" / "runtime_fixtures.py"), "30"], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    # a scan started before the watch process has imported bumble and begun advertising finds nothing
+    if watch.stdout is None or watch.stdout.readline().strip() != "advertising":
+        radio.kill()
+        watch.kill()
+        pytest.fail(f"the watch process did not start: {watch.stderr.read()[-500:] if watch.stderr else ''}")
     try:
         yield central
     finally:

@@ -1,4 +1,5 @@
-"""`predict` and `bundle inspect` (mujo_edge.cli.runtime) on a local Typer app, as the lead wires them."""
+"""`predict` and `bundle inspect` (mujo_edge.cli.runtime) on a local Typer app, as the lead wires them, and the
+timeline they print (mujo_edge.runtime.timeline)."""
 
 import importlib.util
 import json
@@ -8,8 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mujo_edge.bundle import STATUS_EXPORT_FAILED, Artifact, BundleError
-from mujo_edge.cli.runtime import accuracy, bundle_app, macro_f1, predict
+from mujo_edge.bundle import Artifact, ArtifactStatus, BundleError
+from mujo_edge.cli.runtime import bundle_app, predict
+from mujo_edge.metrics import accuracy, macro_f1
 from mujo_edge.errors import ConfigError, UnknownNameError
 
 _path = Path(__file__).resolve().parents[1] / "core" / "runtime_fixtures.py"
@@ -28,7 +30,7 @@ WIDE = {"COLUMNS": "200"}
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory):
     models = tmp_path_factory.getbasetemp() / "runtime-models"
-    failed = Artifact("onnx-int8", "onnx", "int8", None, "onnxruntime", status=STATUS_EXPORT_FAILED,
+    failed = Artifact("onnx-int8", "onnx", "int8", None, "onnxruntime", status=ArtifactStatus.EXPORT_FAILED,
                       notes="no ConvInteger kernel")
     return fx.make_bundle(tmp_path_factory.mktemp("cli") / "bundle", models, ["tflite-fp32", "onnx-fp32"],
                           extra=[failed])
