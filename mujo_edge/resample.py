@@ -35,7 +35,7 @@ def _gap_mask(t: np.ndarray, valid: np.ndarray, grid: np.ndarray, max_gap_s: flo
     inside = (t[left] <= grid) & (grid <= t[right])
     close = (t[right] - t[left]) <= max_gap_s
     ok_between = inside & close & valid[left] & valid[right]
-    return (on_sample & valid[right]) | ok_between
+    return np.asarray((on_sample & valid[right]) | ok_between, dtype=bool)
 
 
 def _interpolate(t: np.ndarray, x: np.ndarray, grid: np.ndarray, method: str) -> np.ndarray:
@@ -44,7 +44,7 @@ def _interpolate(t: np.ndarray, x: np.ndarray, grid: np.ndarray, method: str) ->
     if method == "pchip":
         # NaNs (gap points of an already resampled stream) would poison the spline; they are masked anyway
         finite = np.isfinite(x).all(axis=1)
-        return PchipInterpolator(t[finite], x[finite], axis=0, extrapolate=False)(grid).astype(np.float32)
+        return np.asarray(PchipInterpolator(t[finite], x[finite], axis=0, extrapolate=False)(grid), dtype=np.float32)
     out = np.empty((len(grid), x.shape[1]), dtype=np.float32)
     for c in range(x.shape[1]):
         out[:, c] = np.interp(grid, t, x[:, c])

@@ -65,7 +65,7 @@ class Corpus:
             raise ConfigError("text_table rows do not match texts", field="text_table")
 
     def __len__(self) -> int:
-        return int(len(self.source))
+        return len(self.source)
 
     @property
     def modalities(self) -> list[str]:
@@ -145,7 +145,7 @@ def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **dict(arrays))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -181,7 +181,7 @@ def concat(parts: Sequence[Corpus]) -> Corpus:
                 index[t] = len(texts)
                 texts.append(t)
             rows.append(index[t])
-        lut = np.array(rows + [NO_TEXT], dtype=np.int64)  # lut[NO_TEXT] stays NO_TEXT
+        lut = np.array([*rows, NO_TEXT], dtype=np.int64)  # lut[NO_TEXT] stays NO_TEXT
         if p.text_table is not None:
             tables.append((lut[:-1], p.text_table))
         text_ids.append(lut[p.text_id])
@@ -190,8 +190,8 @@ def concat(parts: Sequence[Corpus]) -> Corpus:
     table = None
     if tables:
         table = np.zeros((len(texts), tables[0][1].shape[1]), np.float32)
-        for rows, t in tables:
-            table[rows] = t
+        for lut_rows, embeddings in tables:
+            table[lut_rows] = embeddings
     data, present = {}, {}
     for name in kinds:
         data[name] = np.concatenate([p.data[name] if name in p.data else
@@ -233,7 +233,7 @@ def from_windows(windows: Windows, source: str, label_texts: Mapping[str, Sequen
         if y >= 0:
             text_id[i] = rng.choice(class_text_ids[y])
     labelled = windows.y >= 0
-    label = np.where(labelled, np.asarray(windows.classes + ("",), dtype=str)[windows.y], "")
+    label = np.where(labelled, np.asarray((*windows.classes, ""), dtype=str)[windows.y], "")
     # a label's group is its class; unlabelled windows are groups of their own (no text, so unused)
     group = np.where(labelled, windows.y, len(windows.classes) + np.arange(len(windows)))
     n = len(windows)

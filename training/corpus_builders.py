@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def synthetic_part(recipe: CorpusRecipe, window: WindowConfig, progress: Progres
                                             "duration_s": recipe.synthetic_duration_s})
 
 
-def _watch_side(params: dict, rng: np.random.Generator) -> str:
+def _watch_side(params: Mapping[str, Any], rng: np.random.Generator) -> str:
     """The wrist the watch is on: the moving arm when a motion uses one arm, else a coin flip."""
     side = str(params.get("side", "both"))
     return side if side in ("left", "right") else ("left" if rng.random() < 0.5 else "right")
@@ -107,7 +108,8 @@ def _pose_on_grid(joints: np.ndarray, fps: float, t: np.ndarray) -> np.ndarray:
 
 
 def build_corpus(recipe: CorpusRecipe, *, data_root: Path | None, embedder: object,
-                 window: WindowConfig = WindowConfig(), extra: Sequence[Path] = (), progress: Progress | None = None) -> Corpus:
+                 window: WindowConfig = WindowConfig(), extra: Sequence[Path] = (),
+                 progress: Progress | None = None) -> Corpus:
     """The recipe's corpus with texts embedded by `embedder` (anything with `embed(texts) -> [N, D]`).
 
     `data_root` is the folder holding the datasets' folders (`--data`); None means `resolve_root`'s default

@@ -277,7 +277,7 @@ def _score(rank: np.ndarray, y: np.ndarray, candidates: list[str], table: Mappin
     return ZeroShotResult(
         dataset=dataset, stream=stream, encoder=encoder, anchor_fallback=fallback, null=null, prompts=prompts,
         classes=tuple(candidates), texts=tuple("" if c == NULL else table[c].primary for c in candidates),
-        windows=int(len(y)), dropped=dropped, top1=top[1], top3=top[3], top5=top[5],
+        windows=len(y), dropped=dropped, top1=top[1], top3=top[3], top5=top[5],
         macro_f1=f1[1], macro_f1_top3=f1[3], macro_f1_top5=f1[5],
         chance={f"top{k}": min(k, k_all) / k_all for k in TOP_K} | {"macro_f1_uniform": 1.0 / k_all},
         confusion=tuple(tuple(int(v) for v in r) for r in cm),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,7 @@ def is_original(path: Path) -> bool | None:
     return digest.hexdigest() == expected
 
 
-def _data_lines(path: Path):
+def _data_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every non-blank line, the rows np.loadtxt reads."""
     with path.open(encoding="utf-8", errors="replace") as fh:
         for number, text in enumerate(fh, start=1):

@@ -240,7 +240,7 @@ class MmFit(DatasetLoader):
                 raise LayoutError(f"median acceleration magnitude {magnitude:.4g} is not near gravity in m/s^2; "
                                   f"deselect this placement ({DEVICES[device]})", path=path, field="acc")
         # phones and watches batch samples: repeated timestamps are averaged (counted in merged_duplicates)
-        t, x, labels, merged = merge_duplicate_timestamps(ts / 1000.0, x, labels)
+        t, x, merged_labels, merged = merge_duplicate_timestamps(ts / 1000.0, x, labels)
         return Recording.create(t, x, channels, subject=subject_of(workout), source=path, recording_id=workout,
-                                classes=CLASSES, labels=labels,
+                                classes=CLASSES, labels=merged_labels,
                                 meta={GROUP: workout, "device": device, "merged_duplicates": str(merged)})

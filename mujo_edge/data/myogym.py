@@ -15,6 +15,7 @@ The Myo IMU reports specific force (MEMS convention), so no sign change is neede
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -117,7 +118,7 @@ class MyoGym(DatasetLoader):
             if not len(rows):
                 raise SampleError(f"trainer {int(subject)} has no IMU sample", path=path, field="raw_data")
             starts = np.concatenate([[0], np.flatnonzero(np.diff(t_us) <= 0) + 1, [len(rows)]])
-            for run, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+            for run, (a, b) in enumerate(itertools.pairwise(starts)):
                 r = rows[a:b]
                 x = np.column_stack([raw[r, ACC], raw[r, GYRO]]) * scale
                 bad = ~np.isfinite(x).all(axis=1)

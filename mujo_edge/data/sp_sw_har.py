@@ -76,11 +76,11 @@ class SpSwHar(DatasetLoader):
         if (np.diff(ts) < 0).any():
             i = int(np.flatnonzero(np.diff(ts) < 0)[0]) + 1
             raise SampleError("timestamps go backwards", path=path, line=table.first_line + i, field="timestamp")
-        t, x, labels, merged = merge_duplicate_timestamps(ts / 1000.0, x, labels)
+        t, x, merged_labels, merged = merge_duplicate_timestamps(ts / 1000.0, x, labels)
         match = re.match(r"^(s\d+)_(\d+)_", path.name)
         subject, execution = (match.group(1), match.group(2)) if match else (path.parent.name, path.stem)
         return Recording.create(t, x, _channels(placement), subject=subject, source=path,
-                                recording_id=f"{subject}_{execution}", classes=CLASSES, labels=labels,
+                                recording_id=f"{subject}_{execution}", classes=CLASSES, labels=merged_labels,
                                 meta={"merged_duplicates": str(merged), "device": DEVICES[placement],
                                       GROUP: f"{subject}_{execution}"})
 

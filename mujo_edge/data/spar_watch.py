@@ -60,7 +60,7 @@ class SparWatch(DatasetLoader):
         if tuple(str(e) for e in z["exercises"]) != CODES:
             raise LayoutError(f"exercise codes {list(z['exercises'])}, expected {list(CODES)}", path=path,
                               field="exercises")
-        if not ((0 <= z["exercise"]) & (z["exercise"] < len(CODES))).all():
+        if not ((z["exercise"] >= 0) & (z["exercise"] < len(CODES))).all():
             raise LayoutError("exercise index out of range", path=path, field="exercise")
         # iOS sign -> specific force, then g -> m/s^2
         scale = np.array([-STANDARD_GRAVITY] * 3 + [1.0] * 3, dtype=np.float32)

@@ -52,7 +52,7 @@ def test_recording_with_channels_reorders_columns_and_keeps_the_rest():
     np.testing.assert_array_equal(g.x, r.x[:, [5, 0]])
     assert g.t is r.t and g.labels is r.labels and g.subject == r.subject and g.source == r.source
     assert r.with_channels(r.channel_names) is r
-    with pytest.raises(MissingChannelsError, match="rec.csv: no channels \\['ankle_acc_x'\\]"):
+    with pytest.raises(MissingChannelsError, match=r"rec\.csv: no channels \['ankle_acc_x'\]"):
         r.with_channels(["wrist_acc_x", "ankle_acc_x"])
     with pytest.raises(ConfigError, match="no channels asked for"):
         r.with_channels([])

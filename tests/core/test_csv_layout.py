@@ -105,7 +105,7 @@ def test_empty_file_and_missing_paths(tmp_path):
 
 def test_binary_file_is_a_clear_error(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x01garbage")
-    with pytest.raises(MujoEdgeError, match="bin.csv"):
+    with pytest.raises(MujoEdgeError, match=r"bin\.csv"):
         load(tmp_path / "bin.csv")
 
 

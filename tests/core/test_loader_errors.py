@@ -97,7 +97,7 @@ def test_unknown_dataset_and_missing_root(tmp_path):
         prepare("nope", tmp_path)
     with pytest.raises(DataNotFoundError, match="not found"):
         prepare("hapt", tmp_path / "missing")
-    with pytest.raises(LayoutError, match="expected hapt.npz"):
+    with pytest.raises(LayoutError, match=r"expected hapt\.npz"):
         prepare("hapt", tmp_path)
 
 
