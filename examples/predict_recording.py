@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from mujo_edge.channels import Channel, ChannelSelection
+from mujo_edge.data.base import resolve_root
 from mujo_edge.data.prepare import load_recordings
 from mujo_edge.data.registry import get_loader
 from mujo_edge.default_model import bundle_path
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                                  sensors=tuple({c.sensor for c in parsed}))
     is_file = Path(args.data).exists()
     loader = get_loader("csv" if is_file else args.data)
-    root = Path(args.data) if is_file else (args.root or Path("..") / "shared" / "data" / loader.spec.folder)
+    root = Path(args.data) if is_file else resolve_root(loader.spec, args.root)
     recordings = load_recordings(loader, root, selection, recognizer.manifest.window)
     if args.subjects:
         recordings = [r for r in recordings if r.subject in args.subjects.split(",")]
