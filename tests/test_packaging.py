@@ -111,7 +111,8 @@ def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complet
         capture_output=True, text=True, timeout=timeout, check=False,
     )
     assert proc.returncode == 0, (
-        f"{[a if len(a) < 120 else '<script>' for a in args]} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+        f"{[a if len(a) < 120 else '<script>' for a in args]} exited {proc.returncode}\n"
+        f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
     )
     return proc
 

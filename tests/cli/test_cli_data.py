@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from mujo_edge import __version__
@@ -64,3 +65,14 @@ def test_errors_are_one_red_line_and_exit_code_1(tmp_path):
     bad.write_text("timestamp,wrist_acc_x,wrist_acc_y,wrist_acc_z\n0,1,2,3\n1,1,2\n")
     r = run_cli("data", "inspect", "csv", "--root", str(bad))
     assert r.returncode == 1 and f"{bad}, line 3" in r.stderr
+
+
+def test_the_one_comma_list_parser():
+    from mujo_edge.cli.console import comma_ints, comma_list
+    from mujo_edge.errors import ConfigError
+
+    assert comma_list(None) is None and comma_list(" , ,") is None
+    assert comma_list("wrist, ankle,,acc ") == ("wrist", "ankle", "acc")
+    assert comma_ints("1, 2,4", "--threads") == (1, 2, 4)
+    with pytest.raises(ConfigError, match="--threads"):
+        comma_ints("1,two", "--threads")

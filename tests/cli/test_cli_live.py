@@ -21,9 +21,10 @@ pytest.importorskip("bumble")
 pytest.importorskip("bleak")
 pytest.importorskip("onnxruntime")
 
-from mujo_edge.bundle import Artifact, write_manifest  # noqa: E402
-from mujo_edge.cli.live import devices, live, replay  # noqa: E402
-from mujo_edge.runtime.live import (  # noqa: E402
+from mujo_edge.bundle import Artifact, write_manifest
+from mujo_edge.cli.live import devices, live, replay
+from mujo_edge.runtime import Recognizer
+from mujo_edge.runtime.live import (
     CsvRecorder,
     load_recorded,
     replay_recording,
@@ -31,7 +32,6 @@ from mujo_edge.runtime.live import (  # noqa: E402
     run_live,
     stream_channels,
 )
-from mujo_edge.runtime import Recognizer  # noqa: E402
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
@@ -125,7 +125,7 @@ def test_csv_recorder_flushes_each_batch_and_replay_summary(bundle: Path, tmp_pa
     rec = CsvRecorder(path, ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z"))
     t = 1.7e9 + np.arange(120) / 50.0
     t[60:] += 1.0  # a 1 s gap: 50 samples missing
-    xyz = np.random.default_rng(0).normal(size=(120, 3)) + [0.5, -1.0, 9.8]
+    xyz = np.random.default_rng(0).normal(size=(120, 3)) + np.array([0.5, -1.0, 9.8])
     rec.write(t[:60], xyz[:60])
     assert len(path.read_text().splitlines()) == 61  # on disk before close: a crash loses nothing
     rec.write(t[60:], xyz[60:], t_device=t[60:] - 1.7e9)

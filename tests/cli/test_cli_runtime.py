@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from mujo_edge.bundle import Artifact, ArtifactStatus, BundleError
 from mujo_edge.cli.runtime import bundle_app, predict
-from mujo_edge.metrics import accuracy, macro_f1
 from mujo_edge.errors import ConfigError, UnknownNameError
+from mujo_edge.metrics import accuracy, macro_f1
 
 _path = Path(__file__).resolve().parents[1] / "core" / "runtime_fixtures.py"
 _spec = importlib.util.spec_from_file_location("_rtfx", _path)
@@ -115,3 +115,28 @@ def test_bundle_inspect_refuses_a_changed_file(bundle, tmp_path):
         f.write(b"x")
     r = runner.invoke(app, ["bundle", "inspect", str(copy)])
     assert isinstance(r.exception, BundleError) and "model.onnx" in str(r.exception)
+
+
+def _prediction(start: float, label: str, confidence: float = 0.8):
+    from mujo_edge.runtime import Prediction
+
+    other = 1.0 - confidence
+    probs = (confidence, other) if label == "a" else (other, confidence)
+    index = 0 if label == "a" else 1
+    return Prediction(label=label, index=index, probabilities=probs, logits=probs, start_s=start, end_s=start + 2.0,
+                      latency_s=0.001, smoothed_label=label, smoothed_index=index)
+
+
+def test_segments_merge_contiguous_windows_and_break_at_a_label_a_truth_or_a_gap():
+    from mujo_edge.runtime.timeline import segments
+
+    starts = [0.0, 1.0, 2.0, 3.0, 6.0, 7.0]  # step 1 s; 3 -> 6 skips two windows (a gap)
+    labels = ["a", "a", "a", "b", "b", "b"]
+    truth = ["a", "a", "b", "b", "b", None]
+    preds = [_prediction(s, lab, 0.6 + 0.1 * i) for i, (s, lab) in enumerate(zip(starts, labels))]
+    segs = segments(preds, truth, step_s=1.0)
+    assert [(s.start_s, s.end_s, s.label, s.true, s.windows) for s in segs] == [
+        (0.0, 3.0, "a", "a", 2), (2.0, 4.0, "a", "b", 1), (3.0, 5.0, "b", "b", 1), (6.0, 8.0, "b", "b", 1),
+        (7.0, 9.0, "b", None, 1)]
+    assert segs[0].confidence == pytest.approx(0.65)  # mean of 0.6 and 0.7
+    assert list(segs[0].to_dict()) == ["start_s", "end_s", "label", "true", "windows", "confidence"]

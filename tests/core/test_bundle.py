@@ -7,8 +7,20 @@ from pathlib import Path
 import pytest
 
 from mujo_edge.bundle import (
-    MANIFEST, SCHEMA_VERSION, Artifact, ArtifactStatus, BundleError, EngineName, Manifest, Precision, Provenance,
-    SubjectSplit, read_bundle, sha256_file, write_manifest, zip_bundle,
+    MANIFEST,
+    SCHEMA_VERSION,
+    Artifact,
+    ArtifactStatus,
+    BundleError,
+    EngineName,
+    Manifest,
+    Precision,
+    Provenance,
+    SubjectSplit,
+    read_bundle,
+    sha256_file,
+    write_manifest,
+    zip_bundle,
 )
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import DataNotFoundError, LayoutError

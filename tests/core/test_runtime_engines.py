@@ -11,7 +11,13 @@ import pytest
 from mujo_edge.bundle import Artifact, BundleError
 from mujo_edge.errors import UnknownNameError
 from mujo_edge.runtime.engines import (
-    ENGINES, Engine, EngineSpec, EngineUnavailableError, dequantise, load_engine, quantise,
+    ENGINES,
+    Engine,
+    EngineSpec,
+    EngineUnavailableError,
+    dequantise,
+    load_engine,
+    quantise,
 )
 
 _spec = importlib.util.spec_from_file_location("_rtfx", Path(__file__).with_name("runtime_fixtures.py"))
@@ -109,7 +115,7 @@ def test_corrupt_model_file_is_a_bundle_error(tmp_path):
 
 
 def test_runtime_sources_never_import_torch():
-    files = sorted((REPO / "mujo_edge" / "runtime").glob("*.py")) + [REPO / "mujo_edge" / "cli" / "runtime.py"]
+    files = [*sorted((REPO / "mujo_edge" / "runtime").glob("*.py")), REPO / "mujo_edge" / "cli" / "runtime.py"]
     assert len(files) >= 5
     for f in files:
         assert not re.search(r"import torch", f.read_text()), f

@@ -13,8 +13,8 @@ import pytest
 
 from mujo_edge.bundle import Artifact, ArtifactStatus, BundleError, read_bundle
 from mujo_edge.channels import Channel
-from mujo_edge.recording import Recording
 from mujo_edge.errors import ConfigError, SampleError, UnknownNameError
+from mujo_edge.recording import Recording
 from mujo_edge.runtime import Recognizer, candidate_artifacts
 from mujo_edge.windows import window_recording
 
@@ -180,7 +180,7 @@ def test_truncated_bundle_file_is_named(model_dir, tmp_path):
     b = fx.make_bundle(tmp_path / "b", model_dir, ["onnx-fp32"])
     data = (b / "model.onnx").read_bytes()
     (b / "model.onnx").write_bytes(data[: len(data) // 2])
-    with pytest.raises(BundleError, match="model.onnx"):
+    with pytest.raises(BundleError, match=r"model\.onnx"):
         Recognizer.from_bundle(b)
 
 
