@@ -154,7 +154,7 @@ class LiteRTEngine:
     model's own parameters when the manifest has none.
     """
 
-    name = EngineName.LITERT
+    name: str = EngineName.LITERT
 
     def __init__(self, path: Path, artifact: Artifact, threads: int) -> None:
         module = ENGINES.get(EngineName.LITERT).import_module()
@@ -210,7 +210,7 @@ class LiteRTEngine:
 class OnnxRuntimeEngine:
     """An .onnx model on ONNX Runtime's CPU provider with `threads` intra-op threads."""
 
-    name = EngineName.ONNXRUNTIME
+    name: str = EngineName.ONNXRUNTIME
 
     def __init__(self, path: Path, artifact: Artifact, threads: int) -> None:
         ort = ENGINES.get(EngineName.ONNXRUNTIME).import_module()
@@ -261,7 +261,7 @@ class ExecuTorchEngine:
     XNNPACK thread pool.
     """
 
-    name = EngineName.EXECUTORCH
+    name: str = EngineName.EXECUTORCH
 
     def __init__(self, path: Path, artifact: Artifact, threads: int) -> None:
         runtime_module = ENGINES.get(EngineName.EXECUTORCH).import_module()
