@@ -1,4 +1,4 @@
-"""Errors raised by the protocol codecs: every malformed packet becomes one `ProtocolError`."""
+"""Errors of the bridge: every malformed packet becomes one `ProtocolError`; the simulated radio has its own."""
 
 from __future__ import annotations
 
@@ -28,3 +28,29 @@ class ProtocolError(MujoEdgeError):
         shown = self.packet[:_SHOWN_BYTES].hex(" ")
         more = f" ... (+{len(self.packet) - _SHOWN_BYTES} bytes)" if len(self.packet) > _SHOWN_BYTES else ""
         return f"{where}: {self.reason} [packet {len(self.packet)} bytes: {shown}{more}]"
+
+
+class SimLinkError(MujoEdgeError, ConnectionError):
+    """The simulated radio cannot be reached: nothing accepts connections at `host`:`port`.
+
+    Also a `ConnectionError`, which is what callers caught before this type existed.
+    """
+
+    def __init__(self, reason: str, *, host: str, port: int) -> None:
+        self.reason = reason
+        self.host = host
+        self.port = port
+        super().__init__(f"no Bumble controller at tcp {host}:{port}: {reason}")
+
+
+class PeripheralStateError(MujoEdgeError, RuntimeError):
+    """A virtual peripheral used in a state that does not allow it (e.g. advertising before `start()`).
+
+    Also a `RuntimeError`, which is what callers caught before this type existed.
+    """
+
+    def __init__(self, reason: str, *, name: str, address: str) -> None:
+        self.reason = reason
+        self.name = name
+        self.address = address
+        super().__init__(f"peripheral {name} ({address}): {reason}")

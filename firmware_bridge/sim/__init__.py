@@ -7,7 +7,10 @@
         await client.start_notify(CHAR, callback)
 
 Needs the `sim` extra (bumble, Python >= 3.11) and the `ble` extra (bleak). Knows no watch protocol.
+Errors: `SimLinkError` (no controller at a TCP link), `PeripheralStateError` (a peripheral used before start).
 """
+
+from mujo_edge.firmware_bridge.errors import PeripheralStateError, SimLinkError
 
 from mujo_edge.firmware_bridge.sim.backend import BumbleClientBackend, BumbleScannerBackend
 from mujo_edge.firmware_bridge.sim.link import (
@@ -36,9 +39,11 @@ __all__ = [
     "BumbleScannerBackend",
     "CharacteristicSpec",
     "NotificationFilter",
+    "PeripheralStateError",
     "PeripheralStats",
     "ServiceSpec",
     "SimLink",
+    "SimLinkError",
     "TcpSimLink",
     "VirtualPeripheral",
     "controllers_command",

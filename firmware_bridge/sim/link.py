@@ -30,6 +30,7 @@ from bumble.transport import Transport, open_transport
 from bumble.transport.common import AsyncPipeSink
 
 from mujo_edge.errors import ConfigError
+from mujo_edge.firmware_bridge.errors import SimLinkError
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ async def open_tcp_transport(host: str, port: int, timeout: float = 5.0) -> Tran
     """Open `tcp-client:HOST:PORT`, retrying while the controllers process is still starting.
 
     Raises:
-        ConnectionError: nothing accepted the connection within `timeout` seconds.
+        SimLinkError: nothing accepted the connection within `timeout` seconds (a `ConnectionError`).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -221,7 +222,7 @@ async def open_tcp_transport(host: str, port: int, timeout: float = 5.0) -> Tran
             return await open_transport(f"tcp-client:{host}:{port}")
         except OSError as error:
             if loop.time() >= deadline:
-                raise ConnectionError(f"no Bumble controller at tcp {host}:{port}: {error}") from error
+                raise SimLinkError(str(error), host=host, port=port) from error
             await asyncio.sleep(0.05)
 
 

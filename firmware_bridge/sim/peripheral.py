@@ -26,6 +26,7 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.hci import HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
 
 from mujo_edge.errors import ConfigError, UnknownNameError
+from mujo_edge.firmware_bridge.errors import PeripheralStateError
 from mujo_edge.firmware_bridge.sim.link import AnyLink, resolve_link
 
 logger = logging.getLogger(__name__)
@@ -85,12 +86,24 @@ class PeripheralStats:
     disconnections: int = 0
 
 
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class _Char:
     spec: CharacteristicSpec
     attribute: Characteristic
     value: bytes
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    # The complement of `subscribed`, so that both edges can be awaited (asyncio.Event only waits for set).
+    unsubscribed: asyncio.Event = field(default_factory=_set_event)
+
+    def mark(self, subscribed: bool) -> None:
+        (self.subscribed if subscribed else self.unsubscribed).set()
+        (self.unsubscribed if subscribed else self.subscribed).clear()
 
 
 class VirtualPeripheral:
@@ -137,6 +150,7 @@ class VirtualPeripheral:
         self.device: Device | None = None
         self._chars: dict[str, _Char] = {}
         self._connected = asyncio.Event()
+        self._disconnected = _set_event()
         self._outbox: asyncio.Queue[tuple[_Char, bytes, float]] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
         self._readvertise: asyncio.Task[None] | None = None
@@ -192,7 +206,7 @@ class VirtualPeripheral:
     async def start_advertising(self) -> None:
         """(Re)start connectable advertising with the name and the advertised service UUIDs."""
         if self.device is None:
-            raise RuntimeError("peripheral not started")
+            raise PeripheralStateError("start() it before advertising", name=self.name, address=self.address)
         self._advertise_after_disconnect = True
         async with self._adv_lock:
             await self.device.start_advertising(
@@ -227,12 +241,21 @@ class VirtualPeripheral:
     def is_subscribed(self, char_uuid: str) -> bool:
         return self._char(char_uuid).subscribed.is_set()
 
-    async def wait_connected(self, timeout: float = 5.0) -> None:
+    async def wait_connected(self, timeout: float | None = 5.0) -> None:
+        """Wait until a central is connected (`timeout` None: for as long as it takes)."""
         await asyncio.wait_for(self._connected.wait(), timeout)
 
-    async def wait_subscribed(self, char_uuid: str, timeout: float = 5.0) -> None:
+    async def wait_disconnected(self, timeout: float | None = 5.0) -> None:
+        """Wait until no central is connected (returns at once if none is)."""
+        await asyncio.wait_for(self._disconnected.wait(), timeout)
+
+    async def wait_subscribed(self, char_uuid: str, timeout: float | None = 5.0) -> None:
         """Wait until a central enabled notifications or indications on `char_uuid`."""
         await asyncio.wait_for(self._char(char_uuid).subscribed.wait(), timeout)
+
+    async def wait_unsubscribed(self, char_uuid: str, timeout: float | None = 5.0) -> None:
+        """Wait until no central is subscribed to `char_uuid` (it unsubscribed or disconnected)."""
+        await asyncio.wait_for(self._char(char_uuid).unsubscribed.wait(), timeout)
 
     def mtu(self) -> int:
         """ATT MTU of the current connection (23 until the central exchanges MTUs)."""
@@ -363,6 +386,7 @@ class VirtualPeripheral:
     def _on_connection(self, connection: Connection) -> None:
         self.stats.connections += 1
         self._connected.set()
+        self._disconnected.clear()
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         logger.debug("peripheral %s: connected to %s", self.name, connection.peer_address)
 
@@ -370,8 +394,9 @@ class VirtualPeripheral:
         self.stats.disconnections += 1
         if not self.is_connected:
             self._connected.clear()
+            self._disconnected.set()
             for char in self._chars.values():
-                char.subscribed.clear()
+                char.mark(subscribed=False)
         logger.debug("peripheral %s: disconnected (reason 0x%02X)", self.name, reason)
         if self._advertise_after_disconnect:
             self._readvertise = asyncio.create_task(self._advertise_later(self._readvertise_delay))
@@ -389,10 +414,7 @@ class VirtualPeripheral:
     def _on_subscription(self, bearer: object, attribute: Characteristic, notify: bool, indicate: bool) -> None:
         for char in self._chars.values():
             if char.attribute is attribute:
-                if notify or indicate:
-                    char.subscribed.set()
-                else:
-                    char.subscribed.clear()
+                char.mark(subscribed=notify or indicate)
 
 
 def _key(uuid: str) -> str:

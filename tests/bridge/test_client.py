@@ -7,8 +7,10 @@ by `SPEED`, and the client's host clock is scaled the same way, so timing is rea
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,9 +40,16 @@ from mujo_edge.firmware_bridge.sim import (  # noqa: E402
     VirtualPeripheral,
 )
 
+_spec = importlib.util.spec_from_file_location("_bridge_waiting", Path(__file__).with_name("waiting.py"))
+assert _spec is not None and _spec.loader is not None
+waiting = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(waiting)
+Arrivals = waiting.Arrivals
+
 SPEED = 4.0
 SIM = {"scanner_backend": BumbleScannerBackend, "client_backend": BumbleClientBackend}
 FAST = ReconnectPolicy(max_attempts=20, initial_s=0.05, max_s=0.5)
+SENSOR_STARTUP_S = 0.01  # host seconds from the start command to the first sample
 PER_TICK = {"mujo": 5, "polar": 5, "banglejs": 10, "infinitime": 1, "metawear": 3}
 
 
@@ -85,6 +94,7 @@ class MiniWatch:
         self._task: asyncio.Task[None] | None = None
         self.peripheral = VirtualPeripheral(name, address, [self._service()])
         self.done = asyncio.Event()
+        self._commanded = asyncio.Event()  # set by every control write the watch obeys
 
     def _service(self) -> ServiceSpec:
         p = self.protocol
@@ -107,10 +117,12 @@ class MiniWatch:
 
     def _mujo(self, value: bytes) -> None:
         self.streaming = mujo_profile.MujoConfig.decode(value).streaming
+        self._commanded.set()
 
     def _polar(self, value: bytes) -> None:
         op = value[0]
         self.streaming = op == pc.ControlOp.START
+        self._commanded.set()
         # answered by indication, outside the write handler
         asyncio.get_running_loop().call_soon(
             lambda: asyncio.ensure_future(self.peripheral.notify(pc.CONTROL_UUID, bytes([0xF0, op, 2, 0, 0]))))
@@ -120,13 +132,17 @@ class MiniWatch:
             self.streaming = True
         elif value == metawear.STOP:
             self.streaming = False
+        self._commanded.set()
 
     def _bangle(self, value: bytes) -> None:
+        # Only a console line that calls the function acts; the uploaded app's own lines (`function
+        # mujoStart(...) {`, an indented `mujoStop();` inside it) merely define it.
         self._rx += value
-        if b"mujoStart(" in self._rx:
+        if b"\x10mujoStart(" in self._rx:
             self.streaming, self._rx = True, b""
-        elif b"mujoStop(" in self._rx:
+        elif b"\x10mujoStop(" in self._rx:
             self.streaming, self._rx = False, b""
+        self._commanded.set()
 
     async def __aenter__(self) -> MiniWatch:
         await self.peripheral.start()
@@ -146,8 +162,12 @@ class MiniWatch:
         while i < len(self.xyz):
             live = self.streaming and self.peripheral.is_subscribed(self.protocol.data_uuid)
             if start is None:
-                if not live:  # the clock starts with the first stream
-                    await asyncio.sleep(0.01)
+                if not live:  # the clock starts with the first stream: wait for a subscriber and a start
+                    await self.peripheral.wait_subscribed(self.protocol.data_uuid, timeout=None)
+                    await waiting.wait_until(lambda: self.streaming, self._commanded, timeout=None)
+                    # The sensor powers up before its first sample (device time; it also lets the host finish
+                    # the start exchange, so the first notification is not queued behind it).
+                    await asyncio.sleep(SENSOR_STARTUP_S)
                     continue
                 start = time.monotonic()
             k = np.arange(i, min(i + self.per_tick, len(self.xyz)))
@@ -162,6 +182,7 @@ class MiniWatch:
                 await self.peripheral.notify(self.protocol.data_uuid, g)
             self.garbage.clear()
             i += len(k)
+            # Real-time pacing of the watch's sampling clock: time itself is what is emulated here.
             await asyncio.sleep(max(0.0, start + (i / self.per_tick) * period - time.monotonic()))
         self.done.set()
 
@@ -170,9 +191,18 @@ def client(protocol: str, name: str, **kw: object) -> WatchClient:
     return WatchClient(protocol, name=name, reconnect=FAST, host_clock=scaled_clock(), **SIM, **kw)
 
 
-async def collect_until_done(watch: MiniWatch, got: list[DeviceSamples], settle: float = 0.3) -> None:
+def received_last(watch: MiniWatch, got: list[DeviceSamples]) -> bool:
+    """Whether the last sample the watch put on air has arrived (it always does: the link is up at the end)."""
+    if not got or not watch.sent:
+        return False
+    last = watch.encoder.quantise(watch.xyz[watch.sent[-1:]])
+    return bool(np.array_equal(got[-1].xyz[-1:], last))
+
+
+async def collect_until_done(watch: MiniWatch, got: Arrivals[DeviceSamples]) -> None:
+    """Wait until the watch has streamed its whole signal and the client has received its last sample."""
     await asyncio.wait_for(watch.done.wait(), 30)
-    await asyncio.sleep(settle)
+    await got.until(lambda g: received_last(watch, list(g)), what="the watch's last sample")
 
 
 @pytest.mark.parametrize("protocol", ["mujo", "polar", "infinitime", "banglejs", "metawear"])
@@ -182,7 +212,7 @@ def test_every_sample_in_order(protocol: str) -> None:
     xyz = signal(int(seconds * rate), seed=1)
 
     async def main() -> None:
-        got: list[DeviceSamples] = []
+        got: Arrivals[DeviceSamples] = Arrivals()
         async with MiniWatch(protocol, f"W-{protocol}", "F0:00:00:00:01:01", xyz) as watch:
             async with client(protocol, f"W-{protocol}", on_samples=got.append) as c:
                 await collect_until_done(watch, got)
@@ -212,10 +242,11 @@ def test_reconnect_counts_every_sample_delivered_or_missing(protocol: str) -> No
     xyz = signal(int(12.0 * rate), seed=2)
 
     async def main() -> None:
-        got: list[DeviceSamples] = []
+        got: Arrivals[DeviceSamples] = Arrivals()
         async with MiniWatch(protocol, "Dropper", "F0:00:00:00:02:02", xyz) as watch:
             async with client(protocol, "Dropper", on_samples=got.append) as c:
-                await asyncio.sleep(2.5 / SPEED)
+                # Drop the link 2.5 s into the stream (stream time: the watch's own clock, scaled by SPEED).
+                await got.until(lambda g: sum(len(b) for b in g) >= 2.5 * rate, timeout=10, what="2.5 s of samples")
                 await watch.peripheral.drop_link(readvertise_after=0.2)
                 await collect_until_done(watch, got)
                 stats = c.stats

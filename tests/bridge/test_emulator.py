@@ -8,6 +8,7 @@ protocol's own decoder and must receive exactly `watch.delivered`.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -37,6 +38,10 @@ from mujo_edge.firmware_bridge.samples import AccBatch  # noqa: E402
 from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend, TcpSimLink  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("_bridge_waiting", Path(__file__).with_name("waiting.py"))
+assert _spec is not None and _spec.loader is not None
+waiting = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(waiting)
 SPEED = 20.0
 SETTINGS = {
     "polar": StreamSettings(52.0, 8),
@@ -72,13 +77,29 @@ def clip(spar: list) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class Session:
-    """What one client saw: decoded batches, decode errors, control point frames, disconnect count."""
+    """What one client saw: decoded batches, decode errors, control point frames, disconnect count.
+
+    `changed` is set on every notification, so a test waits on it (`until`) instead of sleeping.
+    """
 
     batches: list[AccBatch] = field(default_factory=list)
     errors: list[Exception] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     control: list[object] = field(default_factory=list)
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_control(self, _: object, data: bytearray) -> None:
+        self.control.append(pc.parse_control(bytes(data)))
+        self.changed.set()
+
+    async def until(self, condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+        await waiting.wait_until(condition, self.changed, timeout, what)
+
+    async def all_of(self, watch: VirtualWatch, timeout: float = 5.0) -> None:
+        """Wait until every sample the watch put on air has arrived (or a decode error ended the wait)."""
+        await self.until(lambda: self.count() >= len(watch.delivered) or bool(self.errors),
+                         f"all {len(watch.delivered)} samples on air received (have {self.count()})", timeout)
 
     def xyz(self) -> np.ndarray:
         return np.concatenate([b.xyz for b in self.batches]) if self.batches else np.zeros((0, 3))
@@ -101,13 +122,15 @@ async def start_stream(client: BleakClient, name: str, settings: StreamSettings,
             session.batches.append(decoder.decode(bytes(data)))
         except Exception as error:  # a test failure, reported below rather than lost in a callback
             session.errors.append(error)
+        session.changed.set()
 
     await client.start_notify(proto.data_uuid, on_data)
     if name == "polar":
-        await client.start_notify(pc.CONTROL_UUID, lambda _, d: session.control.append(pc.parse_control(bytes(d))))
+        await client.start_notify(pc.CONTROL_UUID, session.on_control)
     for write in proto.start_writes(settings, client.mtu_size):
         await client.write_gatt_char(write.characteristic, write.value, response=write.response)
         if write.pause_after_s:
+            # The protocol itself asks the host to pause here (device time): time is what is being followed.
             await asyncio.sleep(write.pause_after_s)
 
 
@@ -117,7 +140,7 @@ async def stream_once(watch: VirtualWatch, name: str, settings: StreamSettings, 
     async with BleakClient(watch.address, backend=BumbleClientBackend, **client_kwargs) as client:
         await start_stream(client, name, settings, session, decoder)
         await asyncio.wait_for(watch.finished.wait(), 20)
-        await asyncio.sleep(0.05)
+        await session.all_of(watch)
     return session
 
 
@@ -198,13 +221,13 @@ def test_polar_control_point_and_small_mtu_refusal(clip: tuple[np.ndarray, np.nd
                 features = pc.parse_control(bytes(await client.read_gatt_char(pc.CONTROL_UUID)))
                 assert features.names >= {"ACC", "ECG"}
                 await client.start_notify(pc.DATA_UUID, lambda _, d: session.payloads.append(bytes(d)))
-                await client.start_notify(pc.CONTROL_UUID, lambda _, d: session.control.append(
-                    pc.parse_control(bytes(d))))
+                await client.start_notify(pc.CONTROL_UUID, session.on_control)
                 await client.write_gatt_char(pc.CONTROL_UUID, pc.build_get_settings(), response=True)
                 for write in PROTOCOLS.get("polar").start_writes(SETTINGS["polar"], client.mtu_size):
                     await client.write_gatt_char(write.characteristic, write.value, response=True)
                 await client.write_gatt_char(pc.CONTROL_UUID, pc.build_start(sample_rate=33), response=True)
-                await asyncio.sleep(0.1)
+                await session.until(lambda: sum(r.op == pc.ControlOp.START for r in session.control) == 2,
+                                    "both START responses")
             *listed, refused, bad_rate = session.control
             assert len(listed) > 1 and [r.more for r in listed] == [True] * (len(listed) - 1) + [False]
             rates = {r for frame in listed for r in frame.settings.sample_rates}
@@ -225,17 +248,23 @@ def test_polar_stream_only_after_start_and_stop_ends_it(clip: tuple[np.ndarray, 
             session = Session()
             decoder = PROTOCOLS.get("polar").decoder(SETTINGS["polar"])
             async with BleakClient(watch.address, backend=BumbleClientBackend) as client:
-                await client.start_notify(pc.DATA_UUID, lambda _, d: session.batches.append(decoder.decode(bytes(d))))
-                await client.start_notify(pc.CONTROL_UUID, lambda _, d: session.control.append(
-                    pc.parse_control(bytes(d))))
-                await asyncio.sleep(0.2)
-                assert session.batches == []  # subscribed but not started: silence
+                def on_data(_: object, d: bytearray) -> None:
+                    session.batches.append(decoder.decode(bytes(d)))
+                    session.changed.set()
+
+                await client.start_notify(pc.DATA_UUID, on_data)
+                await client.start_notify(pc.CONTROL_UUID, session.on_control)
+                await waiting.expect_quiet(session.changed, 0.2, "notification")  # subscribed, not started
+                assert session.batches == []
                 await start_stream_writes(client, "polar")
-                await asyncio.sleep(0.2)
+                await session.until(lambda: session.count() > 0, "samples after START")
                 await client.write_gatt_char(pc.CONTROL_UUID, pc.build_stop(), response=True)
-                await asyncio.sleep(0.05)
+                # Everything put on air before the stop has arrived, and the stop was confirmed ...
+                await session.until(lambda: not watch.streaming and session.count() >= len(watch.delivered)
+                                    and [r.op for r in session.control][-1:] == [pc.ControlOp.STOP],
+                                    "the stop confirmed and every sample on air received")
                 count = session.count()
-                await asyncio.sleep(0.15)
+                await waiting.expect_quiet(session.changed, 0.15, "notification after STOP")  # ... then silence
                 assert session.count() == count > 0 and not watch.streaming
             assert [r.op for r in session.control] == [pc.ControlOp.START, pc.ControlOp.STOP]
             np.testing.assert_array_equal(session.xyz(), watch.delivered.xyz)
@@ -316,7 +345,7 @@ def test_drop_link_fires_disconnect_then_watch_readvertises_and_gap_is_countable
             decoder.reset()
             await start_stream(client, "mujo", settings, session, decoder)
             await asyncio.wait_for(watch.finished.wait(), 10)
-            await asyncio.sleep(0.05)
+            await session.all_of(watch)
             await client.disconnect()
         assert_exact(session, watch)
         assert watch.peripheral.stats.connections == 2
@@ -364,7 +393,8 @@ def test_two_watches_on_one_link_never_mix(spar: list) -> None:
                         BleakClient(ADDR_B, backend=BumbleClientBackend) as cb):
                 await start_stream(ca, "mujo", SETTINGS["mujo"], sa, da)
                 await start_stream(cb, "polar", SETTINGS["polar"], sb, db)
-                await asyncio.sleep(0.6)
+                await sa.until(lambda: sa.count() > 100, "100 samples from WatchA")
+                await sb.until(lambda: sb.count() > 100, "100 samples from WatchB")
             assert sa.errors == sb.errors == []
         for session, watch in ((sa, wa), (sb, wb)):
             assert session.count() > 100
@@ -384,11 +414,18 @@ def test_banglejs_needs_the_upload_before_streaming(clip: tuple[np.ndarray, np.n
     async def main() -> None:
         async with VirtualWatch("banglejs", t, xyz, speed=SPEED) as watch:
             text = bytearray()
+            changed = asyncio.Event()
+
+            def on_text(_: object, d: bytearray) -> None:
+                text.extend(d)
+                changed.set()
+
             async with BleakClient(watch.address, backend=BumbleClientBackend) as client:
-                await client.start_notify(TX_UUID, lambda _, d: text.extend(d))
+                await client.start_notify(TX_UUID, on_text)
                 await client.write_gatt_char(RX_UUID, b"\x10mujoStart(50,10);\n", response=False)
                 await client.write_gatt_char(RX_UUID, b"1+1\n", response=False)
-                await asyncio.sleep(0.2)
+                # The console answers each line in order: the reply to the second line comes last.
+                await waiting.wait_until(lambda: b"1+1\r\n=undefined\r\n" in text, changed, what="the console reply")
             assert b'Uncaught ReferenceError: "mujoStart" is not defined' in text
             assert b"1+1\r\n=undefined\r\n" in text and b"MJ:" not in text
             assert not watch.streaming and watch.stats.rejected_commands == 1
@@ -401,16 +438,16 @@ def test_mujo_refuses_a_bad_config_and_notifies_status(clip: tuple[np.ndarray, n
 
     async def main() -> None:
         async with VirtualWatch("mujo", t, xyz, speed=SPEED) as watch:
-            statuses: list[MujoStatus] = []
+            statuses: waiting.Arrivals[MujoStatus] = waiting.Arrivals()
             async with BleakClient(watch.address, backend=BumbleClientBackend) as client:
                 await client.start_notify(STATUS_UUID, lambda _, d: statuses.append(MujoStatus.decode(bytes(d))))
                 with pytest.raises(BleakGATTProtocolError):
                     await client.write_gatt_char(CONFIG_UUID, b"\x01\x09\x00\x01", response=True)
                 await start_stream_writes(client, "mujo")
-                await asyncio.sleep(0.1)
+                await statuses.at_least(1)
                 for write in PROTOCOLS.get("mujo").stop_writes():
                     await client.write_gatt_char(write.characteristic, write.value, response=True)
-                await asyncio.sleep(0.05)
+                await statuses.at_least(2)
             assert [s.state.name for s in statuses] == ["STREAMING", "IDLE"]
             assert watch.stats.rejected_commands == 1
 

@@ -7,11 +7,11 @@ and a fresh default link.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -38,6 +38,11 @@ from mujo_edge.firmware_bridge.sim import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("_bridge_waiting", Path(__file__).with_name("waiting.py"))
+assert _spec is not None and _spec.loader is not None
+waiting = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(waiting)
+Arrivals = waiting.Arrivals
 SVC = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
 RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"
 TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"
@@ -55,7 +60,7 @@ def run(coro_fn: Callable[[], Awaitable[None]], timeout: float = 20.0) -> None:
 
 def make_watch(name: str = "SimWatch", address: str = ADDR_A, **kwargs: object) -> VirtualPeripheral:
     """A generic UART-like peripheral: write RX (echoed into `written`), notify TX, read INFO."""
-    written: list[bytes] = []
+    written: list[bytes] = Arrivals()
     services = [
         ServiceSpec(
             SVC,
@@ -119,10 +124,7 @@ def test_connect_mtu_discovery_read_write() -> None:
                 await client.write_gatt_char(RX, b"\x01\x02", response=True)
                 await client.write_gatt_char(RX, b"\x03", response=False)
                 await client.write_gatt_char(RX, bytes(range(200)), response=True)
-                for _ in range(100):
-                    if len(watch.written) == 3:
-                        break
-                    await asyncio.sleep(0.01)
+                await watch.written.at_least(3)  # a write without response is not confirmed: wait for it
                 assert watch.written == [b"\x01\x02", b"\x03", bytes(range(200))]
                 watch.set_value(INFO, b"fw-2.0")
                 assert await client.read_gatt_char(INFO) == bytearray(b"fw-2.0")
@@ -152,7 +154,7 @@ def test_1000_notifications_in_order_none_lost() -> None:
                     await watch.notify(TX, i.to_bytes(4, "little") + bytes(36))
                 await asyncio.wait_for(done.wait(), 10)
                 await client.stop_notify(TX)
-                await asyncio.sleep(0.05)
+                await watch.wait_unsubscribed(TX)
                 assert not watch.is_subscribed(TX)
             assert [int.from_bytes(g[:4], "little") for g in got] == list(range(1000))
             assert {len(g) for g in got} == {40}
@@ -164,15 +166,12 @@ def test_1000_notifications_in_order_none_lost() -> None:
 def test_without_mtu_exchange_notifications_are_cut_to_20_bytes() -> None:
     async def main() -> None:
         async with make_watch() as watch:
-            got: list[bytes] = []
+            got: Arrivals[bytes] = Arrivals()
             async with BleakClient(ADDR_A, backend=BumbleClientBackend, mtu=None) as client:
                 assert client.mtu_size == 23
                 await client.start_notify(TX, lambda _, data: got.append(bytes(data)))
                 await watch.notify(TX, bytes(range(40)))
-                for _ in range(100):
-                    if got:
-                        break
-                    await asyncio.sleep(0.01)
+                await got.at_least(1)
             assert got == [bytes(range(20))]
 
     run(main)
@@ -182,7 +181,7 @@ def test_peripheral_drop_fires_disconnected_callback_then_reconnect_and_resubscr
     async def main() -> None:
         async with make_watch() as watch:
             dropped = asyncio.Event()
-            got: list[bytes] = []
+            got: Arrivals[bytes] = Arrivals()
             client = BleakClient(ADDR_A, disconnected_callback=lambda c: dropped.set(), backend=BumbleClientBackend)
             await client.connect()
             await client.start_notify(TX, lambda _, data: got.append(bytes(data)))
@@ -195,11 +194,11 @@ def test_peripheral_drop_fires_disconnected_callback_then_reconnect_and_resubscr
             await client.start_notify(TX, lambda _, data: got.append(bytes(data)))
             await watch.wait_subscribed(TX)
             await watch.notify(TX, b"after")
-            await asyncio.sleep(0.05)
+            await got.at_least(2)
             dropped.clear()
             await client.disconnect()
-            await asyncio.sleep(0.05)
-            assert not dropped.is_set()  # our own disconnect is not reported as a drop
+            await watch.wait_disconnected()
+            await waiting.expect_quiet(dropped, 0.05, "disconnected callback")  # our own disconnect is no drop
             assert got == [b"before", b"after"]
             assert watch.stats.connections == 2 and watch.stats.disconnections == 2
 
@@ -209,7 +208,7 @@ def test_peripheral_drop_fires_disconnected_callback_then_reconnect_and_resubscr
 def test_two_peripherals_notifications_never_mixed() -> None:
     async def main() -> None:
         async with make_watch("WatchA", ADDR_A) as a, make_watch("WatchB", ADDR_B) as b:
-            got: dict[str, list[bytes]] = {"A": [], "B": []}
+            got: dict[str, Arrivals[bytes]] = {"A": Arrivals(), "B": Arrivals()}
             async with (
                 BleakClient(ADDR_A, backend=BumbleClientBackend) as ca,
                 BleakClient(ADDR_B, backend=BumbleClientBackend) as cb,
@@ -219,10 +218,8 @@ def test_two_peripherals_notifications_never_mixed() -> None:
                 for i in range(200):
                     await a.notify(TX, b"A" + bytes([i]))
                     await b.notify(TX, b"B" + bytes([i]))
-                for _ in range(200):
-                    if len(got["A"]) == len(got["B"]) == 200:
-                        break
-                    await asyncio.sleep(0.01)
+                await got["A"].at_least(200)
+                await got["B"].at_least(200)
             assert got["A"] == [b"A" + bytes([i]) for i in range(200)]
             assert got["B"] == [b"B" + bytes([i]) for i in range(200)]
 
@@ -238,13 +235,13 @@ def test_notification_filter_drops_and_delays_without_reordering() -> None:
             return 0.02 if index % 10 == 5 else 0.0  # a late packet holds back the next ones
 
         async with make_watch(notification_filter=faults) as watch:
-            got: list[int] = []
+            got: Arrivals[int] = Arrivals()
             async with BleakClient(ADDR_A, backend=BumbleClientBackend) as client:
                 await client.start_notify(TX, lambda _, d: got.append(d[0]))
                 for i in range(50):
                     await watch.notify(TX, bytes([i]))
                 await watch.flush()
-                await asyncio.sleep(0.05)
+                await got.until(lambda g: bool(g) and g[-1] == 49, what="the last notification")
             assert got == [i for i in range(50) if i % 10 != 3]
             assert watch.stats.dropped == 5 and watch.stats.delayed == 5
 
@@ -318,24 +315,7 @@ def tcp_controllers() -> tuple[int, int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 10
-    while True:
-        if process.poll() is not None:
-            pytest.skip(f"bumble.apps.controllers exited: {process.stderr.read().decode()[-300:]}")
-        try:
-            # Only look for the listening socket; a connect would be taken as the controller's host.
-            probe = subprocess.run(["ss", "-ltn"], capture_output=True, text=True, check=False).stdout
-        except FileNotFoundError:
-            probe = None
-        if probe is None:
-            time.sleep(1.0)
-            break
-        if all(f":{p} " in probe for p in ports):
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.skip("bumble.apps.controllers did not start listening within 10 s")
-        time.sleep(0.05)
+    waiting.wait_listening(process, ports)
     try:
         yield ports[0], ports[1]
     finally:
@@ -351,7 +331,7 @@ def test_loopback_tcp_two_tasks(tcp_controllers: tuple[int, int]) -> None:
         watch = make_watch(link=TcpSimLink(peripheral_port))
         await watch.start()
         try:
-            got: list[bytes] = []
+            got: Arrivals[bytes] = Arrivals()
             device = await BleakScanner.find_device_by_name(
                 "SimWatch", timeout=5, backend=BumbleScannerBackend, link=host_link
             )
@@ -363,10 +343,7 @@ def test_loopback_tcp_two_tasks(tcp_controllers: tuple[int, int]) -> None:
                 await watch.wait_subscribed(TX)
                 for i in range(200):
                     await watch.notify(TX, i.to_bytes(2, "little") * 20)
-                for _ in range(500):
-                    if len(got) == 200:
-                        break
-                    await asyncio.sleep(0.01)
+                await got.at_least(200)
             assert [int.from_bytes(g[:2], "little") for g in got] == list(range(200))
         finally:
             await watch.stop()
@@ -387,11 +364,10 @@ PERIPHERAL_PROCESS = textwrap.dedent(
         await watch.wait_subscribed("{tx}", timeout=20)
         for i in range(300):
             await watch.notify("{tx}", i.to_bytes(2, "little") * 10)
-        for _ in range(200):  # until the host disconnects (at most 10 s)
-            if not watch.is_connected:
-                break
-            await asyncio.sleep(0.05)
-        await watch.stop()
+        try:
+            await watch.wait_disconnected(timeout=10)  # until the host disconnects
+        finally:
+            await watch.stop()
 
     asyncio.run(main(int(sys.argv[1])))
     """

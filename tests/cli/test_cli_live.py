@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +87,16 @@ def test_run_live_and_replay_of_its_recording_agree(protocol: str, bundle: Path,
             async with client:
                 stop = asyncio.Event()
                 seen: list = []
+                consumed = bridge.Arrivals()
 
                 async def stop_when_done() -> None:
-                    await watch.done.wait()
-                    await asyncio.sleep(0.3)
+                    await watch.done.wait()  # then every sample put on air has gone through run_live
+                    await consumed.until(lambda got: sum(len(b) for b in got) >= len(watch.sent))
                     stop.set()
 
                 stopper = asyncio.create_task(stop_when_done())
                 summary = await run_live(client, recognizer, record=record, stop=stop,
-                                         on_prediction=lambda p, lat: seen.append(lat))
+                                         on_prediction=lambda p, lat: seen.append(lat), on_batch=consumed.append)
                 await stopper
         return summary, seen
 
@@ -197,7 +197,7 @@ WATCH_PROCESS = textwrap.dedent(
                                                   link=TcpSimLink(port))
         async with watch:
             print("advertising", flush=True)  # the fixture waits for this line before anyone scans
-            await asyncio.sleep(float(sys.argv[4]))
+            await asyncio.sleep(float(sys.argv[4]))  # the process's lifetime cap (the fixture kills it sooner)
 
     asyncio.run(main(int(sys.argv[1])))
     """
@@ -214,17 +214,7 @@ def tcp_radio(tmp_path: Path):
                              stderr=subprocess.PIPE)
     script = tmp_path / "watch.py"
     script.write_text(WATCH_PROCESS)
-    deadline = time.monotonic() + 10
-    while True:
-        if radio.poll() is not None:
-            pytest.skip(f"bumble.apps.controllers exited: {radio.stderr.read().decode()[-300:]}")
-        probe = subprocess.run(["ss", "-ltn"], capture_output=True, text=True, check=False).stdout
-        if all(f":{p} " in probe for p in (central, peripheral)):
-            break
-        if time.monotonic() > deadline:
-            radio.kill()
-            pytest.skip("bumble.apps.controllers did not start listening")
-        time.sleep(0.05)
+    bridge.waiting.wait_listening(radio, (central, peripheral))
     watch = subprocess.Popen([sys.executable, str(script), str(peripheral), str(TESTS / "bridge" / "test_client.py"),
                               str(TESTS / "core" / "runtime_fixtures.py"), "30"], cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -301,14 +291,15 @@ async def _stream_emulated(protocol: str, rec, recognizer, record: Path, address
                                     host_clock=bridge.scaled_clock(E2E_SPEED), **bridge.SIM)
         async with client:
             stop = asyncio.Event()
+            consumed = bridge.Arrivals()
 
             async def stop_when_done() -> None:
-                await watch.finished.wait()
-                await asyncio.sleep(0.3)
+                await watch.finished.wait()  # then every sample put on air has gone through run_live
+                await consumed.until(lambda got: sum(len(b) for b in got) >= len(watch.delivered))
                 stop.set()
 
             stopper = asyncio.create_task(stop_when_done())
-            summary = await run_live(client, recognizer, record=record, stop=stop)
+            summary = await run_live(client, recognizer, record=record, stop=stop, on_batch=consumed.append)
             await stopper
     return watch, summary
 
@@ -364,7 +355,7 @@ def test_emulated_two_watches_never_mixed(spar_minute, bundle: Path) -> None:
         rec_b = Recording.create(spar_minute.t, other, spar_minute.channels, subject="b", source="reversed")
         a = watch_from_recording("polar", spar_minute, speed=E2E_SPEED, address="F0:00:00:00:0A:01", name="A")
         b = watch_from_recording("mujo", rec_b, speed=E2E_SPEED, address="F0:00:00:00:0A:02", name="B")
-        got: dict[str, list] = {"A": [], "B": []}
+        got: dict[str, list] = {"A": bridge.Arrivals(), "B": bridge.Arrivals()}
         async with a, b:
             clients = [bridge.WatchClient(p, address=w.address, reconnect=bridge.FAST,
                                           host_clock=bridge.scaled_clock(E2E_SPEED), **bridge.SIM)
@@ -377,7 +368,8 @@ def test_emulated_two_watches_never_mixed(spar_minute, bundle: Path) -> None:
                 task = asyncio.create_task(consume())
                 await a.finished.wait()
                 await b.finished.wait()
-                await asyncio.sleep(0.3)
+                for name, watch in (("A", a), ("B", b)):  # every sample put on air has arrived
+                    await got[name].until(lambda g, w=watch: sum(len(x) for x in g) >= len(w.delivered))
                 task.cancel()
         return a, b, got
 
