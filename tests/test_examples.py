@@ -64,7 +64,7 @@ def test_predict_recording_with_the_embedded_bundle(tmp_path, shared_data, load_
     csvs = _spar_csvs(tmp_path / "csv", shared_data, subjects=("5",), classes=("PEN", "ROW"))
     result = load_script("examples/predict_recording.py").main(["--data", str(csvs)])
     assert result["windows"] > 20 and 0.0 <= result["macro_f1"] <= 1.0
-    assert "tflite-int8" == result["artifact"] and "PEN" in capsys.readouterr().out
+    assert result["artifact"] == "tflite-int8" and "PEN" in capsys.readouterr().out
 
 
 def test_count_repetitions_live(shared_data, load_script, capsys):
