@@ -18,6 +18,7 @@ Pure numpy, no BLE here, so all of it is testable with synthetic clocks.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections import deque
@@ -44,8 +45,16 @@ class DriftClock:
     (a device restart, a clock reset after reconnecting) re-anchors the fit (`rebase`), keeping the drift.
     """
 
-    def __init__(self, *, window_s: float = 300.0, bin_s: float = 0.25, min_span_s: float = 2.0,
-                 jump_s: float = 1.0, prior_rate: float = 1.0, envelope_quantile: float = 0.2) -> None:
+    def __init__(
+        self,
+        *,
+        window_s: float = 300.0,
+        bin_s: float = 0.25,
+        min_span_s: float = 2.0,
+        jump_s: float = 1.0,
+        prior_rate: float = 1.0,
+        envelope_quantile: float = 0.2,
+    ) -> None:
         if not (window_s > 0 and bin_s > 0 and min_span_s >= 0 and jump_s > 0 and prior_rate > 0):
             raise ConfigError("window_s, bin_s, jump_s and prior_rate must be > 0, min_span_s >= 0", field="clock")
         self.window_s = window_s
@@ -124,7 +133,7 @@ class DriftClock:
         # the LP optimum: the hull edge above the mean device time (a vertex at either end of the hull
         # cannot be the optimum unless the hull is a single point)
         rate = self.rate
-        for (t1, h1), (t2, h2) in zip(hull, hull[1:]):
+        for (t1, h1), (t2, h2) in itertools.pairwise(hull):
             if t2 >= t_mean:
                 rate = (h2 - h1) / (t2 - t1)
                 break
@@ -278,8 +287,16 @@ class StreamTimer:
         gap_tolerance: a step between samples above this many nominal periods is a gap.
     """
 
-    def __init__(self, nominal_rate_hz: float, *, device_timestamps: bool, retime_stretched: bool = False,
-                 range_g: float | None = None, gap_tolerance: float = 1.5, clock: DriftClock | None = None) -> None:
+    def __init__(
+        self,
+        nominal_rate_hz: float,
+        *,
+        device_timestamps: bool,
+        retime_stretched: bool = False,
+        range_g: float | None = None,
+        gap_tolerance: float = 1.5,
+        clock: DriftClock | None = None,
+    ) -> None:
         if not nominal_rate_hz > 0:
             raise ConfigError(f"rate must be > 0, got {nominal_rate_hz}", field="rate_hz")
         self.nominal_rate_hz = nominal_rate_hz
@@ -358,9 +375,14 @@ class StreamTimer:
         has_clock = self.device_timestamps and self.clock._ref_t is not None
         delays = sorted(self._delays)
         return TimingStats(
-            samples=self.samples, batches=self.batches, gaps=self.gaps, missing_samples=self.missing,
-            measured_rate_hz=self.rate.rate_hz, nominal_rate_hz=self.nominal_rate_hz,
+            samples=self.samples,
+            batches=self.batches,
+            gaps=self.gaps,
+            missing_samples=self.missing,
+            measured_rate_hz=self.rate.rate_hz,
+            nominal_rate_hz=self.nominal_rate_hz,
             drift_ppm=self.clock.drift_ppm if has_clock and self.clock.fitted else None,
             latency_s=delays[len(delays) // 2] if delays else None,
-            saturated_samples=self.saturated, clock_rebases=self.clock.rebases,
+            saturated_samples=self.saturated,
+            clock_rebases=self.clock.rebases,
         )

@@ -16,7 +16,9 @@ class ProtocolError(MujoEdgeError):
     kept whole (the message shows them as hex, truncated).
     """
 
-    def __init__(self, reason: str, *, protocol: str, field: str | None = None, packet: bytes | bytearray = b"") -> None:
+    def __init__(
+        self, reason: str, *, protocol: str, field: str | None = None, packet: bytes | bytearray = b""
+    ) -> None:
         self.reason = reason
         self.protocol = protocol
         self.field = field

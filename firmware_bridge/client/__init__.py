@@ -26,7 +26,20 @@ from mujo_edge.firmware_bridge.client.types import (
 from mujo_edge.firmware_bridge.client.watch import WatchClient
 
 __all__ = [
-    "CONTROL_HANDLERS", "ClientStats", "ControlHandler", "DeviceId", "DeviceSamples", "FoundDevice", "MultiWatch",
-    "PolarControl", "ReconnectPolicy", "WatchClient", "WatchConnectionError", "default_settings", "discover",
-    "protocol_for_uuids", "scaled_clock", "wall_clock",
+    "CONTROL_HANDLERS",
+    "ClientStats",
+    "ControlHandler",
+    "DeviceId",
+    "DeviceSamples",
+    "FoundDevice",
+    "MultiWatch",
+    "PolarControl",
+    "ReconnectPolicy",
+    "WatchClient",
+    "WatchConnectionError",
+    "default_settings",
+    "discover",
+    "protocol_for_uuids",
+    "scaled_clock",
+    "wall_clock",
 ]

@@ -63,13 +63,17 @@ class PolarControl(ControlHandler):
     async def wait_started(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self._started.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.info("polar: no start response within %.1f s; assuming raw frames", timeout)
             return
         r = self._response
         if r is not None and not r.ok:
-            raise ProtocolError(f"start refused: {r.status_name}", protocol="polar", field="status",
-                                packet=bytes([pc.RESPONSE, r.op, r.measurement_type, r.status]))
+            raise ProtocolError(
+                f"start refused: {r.status_name}",
+                protocol="polar",
+                field="status",
+                packet=bytes([pc.RESPONSE, r.op, r.measurement_type, r.status]),
+            )
 
 
 CONTROL_HANDLERS: Registry[Callable[[Decoder], ControlHandler]] = Registry("control handler")

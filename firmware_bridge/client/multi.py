@@ -103,6 +103,13 @@ async def discover(timeout: float = 5.0, scanner_backend: type | None = None, **
     out = []
     for device, adv in found.values():
         uuids = tuple(u.lower() for u in adv.service_uuids)
-        out.append(FoundDevice(name=adv.local_name or device.name, address=device.address.upper(),
-                               rssi=adv.rssi, protocol=protocol_for_uuids(uuids), service_uuids=uuids))
+        out.append(
+            FoundDevice(
+                name=adv.local_name or device.name,
+                address=device.address.upper(),
+                rssi=adv.rssi,
+                protocol=protocol_for_uuids(uuids),
+                service_uuids=uuids,
+            )
+        )
     return sorted(out, key=lambda d: -(d.rssi if d.rssi is not None else -999))

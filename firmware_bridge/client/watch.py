@@ -15,6 +15,7 @@ re-runs the start writes; the time spent away is counted as a gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -94,9 +95,11 @@ class WatchClient:
         self.device: DeviceId | None = None
         self.decoder = self.protocol.decoder(self.settings)
         self.timer = StreamTimer(
-            self.settings.rate_hz, device_timestamps=self.protocol.has_device_timestamps,
+            self.settings.rate_hz,
+            device_timestamps=self.protocol.has_device_timestamps,
             retime_stretched=self.protocol.has_device_timestamps and not self.protocol.has_sequence_numbers,
-            range_g=self.settings.range_g)
+            range_g=self.settings.range_g,
+        )
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_batches)
         self._client: Any = None  # the BleakClient of the current connection
         self._control: ControlHandler | None = None
@@ -141,7 +144,7 @@ class WatchClient:
         if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), self.connect_timeout + 5)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -168,9 +171,15 @@ class WatchClient:
                 await self._close_connection(graceful=False)
                 limit = self.reconnect.max_attempts
                 if limit is not None and failures >= limit:
-                    self.error = e if isinstance(e, WatchConnectionError) else WatchConnectionError(
-                        f"could not {'restart' if started_once else 'start'} the stream: {self.last_error}",
-                        address=self.address, attempts=failures)
+                    self.error = (
+                        e
+                        if isinstance(e, WatchConnectionError)
+                        else WatchConnectionError(
+                            f"could not {'restart' if started_once else 'start'} the stream: {self.last_error}",
+                            address=self.address,
+                            attempts=failures,
+                        )
+                    )
                     self._end_with_error()
                     return
                 await self._sleep(self.reconnect.delay(failures))
@@ -190,10 +199,8 @@ class WatchClient:
 
     async def _sleep(self, seconds: float) -> None:
         if seconds > 0 and not self._closing:
-            try:
+            with contextlib.suppress(TimeoutError):  # the delay passed without a stop
                 await asyncio.wait_for(self._stopping.wait(), seconds)
-            except asyncio.TimeoutError:
-                pass
 
     def _end_with_error(self) -> None:
         self._ready.set()
@@ -208,8 +215,7 @@ class WatchClient:
         if self.client_backend is not None:
             kwargs["backend"] = self.client_backend
             kwargs.setdefault("mtu", self.mtu)
-        client = BleakClient(target, disconnected_callback=self._on_disconnect, timeout=self.connect_timeout,
-                             **kwargs)
+        client = BleakClient(target, disconnected_callback=self._on_disconnect, timeout=self.connect_timeout, **kwargs)
         self._client = client
         await client.connect()
         self.decoder.reset()
@@ -229,8 +235,9 @@ class WatchClient:
         if self._lost.is_set():
             raise WatchConnectionError("the link dropped while starting the stream", address=self.address)
         self._streaming = True
-        log.info("%s: streaming %s at %g Hz, MTU %d", self.device, self.protocol.name, self.settings.rate_hz,
-                 client.mtu_size)
+        log.info(
+            "%s: streaming %s at %g Hz, MTU %d", self.device, self.protocol.name, self.settings.rate_hz, client.mtu_size
+        )
 
     async def _find(self) -> Any:
         """The BLEDevice to connect to (by address string once known: reconnects skip the scan)."""
@@ -303,8 +310,9 @@ class WatchClient:
             return
         if len(timed.t) == 0 or self.device is None:
             return
-        samples = DeviceSamples(self.device, timed.t, timed.t_device, timed.xyz, timed.gap_before_s,
-                                timed.missing_samples)
+        samples = DeviceSamples(
+            self.device, timed.t, timed.t_device, timed.xyz, timed.gap_before_s, timed.missing_samples
+        )
         if self.on_samples is not None:
             try:
                 self.on_samples(samples)
@@ -337,10 +345,21 @@ class WatchClient:
         t = self.timer.stats()
         client = self._client
         return ClientStats(
-            device=self.device, connected=self._streaming,
+            device=self.device,
+            connected=self._streaming,
             mtu=client.mtu_size if client is not None and client.is_connected else None,
-            notifications=self.notifications, samples=t.samples, gaps=t.gaps, missing_samples=t.missing_samples,
-            measured_rate_hz=t.measured_rate_hz, nominal_rate_hz=self.settings.rate_hz, drift_ppm=t.drift_ppm,
-            latency_s=t.latency_s, reconnects=self.reconnects, decode_errors=self.decode_errors,
-            callback_errors=self.callback_errors, dropped_batches=self.dropped,
-            saturated_samples=t.saturated_samples, last_error=self.last_error)
+            notifications=self.notifications,
+            samples=t.samples,
+            gaps=t.gaps,
+            missing_samples=t.missing_samples,
+            measured_rate_hz=t.measured_rate_hz,
+            nominal_rate_hz=self.settings.rate_hz,
+            drift_ppm=t.drift_ppm,
+            latency_s=t.latency_s,
+            reconnects=self.reconnects,
+            decode_errors=self.decode_errors,
+            callback_errors=self.callback_errors,
+            dropped_batches=self.dropped,
+            saturated_samples=t.saturated_samples,
+            last_error=self.last_error,
+        )

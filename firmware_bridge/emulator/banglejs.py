@@ -32,8 +32,10 @@ from mujo_edge.firmware_bridge.protocols.base import ATT_HEADER, Encoder, Stream
 from mujo_edge.firmware_bridge.sim.peripheral import CharacteristicSpec, ServiceSpec
 
 APP_FUNCTIONS = ("mujoStart", "mujoAccel", "mujoSend")
-BANNER = b"\r\n ____                 _\r\n|  __|___ ___ ___ _ _|_|___ ___\r\n|  __|_ -| . |  _| | | |   | . |\r\n" \
-         b"|____|___|  _|_| |___|_|_|_|___|\r\n         |_| espruino.com (mujo-edge emulator)\r\n"
+BANNER = (
+    b"\r\n ____                 _\r\n|  __|___ ___ ___ _ _|_|___ ___\r\n|  __|_ -| . |  _| | | |   | . |\r\n"
+    b"|____|___|  _|_| |___|_|_|_|___|\r\n         |_| espruino.com (mujo-edge emulator)\r\n"
+)
 _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
 _FUNCTION = re.compile(r"^\s*function\s+([A-Za-z_$][\w$]*)\s*\(")
 _CALL = re.compile(r"^\s*([A-Za-z_$][\w$]*)\s*\(([^()]*)\)\s*;?\s*$")
@@ -62,10 +64,15 @@ class BangleDevice(DeviceModel):
         self._session_origin = 0.0
 
     def services(self) -> list[ServiceSpec]:
-        return [ServiceSpec(SERVICE_UUID, (
-            CharacteristicSpec(RX_UUID, ("write", "write-without-response"), on_write=self._on_rx),
-            CharacteristicSpec(TX_UUID, ("notify",)),
-        ))]
+        return [
+            ServiceSpec(
+                SERVICE_UUID,
+                (
+                    CharacteristicSpec(RX_UUID, ("write", "write-without-response"), on_write=self._on_rx),
+                    CharacteristicSpec(TX_UUID, ("notify",)),
+                ),
+            )
+        ]
 
     def unit_samples(self, settings: StreamSettings, mtu: int) -> int:
         return self.batch  # one printed line per batch, split over as many notifications as it needs
@@ -89,7 +96,7 @@ class BangleDevice(DeviceModel):
     def _print(self, text: bytes) -> None:
         step = self.watch.mtu() - ATT_HEADER  # the UART is a byte stream: split it like the data lines
         for i in range(0, len(text), step):
-            self.watch.send_control(TX_UUID, text[i:i + step])
+            self.watch.send_control(TX_UUID, text[i : i + step])
 
     def _on_rx(self, value: bytes) -> None:
         for byte in value:

@@ -8,6 +8,7 @@ at stream second 3 happens 0.15 host seconds after the start, and 0.5 s of jitte
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -49,7 +50,7 @@ class WatchFaults:
         object.__setattr__(self, "drop_link_at_s", times)
         if any(not math.isfinite(t) or t < 0 for t in times):
             raise ConfigError(f"must be finite stream times >= 0 s, got {list(times)}", field="drop_link_at_s")
-        if any(b <= a for a, b in zip(times, times[1:])):
+        if any(b <= a for a, b in itertools.pairwise(times)):
             raise ConfigError(f"must be strictly increasing, got {list(times)}", field="drop_link_at_s")
         if not (math.isfinite(self.reconnect_after_s) and self.reconnect_after_s >= 0):
             raise ConfigError(f"must be >= 0 s, got {self.reconnect_after_s}", field="reconnect_after_s")
@@ -58,8 +59,9 @@ class WatchFaults:
         if not (math.isfinite(self.jitter_s) and self.jitter_s >= 0):
             raise ConfigError(f"must be >= 0 s, got {self.jitter_s}", field="jitter_s")
         if not (math.isfinite(self.clock_drift_ppm) and abs(self.clock_drift_ppm) < 1e5):
-            raise ConfigError(f"must be finite and within +-100000 ppm, got {self.clock_drift_ppm}",
-                              field="clock_drift_ppm")
+            raise ConfigError(
+                f"must be finite and within +-100000 ppm, got {self.clock_drift_ppm}", field="clock_drift_ppm"
+            )
         if not DEFAULT_MTU <= self.max_mtu <= MAX_MTU:
             raise ConfigError(f"must be in [{DEFAULT_MTU}, {MAX_MTU}], got {self.max_mtu}", field="max_mtu")
         if self.seed < 0:
@@ -88,13 +90,19 @@ class SampleLog:
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray] | None = None
         self.packets = 0
 
-    def add(self, t_stream: np.ndarray, t_source: np.ndarray, t_device: np.ndarray | None, xyz: np.ndarray,
-            packets: int = 1) -> None:
+    def add(
+        self, t_stream: np.ndarray, t_source: np.ndarray, t_device: np.ndarray | None, xyz: np.ndarray, packets: int = 1
+    ) -> None:
         if len(t_stream) == 0:
             return
-        self._parts.append((np.asarray(t_stream, np.float64), np.asarray(t_source, np.float64),
-                            None if t_device is None else np.asarray(t_device, np.float64),
-                            np.asarray(xyz, np.float64).reshape(-1, 3)))
+        self._parts.append(
+            (
+                np.asarray(t_stream, np.float64),
+                np.asarray(t_source, np.float64),
+                None if t_device is None else np.asarray(t_device, np.float64),
+                np.asarray(xyz, np.float64).reshape(-1, 3),
+            )
+        )
         self.packets += packets
         self._cache = None
 

@@ -35,10 +35,15 @@ class InfiniTimeDevice(DeviceModel):
         self._last: np.ndarray | None = None
 
     def services(self) -> list[ServiceSpec]:
-        return [ServiceSpec(SERVICE_UUID, (
-            CharacteristicSpec(STEP_COUNT_UUID, ("read", "notify"), value=(0).to_bytes(4, "little")),
-            CharacteristicSpec(ACCEL_UUID, ("read", "notify"), on_read=self._read_value),
-        ))]
+        return [
+            ServiceSpec(
+                SERVICE_UUID,
+                (
+                    CharacteristicSpec(STEP_COUNT_UUID, ("read", "notify"), value=(0).to_bytes(4, "little")),
+                    CharacteristicSpec(ACCEL_UUID, ("read", "notify"), on_read=self._read_value),
+                ),
+            )
+        ]
 
     def unit_samples(self, settings: StreamSettings, mtu: int) -> int:
         return 1  # the firmware notifies one sample per poll

@@ -53,10 +53,15 @@ class MetaWearDevice(DeviceModel):
         self.powered = False
 
     def services(self) -> list[ServiceSpec]:
-        return [ServiceSpec(SERVICE_UUID, (
-            CharacteristicSpec(COMMAND_UUID, ("write", "write-without-response"), on_write=self._on_command),
-            CharacteristicSpec(NOTIFY_UUID, ("notify",)),
-        ))]
+        return [
+            ServiceSpec(
+                SERVICE_UUID,
+                (
+                    CharacteristicSpec(COMMAND_UUID, ("write", "write-without-response"), on_write=self._on_command),
+                    CharacteristicSpec(NOTIFY_UUID, ("notify",)),
+                ),
+            )
+        ]
 
     @property
     def packed(self) -> bool:
@@ -99,8 +104,10 @@ class MetaWearDevice(DeviceModel):
         if self.powered and self.enabled and routed:
             if not self.watch.streaming:
                 self.watch.begin_stream(self.config, new_session=True)
-                self.watch.record_event(f"metawear: streaming {self.config.rate_hz} Hz +-{self.config.range_g} g "
-                                        f"({'packed' if self.packed else 'single'})")
+                self.watch.record_event(
+                    f"metawear: streaming {self.config.rate_hz} Hz +-{self.config.range_g} g "
+                    f"({'packed' if self.packed else 'single'})"
+                )
         elif self.watch.streaming:
             self.watch.end_stream()
             self.watch.record_event("metawear: stopped")

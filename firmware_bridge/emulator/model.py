@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from typing import ClassVar, Protocol as TypingProtocol
+from typing import ClassVar
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class DeviceModel(ABC):
         """False to skip a unit silently (InfiniTime notifies only when the value changed)."""
         return True
 
-    def on_subscription(self, uuid: str, enabled: bool) -> None:
+    def on_subscription(self, uuid: str, enabled: bool) -> None:  # noqa: B027 - optional hook, default: nothing
         """The host enabled or disabled notifications/indications on `uuid`."""
 
     def on_disconnect(self) -> None:
@@ -91,7 +92,7 @@ class DeviceModel(ABC):
         if not self.keeps_running_offline:
             self.watch.end_stream()
 
-    def on_unit_lost(self, samples: int) -> None:
+    def on_unit_lost(self, samples: int) -> None:  # noqa: B027 - optional hook, default: nothing
         """A unit of `samples` was dropped by a fault (models that count their own drops override this)."""
 
 

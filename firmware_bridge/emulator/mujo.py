@@ -47,12 +47,18 @@ class MujoDevice(DeviceModel):
         self.dropped_samples = 0
 
     def services(self) -> list[ServiceSpec]:
-        return [ServiceSpec(SERVICE_UUID, (
-            CharacteristicSpec(DATA_UUID, ("notify",)),
-            CharacteristicSpec(CONFIG_UUID, ("read", "write"), on_read=lambda: self.config.encode(),
-                               on_write=self._on_config),
-            CharacteristicSpec(STATUS_UUID, ("read", "notify"), on_read=lambda: self.status().encode()),
-        ))]
+        return [
+            ServiceSpec(
+                SERVICE_UUID,
+                (
+                    CharacteristicSpec(DATA_UUID, ("notify",)),
+                    CharacteristicSpec(
+                        CONFIG_UUID, ("read", "write"), on_read=lambda: self.config.encode(), on_write=self._on_config
+                    ),
+                    CharacteristicSpec(STATUS_UUID, ("read", "notify"), on_read=lambda: self.status().encode()),
+                ),
+            )
+        ]
 
     def status(self) -> MujoStatus:
         state = DeviceState.STREAMING if self.watch.streaming else DeviceState.IDLE

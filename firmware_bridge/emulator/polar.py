@@ -58,8 +58,11 @@ def build_response(op: int, measurement: int, status: int, params: bytes = b"") 
 
 def acc_settings_entries() -> list[tuple[pc.SettingType, list[int]]]:
     """The settings this device lists for ACC: every PMD rate, 16 bit, every range."""
-    return [(pc.SettingType.SAMPLE_RATE, [int(r) for r in RATES_HZ]), (pc.SettingType.RESOLUTION, [16]),
-            (pc.SettingType.RANGE, list(RANGES_G))]
+    return [
+        (pc.SettingType.SAMPLE_RATE, [int(r) for r in RATES_HZ]),
+        (pc.SettingType.RESOLUTION, [16]),
+        (pc.SettingType.RANGE, list(RANGES_G)),
+    ]
 
 
 def settings_responses(op: int, measurement: int, mtu: int) -> list[bytes]:
@@ -74,14 +77,16 @@ def settings_responses(op: int, measurement: int, mtu: int) -> list[bytes]:
     for kind, values in acc_settings_entries():
         per = max(1, (room - 2) // 2)
         for i in range(0, len(values), per):
-            entry = _entry(kind, values[i:i + per])
+            entry = _entry(kind, values[i : i + per])
             if current and len(current) + len(entry) > room:
                 parts.append(current)
                 current = b""
             current += entry
     parts.append(current)
-    return [bytes([pc.RESPONSE, op, measurement, STATUS_SUCCESS, int(k < len(parts) - 1)]) + part
-            for k, part in enumerate(parts)]
+    return [
+        bytes([pc.RESPONSE, op, measurement, STATUS_SUCCESS, int(k < len(parts) - 1)]) + part
+        for k, part in enumerate(parts)
+    ]
 
 
 @register
@@ -91,11 +96,20 @@ class PolarDevice(DeviceModel):
     default_settings = StreamSettings(rate_hz=52.0, range_g=8)
 
     def services(self) -> list[ServiceSpec]:
-        return [ServiceSpec(pc.SERVICE_UUID, (
-            CharacteristicSpec(pc.CONTROL_UUID, ("read", "write", "indicate"), on_read=lambda: FEATURES,
-                               on_write=self._on_control),
-            CharacteristicSpec(pc.DATA_UUID, ("notify",)),
-        ))]
+        return [
+            ServiceSpec(
+                pc.SERVICE_UUID,
+                (
+                    CharacteristicSpec(
+                        pc.CONTROL_UUID,
+                        ("read", "write", "indicate"),
+                        on_read=lambda: FEATURES,
+                        on_write=self._on_control,
+                    ),
+                    CharacteristicSpec(pc.DATA_UUID, ("notify",)),
+                ),
+            )
+        ]
 
     def unit_samples(self, settings: StreamSettings, mtu: int) -> int:
         return max(1, (mtu - ATT_HEADER - HEADER) // RAW_SAMPLE_BYTES)
@@ -165,7 +179,7 @@ class PolarDevice(DeviceModel):
             status = STATUS_INVALID_RANGE
         elif self.watch.mtu() < MIN_MTU:
             status = STATUS_INVALID_MTU
-        if status != STATUS_SUCCESS:
+        if status != STATUS_SUCCESS or rate is None:  # (rate is never None on success; says so to mypy)
             self._respond(build_response(op, acc, status), rejected=status != STATUS_ALREADY_IN_STATE)
             return
         self.watch.begin_stream(StreamSettings(float(rate), int(range_g)))

@@ -28,6 +28,7 @@ from bumble.device import Connection
 from mujo_edge.errors import ConfigError
 from mujo_edge.firmware_bridge.emulator.faults import SampleLog, WatchFaults, WatchStats
 from mujo_edge.firmware_bridge.emulator.model import DEVICE_MODELS, DeviceModel
+from mujo_edge.firmware_bridge.errors import PeripheralStateError
 from mujo_edge.firmware_bridge.protocols.base import PROTOCOLS, Encoder, Protocol, StreamSettings
 from mujo_edge.firmware_bridge.samples import STANDARD_GRAVITY
 from mujo_edge.firmware_bridge.sim.link import AnyLink
@@ -41,7 +42,10 @@ _MAX_EVENTS = 200
 
 
 class _Segment:
-    """A run of samples at one nominal rate: sample j is at stream time e0 + j / true_rate, device time d0 + j / rate."""
+    """A run of samples at one nominal rate.
+
+    Sample j is at stream time e0 + j / true_rate and at device time d0 + j / rate.
+    """
 
     def __init__(self, e0: float, d0: float, rate: float, drift: float) -> None:
         self.e0, self.d0, self.rate = e0, d0, rate
@@ -114,12 +118,14 @@ class VirtualWatch:
         self.faults = faults
         self.loop = loop
         self.model: DeviceModel = DEVICE_MODELS.get(protocol)(self)
-        self.settings: StreamSettings = (self.protocol.check(settings) if settings is not None
-                                         else self.model.default_settings)
+        self.settings: StreamSettings = (
+            self.protocol.check(settings) if settings is not None else self.model.default_settings
+        )
         self.name = name or self.model.default_name
         self.address = address.upper()
-        self.peripheral = VirtualPeripheral(self.name, self.address, self.model.services(), link=link,
-                                            max_mtu=faults.max_mtu)
+        self.peripheral = VirtualPeripheral(
+            self.name, self.address, self.model.services(), link=link, max_mtu=faults.max_mtu
+        )
         self.delivered = SampleLog(self.protocol.has_device_timestamps)
         self.lost = SampleLog(self.protocol.has_device_timestamps)
         self.stats = WatchStats()
@@ -152,6 +158,8 @@ class VirtualWatch:
             return
         await self.peripheral.start()
         device = self.peripheral.device
+        if device is None:  # start() creates it; a stop() racing this start leaves none
+            raise PeripheralStateError("stopped while starting", name=self.name, address=self.address)
         device.on("characteristic_subscription", self._on_subscription)
         device.on(device.EVENT_CONNECTION, self._on_connection)
         self._task = asyncio.create_task(self._run(), name=f"{self.name}-stream")
@@ -253,8 +261,11 @@ class VirtualWatch:
                 self._replan = False
                 e0 = max(self._now_e(), seg.next_e)
                 seg = self._segment = _Segment(e0, e0 * (1.0 + drift), self.settings.rate_hz, drift)
-            if (not math.isfinite(self.speed) and not (self.streaming and self._deliverable())
-                    and seg.next_e >= self._outage_end):
+            if (
+                not math.isfinite(self.speed)
+                and not (self.streaming and self._deliverable())
+                and seg.next_e >= self._outage_end
+            ):
                 self._state.clear()  # nothing takes real time at infinite speed: wait for a host
                 await self._state.wait()
                 continue
@@ -281,8 +292,12 @@ class VirtualWatch:
         self._state.clear()
         await self._flush_controls_locked()
         self.finished.set()
-        logger.info("%s: recording finished (%d samples sent, %d lost)", self.name, self.stats.samples_sent,
-                    self.stats.samples_lost)
+        logger.info(
+            "%s: recording finished (%d samples sent, %d lost)",
+            self.name,
+            self.stats.samples_sent,
+            self.stats.samples_lost,
+        )
 
     async def _emit(self, e: np.ndarray, d: np.ndarray) -> None:
         """One notification unit's samples: encode and send, or account for them as lost."""
@@ -301,6 +316,9 @@ class VirtualWatch:
             self._lose(e, source_t, None, xyz, offline=True)
             return
         encoder = self._encoder
+        if encoder is None:  # begin_stream() makes one before anything streams; nothing can be encoded without
+            self._lose(e, source_t, None, xyz, offline=True)
+            return
         t_proto = self.model.device_times(d)
         quantised = encoder.quantise(xyz)
         if not self.model.accept_unit(quantised):
@@ -332,8 +350,9 @@ class VirtualWatch:
         self.stats.packets_sent += 1
         self.stats.notifications += len(payloads)
 
-    def _lose(self, e: np.ndarray, source_t: np.ndarray, on_air: np.ndarray | None, xyz: np.ndarray,
-              *, offline: bool) -> None:
+    def _lose(
+        self, e: np.ndarray, source_t: np.ndarray, on_air: np.ndarray | None, xyz: np.ndarray, *, offline: bool
+    ) -> None:
         if self.protocol.has_device_timestamps and on_air is None:
             on_air = np.full(len(e), np.nan)  # never encoded: no on-air time exists
         self.lost.add(e, source_t, on_air, xyz)
@@ -390,8 +409,11 @@ def _acc_columns(recording: Recording) -> list[int]:
             by_placement.setdefault(channel.placement, {})[channel.axis] = i
     complete = {p: axes for p, axes in by_placement.items() if set(axes) == {"x", "y", "z"}}
     if not complete:
-        raise ConfigError(f"recording {recording.recording_id} has no x/y/z accelerometer channels "
-                          f"({', '.join(recording.channel_names)})", field="channels")
+        raise ConfigError(
+            f"recording {recording.recording_id} has no x/y/z accelerometer channels "
+            f"({', '.join(recording.channel_names)})",
+            field="channels",
+        )
     axes = complete.get("wrist") or next(iter(complete.values()))
     return [axes["x"], axes["y"], axes["z"]]
 
@@ -404,5 +426,4 @@ def watch_from_recording(protocol: str, recording: Recording, **kwargs: object) 
     columns = _acc_columns(recording)
     valid = recording.valid & np.isfinite(recording.x[:, columns]).all(axis=1)
     kwargs.setdefault("name", None)
-    return VirtualWatch(protocol, recording.t[valid], recording.x[valid][:, columns].astype(np.float64),
-                        **kwargs)  # type: ignore[arg-type]
+    return VirtualWatch(protocol, recording.t[valid], recording.x[valid][:, columns].astype(np.float64), **kwargs)  # type: ignore[arg-type]

@@ -9,5 +9,16 @@ from mujo_edge.firmware_bridge.protocols import banglejs  # isort: skip
 from mujo_edge.firmware_bridge.protocols import mujo_profile  # isort: skip
 from mujo_edge.firmware_bridge.protocols.base import PROTOCOLS, Decoder, Encoder, GattWrite, Protocol, StreamSettings
 
-__all__ = ["PROTOCOLS", "Decoder", "Encoder", "GattWrite", "Protocol", "StreamSettings",
-           "banglejs", "infinitime", "metawear", "mujo_profile", "polar"]
+__all__ = [
+    "PROTOCOLS",
+    "Decoder",
+    "Encoder",
+    "GattWrite",
+    "Protocol",
+    "StreamSettings",
+    "banglejs",
+    "infinitime",
+    "metawear",
+    "mujo_profile",
+    "polar",
+]

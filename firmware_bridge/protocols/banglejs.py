@@ -90,8 +90,9 @@ class LineReassembler:
                 lines.append(bytes(self._tail).rstrip(b"\r"))
                 self._tail.clear()
         if overflow is not None:
-            raise ProtocolError(f"line longer than {self.max_line} bytes (dropped)", protocol=PROTOCOL,
-                                field="line", packet=overflow)
+            raise ProtocolError(
+                f"line longer than {self.max_line} bytes (dropped)", protocol=PROTOCOL, field="line", packet=overflow
+            )
         return lines
 
 
@@ -128,7 +129,7 @@ class BangleDecoder(Decoder):
                 if seq == last_seq:
                     raise self._error(f"sequence number {seq} repeats the previous line's", "seq", line)
                 lost += (seq - last_seq - 1) % 0x10000
-            t0 = int(round(t[0] * 1000))
+            t0 = round(t[0] * 1000)
             if last_t0 is not None and t0 < last_t0:
                 self.last_seq, self._last_t0 = None, None  # re-anchor: the next line starts a new stream
                 raise self._error(f"batch time {t0} ms is before the previous batch's {last_t0} ms", "t0_ms", line)
@@ -144,7 +145,7 @@ class BangleDecoder(Decoder):
 
     def _parse(self, line: bytes) -> tuple[np.ndarray, np.ndarray, int, float]:
         try:
-            data = base64.b64decode(line[len(TAG):], validate=True)
+            data = base64.b64decode(line[len(TAG) :], validate=True)
         except (binascii.Error, ValueError):
             raise self._error("line is not valid base64", "base64", line) from None
         if len(data) < HEADER.size:
@@ -155,8 +156,9 @@ class BangleDecoder(Decoder):
         if count == 0 or len(data) != HEADER.size + SAMPLE_BYTES * count:
             raise self._error(f"header declares {count} samples, packet has {len(data)} bytes", "count", line)
         if rate_dhz == 0 or (count == 1 and span_ms != 0):
-            raise self._error(f"rate {rate_dhz / 10} Hz / span {span_ms} ms impossible for {count} samples",
-                              "rate", line)
+            raise self._error(
+                f"rate {rate_dhz / 10} Hz / span {span_ms} ms impossible for {count} samples", "rate", line
+            )
         c = np.frombuffer(data, dtype="<i2", offset=HEADER.size).reshape(-1, 3).astype(np.int64)
         frac = np.arange(count, dtype=np.float64) / max(count - 1, 1)
         return (t0_ms + span_ms * frac) / 1000.0, c, seq, rate_dhz / 10.0
@@ -188,7 +190,7 @@ class BangleEncoder(Encoder):
         native = si_to_counts(AXIS_SIGN * x, G_PER_COUNT, -32768, 32767).astype("<i2")
         out = []
         for i in range(0, x.shape[0], self.batch):
-            chunk = native[i:i + self.batch]
+            chunk = native[i : i + self.batch]
             t0 = round(float(t[i]) * 1000)
             span = round(float(t[i + chunk.shape[0] - 1]) * 1000) - t0
             if not (0 <= t0 < 1 << 32 and 0 <= span < 1 << 16):
@@ -201,7 +203,7 @@ class BangleEncoder(Encoder):
     def encode(self, xyz: np.ndarray, t_device: np.ndarray | None = None, *, mtu: int = DEFAULT_MTU) -> list[bytes]:
         stream = b"".join(self.lines(xyz, t_device))
         step = max_payload(mtu)
-        return [stream[i:i + step] for i in range(0, len(stream), step)]
+        return [stream[i : i + step] for i in range(0, len(stream), step)]
 
 
 def watch_app_source() -> str:
@@ -232,9 +234,11 @@ STOP_COMMAND = b"\x10mujoStop();\n"
 
 def _writes(command: bytes, mtu: int, pause: float = 0.0, note: str = "") -> list[GattWrite]:
     step = max_payload(mtu)
-    parts = [command[i:i + step] for i in range(0, len(command), step)]
-    return [GattWrite(RX_UUID, p, response=False, pause_after_s=pause if k == len(parts) - 1 else 0.0, note=note)
-            for k, p in enumerate(parts)]
+    parts = [command[i : i + step] for i in range(0, len(command), step)]
+    return [
+        GattWrite(RX_UUID, p, response=False, pause_after_s=pause if k == len(parts) - 1 else 0.0, note=note)
+        for k, p in enumerate(parts)
+    ]
 
 
 def _start_writes(settings: StreamSettings, mtu: int) -> list[GattWrite]:
@@ -246,18 +250,21 @@ def _start_writes(settings: StreamSettings, mtu: int) -> list[GattWrite]:
     return out + _writes(start_command(settings.rate_hz), mtu, note="start streaming")
 
 
-PROTOCOLS.register(PROTOCOL, Protocol(
-    name=PROTOCOL,
-    description="Bangle.js 2 over Nordic UART: our uploaded app prints base64 batches with seq and times",
-    service_uuid=SERVICE_UUID,
-    data_uuid=TX_UUID,
-    control_uuid=RX_UUID,
-    nominal_rates_hz=RATES_HZ,
-    ranges_g=(4,),
-    has_device_timestamps=True,
-    has_sequence_numbers=True,
-    decoder=lambda s: BangleDecoder(),
-    encoder=lambda s: BangleEncoder(s.rate_hz),
-    start_writes=_start_writes,
-    stop_writes=lambda: _writes(STOP_COMMAND, DEFAULT_MTU, note="stop streaming"),
-))
+PROTOCOLS.register(
+    PROTOCOL,
+    Protocol(
+        name=PROTOCOL,
+        description="Bangle.js 2 over Nordic UART: our uploaded app prints base64 batches with seq and times",
+        service_uuid=SERVICE_UUID,
+        data_uuid=TX_UUID,
+        control_uuid=RX_UUID,
+        nominal_rates_hz=RATES_HZ,
+        ranges_g=(4,),
+        has_device_timestamps=True,
+        has_sequence_numbers=True,
+        decoder=lambda s: BangleDecoder(),
+        encoder=lambda s: BangleEncoder(s.rate_hz),
+        start_writes=_start_writes,
+        stop_writes=lambda: _writes(STOP_COMMAND, DEFAULT_MTU, note="stop streaming"),
+    ),
+)

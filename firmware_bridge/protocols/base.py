@@ -73,7 +73,7 @@ class Decoder(ABC):
     def decode(self, payload: bytes) -> AccBatch:
         """One notification payload -> the samples it completes (possibly none)."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - optional: stateless decoders have nothing to forget
         """Forget per-stream state (sequence numbers, timestamps, partial lines)."""
 
     def _error(self, reason: str, field: str, packet: bytes) -> ProtocolError:

@@ -59,22 +59,25 @@ class InfiniTimeEncoder(Encoder):
         x, _ = as_samples(xyz, t_device)
         counts = si_to_counts(x, G_PER_COUNT, -32768, 32767).astype("<i2")
         per = min(self.samples_per_payload, max_payload(mtu) // SAMPLE_BYTES)
-        return [counts[i:i + per].tobytes() for i in range(0, counts.shape[0], per)]
+        return [counts[i : i + per].tobytes() for i in range(0, counts.shape[0], per)]
 
 
-PROTOCOLS.register(PROTOCOL, Protocol(
-    name=PROTOCOL,
-    description="InfiniTime (PineTime) motion service: raw int16 acceleration, ~10 Hz, no timestamps",
-    service_uuid=SERVICE_UUID,
-    data_uuid=ACCEL_UUID,
-    control_uuid=None,
-    nominal_rates_hz=(NOMINAL_RATE_HZ,),
-    ranges_g=(2,),
-    has_device_timestamps=False,
-    has_sequence_numbers=False,
-    decoder=lambda s: InfiniTimeDecoder(),
-    encoder=lambda s: InfiniTimeEncoder(),
-    start_writes=lambda s, mtu: [],  # the firmware streams to any subscriber; nothing to write
-    stop_writes=lambda: [],
-    other_uuids={"step_count": STEP_COUNT_UUID},
-))
+PROTOCOLS.register(
+    PROTOCOL,
+    Protocol(
+        name=PROTOCOL,
+        description="InfiniTime (PineTime) motion service: raw int16 acceleration, ~10 Hz, no timestamps",
+        service_uuid=SERVICE_UUID,
+        data_uuid=ACCEL_UUID,
+        control_uuid=None,
+        nominal_rates_hz=(NOMINAL_RATE_HZ,),
+        ranges_g=(2,),
+        has_device_timestamps=False,
+        has_sequence_numbers=False,
+        decoder=lambda s: InfiniTimeDecoder(),
+        encoder=lambda s: InfiniTimeEncoder(),
+        start_writes=lambda s, mtu: [],  # the firmware streams to any subscriber; nothing to write
+        stop_writes=lambda: [],
+        other_uuids={"step_count": STEP_COUNT_UUID},
+    ),
+)

@@ -81,12 +81,16 @@ class MetaWearDecoder(Decoder):
         if len(packet) < 2:
             raise self._error("notification shorter than its module/register header", "length", packet)
         if packet[0] != MODULE_ACC or packet[1] not in (REG_DATA, REG_PACKED):
-            raise self._error(f"not accelerometer data: module 0x{packet[0]:02x} register 0x{packet[1]:02x}",
-                              "frame_type", packet)
+            raise self._error(
+                f"not accelerometer data: module 0x{packet[0]:02x} register 0x{packet[1]:02x}", "frame_type", packet
+            )
         samples = 1 if packet[1] == REG_DATA else 3
         if len(packet) != 2 + samples * SAMPLE_BYTES:
-            raise self._error(f"register 0x{packet[1]:02x} needs {2 + samples * SAMPLE_BYTES} bytes, got {len(packet)}",
-                              "length", packet)
+            raise self._error(
+                f"register 0x{packet[1]:02x} needs {2 + samples * SAMPLE_BYTES} bytes, got {len(packet)}",
+                "length",
+                packet,
+            )
         counts = np.frombuffer(packet, dtype="<i2", offset=2).reshape(-1, 3)
         return AccBatch(None, counts_to_si(counts, self.g_per_count), device_rate_hz=self.rate_hz, raw=packet)
 
@@ -111,7 +115,7 @@ class MetaWearEncoder(Encoder):
         i = 0
         while i < counts.shape[0]:
             if self.packed and counts.shape[0] - i >= 3:
-                out.append(bytes([MODULE_ACC, REG_PACKED]) + counts[i:i + 3].tobytes())
+                out.append(bytes([MODULE_ACC, REG_PACKED]) + counts[i : i + 3].tobytes())
                 i += 3
             else:
                 out.append(bytes([MODULE_ACC, REG_DATA]) + counts[i].tobytes())
@@ -137,18 +141,21 @@ def _stop_writes() -> list[GattWrite]:
     ]
 
 
-PROTOCOLS.register(PROTOCOL, Protocol(
-    name=PROTOCOL,
-    description="MetaWear (BMI160): streamed or packed int16 acceleration, no timestamps",
-    service_uuid=SERVICE_UUID,
-    data_uuid=NOTIFY_UUID,
-    control_uuid=COMMAND_UUID,
-    nominal_rates_hz=tuple(ODR_BYTE),
-    ranges_g=tuple(RANGE_BYTE),
-    has_device_timestamps=False,
-    has_sequence_numbers=False,
-    decoder=lambda s: MetaWearDecoder(s.range_g, s.rate_hz),
-    encoder=lambda s: MetaWearEncoder(s.range_g),
-    start_writes=_start_writes,
-    stop_writes=_stop_writes,
-))
+PROTOCOLS.register(
+    PROTOCOL,
+    Protocol(
+        name=PROTOCOL,
+        description="MetaWear (BMI160): streamed or packed int16 acceleration, no timestamps",
+        service_uuid=SERVICE_UUID,
+        data_uuid=NOTIFY_UUID,
+        control_uuid=COMMAND_UUID,
+        nominal_rates_hz=tuple(ODR_BYTE),
+        ranges_g=tuple(RANGE_BYTE),
+        has_device_timestamps=False,
+        has_sequence_numbers=False,
+        decoder=lambda s: MetaWearDecoder(s.range_g, s.rate_hz),
+        encoder=lambda s: MetaWearEncoder(s.range_g),
+        start_writes=_start_writes,
+        stop_writes=_stop_writes,
+    ),
+)

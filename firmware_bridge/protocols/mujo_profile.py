@@ -74,19 +74,25 @@ class MujoConfig:
     streaming: bool = True
 
     def encode(self) -> bytes:
-        return CONFIG.pack(VERSION, _code(RATE_CODES, self.rate_hz, "rate_hz"),
-                           _code(RANGE_CODES, self.range_g, "range_g"), int(self.streaming))
+        return CONFIG.pack(
+            VERSION,
+            _code(RATE_CODES, self.rate_hz, "rate_hz"),
+            _code(RANGE_CODES, self.range_g, "range_g"),
+            int(self.streaming),
+        )
 
     @classmethod
     def decode(cls, payload: bytes) -> MujoConfig:
         packet = bytes(payload)
         if len(packet) != CONFIG.size:
-            raise ProtocolError(f"config is {CONFIG.size} bytes, got {len(packet)}", protocol=PROTOCOL,
-                                field="length", packet=packet)
+            raise ProtocolError(
+                f"config is {CONFIG.size} bytes, got {len(packet)}", protocol=PROTOCOL, field="length", packet=packet
+            )
         version, rate, rng, flags = CONFIG.unpack(packet)
         if version != VERSION or rate not in RATE_CODES or rng not in RANGE_CODES or flags > 1:
-            raise ProtocolError("config has an unknown version, rate, range or flag", protocol=PROTOCOL,
-                                field="config", packet=packet)
+            raise ProtocolError(
+                "config has an unknown version, rate, range or flag", protocol=PROTOCOL, field="config", packet=packet
+            )
         return cls(RATE_CODES[rate], RANGE_CODES[rng], bool(flags))
 
 
@@ -106,12 +112,17 @@ class MujoStatus:
     def decode(cls, payload: bytes) -> MujoStatus:
         packet = bytes(payload)
         if len(packet) != STATUS.size:
-            raise ProtocolError(f"status is {STATUS.size} bytes, got {len(packet)}", protocol=PROTOCOL,
-                                field="length", packet=packet)
+            raise ProtocolError(
+                f"status is {STATUS.size} bytes, got {len(packet)}", protocol=PROTOCOL, field="length", packet=packet
+            )
         version, state, battery, _, dropped = STATUS.unpack(packet)
         if version != VERSION or state not in DeviceState._value2member_map_ or (battery > 100 and battery != 0xFF):
-            raise ProtocolError("status has an unknown version, state or battery value", protocol=PROTOCOL,
-                                field="status", packet=packet)
+            raise ProtocolError(
+                "status has an unknown version, state or battery value",
+                protocol=PROTOCOL,
+                field="status",
+                packet=packet,
+            )
         return cls(DeviceState(state), None if battery == 0xFF else battery, dropped)
 
 
@@ -135,14 +146,16 @@ class MujoDecoder(Decoder):
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
         if len(packet) < HEADER.size:
-            raise self._error(f"packet of {len(packet)} bytes is shorter than the {HEADER.size}-byte header",
-                              "length", packet)
+            raise self._error(
+                f"packet of {len(packet)} bytes is shorter than the {HEADER.size}-byte header", "length", packet
+            )
         version, count, seq, t0, rate_code, range_code = HEADER.unpack_from(packet)
         if version != VERSION:
             raise self._error(f"unknown version {version}", "version", packet)
         if count == 0 or len(packet) != HEADER.size + SAMPLE_BYTES * count:
-            raise self._error(f"header declares {count} samples, packet holds {(len(packet) - HEADER.size) / 6:g}",
-                              "count", packet)
+            raise self._error(
+                f"header declares {count} samples, packet holds {(len(packet) - HEADER.size) / 6:g}", "count", packet
+            )
         if rate_code not in RATE_CODES or range_code not in RANGE_CODES:
             raise self._error(f"unknown rate code {rate_code} or range code {range_code}", "rate_range", packet)
         lost = 0
@@ -188,13 +201,15 @@ class MujoEncoder(Encoder):
         rate = RATE_CODES[self.rate_code]
         out: list[bytes] = []
         for i in range(0, counts.shape[0], per):
-            chunk = counts[i:i + per]
+            chunk = counts[i : i + per]
             if t is None:
                 t0_us = self._start_us + round((self._sent + i) * 1e6 / rate)
             else:
                 t0_us = round(float(t[i]) * 1e6)
-            out.append(HEADER.pack(VERSION, chunk.shape[0], self.seq, t0_us % _WRAP, self.rate_code, self.range_code)
-                       + chunk.tobytes())
+            out.append(
+                HEADER.pack(VERSION, chunk.shape[0], self.seq, t0_us % _WRAP, self.rate_code, self.range_code)
+                + chunk.tobytes()
+            )
             self.seq = (self.seq + 1) & 0xFFFF
         self._sent += counts.shape[0]
         return out
@@ -210,19 +225,22 @@ def _stop_writes() -> list[GattWrite]:
     return [GattWrite(CONFIG_UUID, MujoConfig(streaming=False).encode(), note="stop streaming")]
 
 
-PROTOCOLS.register(PROTOCOL, Protocol(
-    name=PROTOCOL,
-    description="mujo-edge GATT profile: sequence-numbered, timestamped int16 packets (see PROFILE.md)",
-    service_uuid=SERVICE_UUID,
-    data_uuid=DATA_UUID,
-    control_uuid=CONFIG_UUID,
-    nominal_rates_hz=tuple(RATE_CODES.values()),
-    ranges_g=tuple(RANGE_CODES.values()),
-    has_device_timestamps=True,
-    has_sequence_numbers=True,
-    decoder=lambda s: MujoDecoder(),
-    encoder=lambda s: MujoEncoder(s.rate_hz, s.range_g),
-    start_writes=_start_writes,
-    stop_writes=_stop_writes,
-    other_uuids={"config": CONFIG_UUID, "status": STATUS_UUID},
-))
+PROTOCOLS.register(
+    PROTOCOL,
+    Protocol(
+        name=PROTOCOL,
+        description="mujo-edge GATT profile: sequence-numbered, timestamped int16 packets (see PROFILE.md)",
+        service_uuid=SERVICE_UUID,
+        data_uuid=DATA_UUID,
+        control_uuid=CONFIG_UUID,
+        nominal_rates_hz=tuple(RATE_CODES.values()),
+        ranges_g=tuple(RANGE_CODES.values()),
+        has_device_timestamps=True,
+        has_sequence_numbers=True,
+        decoder=lambda s: MujoDecoder(),
+        encoder=lambda s: MujoEncoder(s.rate_hz, s.range_g),
+        start_writes=_start_writes,
+        stop_writes=_stop_writes,
+        other_uuids={"config": CONFIG_UUID, "status": STATUS_UUID},
+    ),
+)

@@ -55,7 +55,9 @@ def _raw_counts(body: bytes, width: int, packet: bytes) -> np.ndarray:
     if not body or len(body) % step:
         raise ProtocolError(
             f"raw payload of {len(body)} bytes is not a whole number of {step}-byte samples",
-            protocol=PROTOCOL, field="length", packet=packet,
+            protocol=PROTOCOL,
+            field="length",
+            packet=packet,
         )
     b = np.frombuffer(body, dtype=np.uint8).reshape(-1, width).astype(np.int64)
     unsigned = np.zeros(b.shape[0], dtype=np.int64)
@@ -69,8 +71,9 @@ def decode_delta_body(body: bytes, packet: bytes = b"") -> tuple[np.ndarray, lis
     packet = packet or body
     ref_len = REF_BYTES * CHANNELS
     if len(body) < ref_len:
-        raise ProtocolError("compressed frame shorter than its reference sample", protocol=PROTOCOL,
-                            field="length", packet=packet)
+        raise ProtocolError(
+            "compressed frame shorter than its reference sample", protocol=PROTOCOL, field="length", packet=packet
+        )
     ref = _raw_counts(body[:ref_len], REF_BYTES, packet)
     parts = [np.zeros((1, CHANNELS), dtype=np.int64)]
     blocks: list[tuple[int, int]] = []
@@ -80,17 +83,25 @@ def decode_delta_body(body: bytes, packet: bytes = b"") -> tuple[np.ndarray, lis
             raise ProtocolError("delta block header cut short", protocol=PROTOCOL, field="length", packet=packet)
         width, count = body[pos], body[pos + 1]
         if not 1 <= width <= 32 or count == 0:
-            raise ProtocolError(f"delta block with bit width {width} and count {count}", protocol=PROTOCOL,
-                                field="delta_block", packet=packet)
+            raise ProtocolError(
+                f"delta block with bit width {width} and count {count}",
+                protocol=PROTOCOL,
+                field="delta_block",
+                packet=packet,
+            )
         nbits = width * count * CHANNELS
         nbytes = (nbits + 7) // 8
         pos += 2
         if pos + nbytes > len(body):
-            raise ProtocolError(f"delta block needs {nbytes} bytes, {len(body) - pos} left", protocol=PROTOCOL,
-                                field="length", packet=packet)
+            raise ProtocolError(
+                f"delta block needs {nbytes} bytes, {len(body) - pos} left",
+                protocol=PROTOCOL,
+                field="length",
+                packet=packet,
+            )
         bits = np.unpackbits(np.frombuffer(body, dtype=np.uint8, count=nbytes, offset=pos), bitorder="little")
-        bits = bits[:nbits].reshape(count * CHANNELS, width).astype(np.int64)
-        values = bits @ (np.int64(1) << np.arange(width, dtype=np.int64))
+        rows = bits[:nbits].reshape(count * CHANNELS, width).astype(np.int64)
+        values = rows @ (np.int64(1) << np.arange(width, dtype=np.int64))
         parts.append(_signed(values, width).reshape(count, CHANNELS))
         blocks.append((width, count))
         pos += nbytes
@@ -150,7 +161,8 @@ class PolarAccDecoder(Decoder):
         prev = self.last_timestamp_ns
         if prev is not None and ts_ns <= prev:
             self.last_timestamp_ns = None  # re-anchor: the next frame starts a new stream
-            raise self._error(f"timestamp {ts_ns} ns does not follow the previous frame's {prev} ns", "timestamp", packet)
+            reason = f"timestamp {ts_ns} ns does not follow the previous frame's {prev} ns"
+            raise self._error(reason, "timestamp", packet)
         ts = ts_ns / 1e9
         nominal = n / self.rate_hz
         if prev is None or (ts_ns - prev) / 1e9 > self.gap_factor * nominal:
@@ -180,8 +192,15 @@ class PolarAccEncoder(Encoder):
 
     protocol = PROTOCOL
 
-    def __init__(self, rate_hz: float = 52.0, *, frame_type: int = 0x01, factor: float | None = None,
-                 block_samples: int = 16, start_ns: int = 700_000_000 * 10**9) -> None:
+    def __init__(
+        self,
+        rate_hz: float = 52.0,
+        *,
+        frame_type: int = 0x01,
+        factor: float | None = None,
+        block_samples: int = 16,
+        start_ns: int = 700_000_000 * 10**9,
+    ) -> None:
         if frame_type not in RAW_WIDTH and frame_type not in COMPRESSED_TYPES:
             raise ConfigError(f"unknown ACC frame type 0x{frame_type:02x}", field="frame_type")
         if not 1 <= block_samples <= 255:
@@ -222,12 +241,16 @@ class PolarAccEncoder(Encoder):
             if self.frame_type in RAW_WIDTH:
                 width = RAW_WIDTH[self.frame_type]
                 n = min(limit // (CHANNELS * width), counts.shape[0] - pos)
-                chunk = counts[pos:pos + n].reshape(-1, 1) >> (8 * np.arange(width, dtype=np.int64))
+                chunk = counts[pos : pos + n].reshape(-1, 1) >> (8 * np.arange(width, dtype=np.int64))
                 body = (chunk & 0xFF).astype(np.uint8).tobytes()
             else:
                 body, n = self._compressed(counts[pos:], limit)
-            frames.append(bytes([pc.MeasurementType.ACC]) + ts_ns[pos + n - 1].to_bytes(8, "little")
-                          + bytes([self.frame_type]) + body)
+            frames.append(
+                bytes([pc.MeasurementType.ACC])
+                + ts_ns[pos + n - 1].to_bytes(8, "little")
+                + bytes([self.frame_type])
+                + body
+            )
             pos += n
         return frames
 
@@ -238,7 +261,7 @@ class PolarAccEncoder(Encoder):
         while used < counts.shape[0]:
             n = min(self.block_samples, counts.shape[0] - used)
             while n > 0:
-                deltas = counts[used:used + n] - counts[used - 1:used + n - 1]
+                deltas = counts[used : used + n] - counts[used - 1 : used + n - 1]
                 width = _delta_width(deltas)
                 if len(body) + 2 + (width * n * CHANNELS + 7) // 8 <= limit:
                     break
@@ -260,18 +283,21 @@ def _stop_writes() -> list[GattWrite]:
     return [GattWrite(pc.CONTROL_UUID, pc.build_stop(), note="stop ACC")]
 
 
-PROTOCOLS.register(PROTOCOL, Protocol(
-    name=PROTOCOL,
-    description="Polar PMD (H10, Verity Sense, OH1): timestamped raw or delta-compressed ACC frames",
-    service_uuid=pc.SERVICE_UUID,
-    data_uuid=pc.DATA_UUID,
-    control_uuid=pc.CONTROL_UUID,
-    nominal_rates_hz=RATES_HZ,
-    ranges_g=RANGES_G,
-    has_device_timestamps=True,
-    has_sequence_numbers=False,
-    decoder=lambda s: PolarAccDecoder(s.rate_hz),
-    encoder=lambda s: PolarAccEncoder(s.rate_hz),
-    start_writes=_start_writes,
-    stop_writes=_stop_writes,
-))
+PROTOCOLS.register(
+    PROTOCOL,
+    Protocol(
+        name=PROTOCOL,
+        description="Polar PMD (H10, Verity Sense, OH1): timestamped raw or delta-compressed ACC frames",
+        service_uuid=pc.SERVICE_UUID,
+        data_uuid=pc.DATA_UUID,
+        control_uuid=pc.CONTROL_UUID,
+        nominal_rates_hz=RATES_HZ,
+        ranges_g=RANGES_G,
+        has_device_timestamps=True,
+        has_sequence_numbers=False,
+        decoder=lambda s: PolarAccDecoder(s.rate_hz),
+        encoder=lambda s: PolarAccEncoder(s.rate_hz),
+        start_writes=_start_writes,
+        stop_writes=_stop_writes,
+    ),
+)

@@ -165,7 +165,10 @@ def build_start(
     50 Hz, 16 bit, +-8 g -> 02 02 00 01 32 00 01 01 10 00 02 01 08 00.
     """
     out = bytearray([ControlOp.START, measurement])
-    entries: list[tuple[SettingType, int]] = [(SettingType.SAMPLE_RATE, sample_rate), (SettingType.RESOLUTION, resolution)]
+    entries: list[tuple[SettingType, int]] = [
+        (SettingType.SAMPLE_RATE, sample_rate),
+        (SettingType.RESOLUTION, resolution),
+    ]
     if range_g is not None:
         entries.append((SettingType.RANGE, range_g))
     if channels is not None:

@@ -11,7 +11,6 @@ Errors: `SimLinkError` (no controller at a TCP link), `PeripheralStateError` (a 
 """
 
 from mujo_edge.firmware_bridge.errors import PeripheralStateError, SimLinkError
-
 from mujo_edge.firmware_bridge.sim.backend import BumbleClientBackend, BumbleScannerBackend
 from mujo_edge.firmware_bridge.sim.link import (
     DEFAULT_LINK,

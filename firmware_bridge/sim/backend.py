@@ -96,6 +96,8 @@ class BumbleScannerBackend(BaseBleakScanner):
         uuids: list[str] = []
         for ad_type in _UUID_LISTS:
             for uuid_list in data.get_all(ad_type):
+                if not isinstance(uuid_list, list):  # UUID list types always decode to lists
+                    continue
                 for value in uuid_list:
                     text = bleak_uuid(value)
                     if text not in uuids:  # the emulated controller repeats the data as a scan response
@@ -197,7 +199,7 @@ class BumbleClientBackend(BaseBleakClient):
         await self._link.acquire_scan()
         try:
             await asyncio.wait_for(seen.wait(), self._timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BleakDeviceNotFoundError(
                 self.address, f"simulated peripheral {self.address} not advertising on link {self._link.name!r}"
             ) from None
@@ -322,4 +324,3 @@ class BumbleClientBackend(BaseBleakClient):
         deliver = self._subscribers.pop(characteristic.handle, None)
         if deliver is not None:
             await peer.unsubscribe(characteristic.obj, deliver)
-

@@ -218,7 +218,8 @@ class VirtualPeripheral:
     def advertising_data(self) -> bytes:
         """Flags, the 16- and 128-bit service UUID lists and the complete local name."""
         uuids = [UUID(s.uuid) for s in self.services if s.advertise]
-        structures: list[Any] = [data_types.Flags(0x06)]  # LE general discoverable, BR/EDR not supported
+        flags = AdvertisingData.Flags.LE_GENERAL_DISCOVERABLE_MODE | AdvertisingData.Flags.BR_EDR_NOT_SUPPORTED
+        structures: list[Any] = [data_types.Flags(flags)]  # 0x06
         short = [u for u in uuids if len(u.to_bytes()) == 2]
         long = [u for u in uuids if len(u.to_bytes()) == 16]
         if short:

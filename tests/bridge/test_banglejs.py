@@ -69,14 +69,17 @@ def test_console_lines_are_skipped_and_sequence_gaps_counted() -> None:
         dec.decode(line(5, 50, 0, [(1, 2, 3)]))
 
 
-@pytest.mark.parametrize("bad", [
-    b"MJ:not base64!\n",
-    b"MJ:" + base64.b64encode(b"\x01\x00") + b"\n",
-    line(1, 0, 0, [(1, 2, 3)])[:-6] + b"\n",  # base64 cut
-    line(1, 0, 0, [(1, 2, 3)]).replace(b"MJ:A", b"MJ:B"),  # version 1 -> other
-    line(1, 0, 5, [(1, 2, 3)]),  # one sample cannot span 5 ms
-    line(1, 0, 0, [(1, 2, 3)], rate_dhz=0),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"MJ:not base64!\n",
+        b"MJ:" + base64.b64encode(b"\x01\x00") + b"\n",
+        line(1, 0, 0, [(1, 2, 3)])[:-6] + b"\n",  # base64 cut
+        line(1, 0, 0, [(1, 2, 3)]).replace(b"MJ:A", b"MJ:B"),  # version 1 -> other
+        line(1, 0, 5, [(1, 2, 3)]),  # one sample cannot span 5 ms
+        line(1, 0, 0, [(1, 2, 3)], rate_dhz=0),
+    ],
+)
 def test_malformed_lines_raise_protocol_error(bad: bytes) -> None:
     with pytest.raises(ProtocolError):
         BangleDecoder().decode(bad)
@@ -90,8 +93,16 @@ def test_encoder_lines_stay_within_the_link_budget() -> None:
 
 def test_watch_app_is_package_data_and_sets_the_rate() -> None:
     js = watch_app_source()
-    for needle in ("Bangle.setPollInterval(1000 / m.rate)", "Bangle.accelWr(0x18", "mujoStart", "mujoStop",
-                   '"MJ:"', "m.seq", "powerSave: false", "btoa("):
+    for needle in (
+        "Bangle.setPollInterval(1000 / m.rate)",
+        "Bangle.accelWr(0x18",
+        "mujoStart",
+        "mujoStop",
+        '"MJ:"',
+        "m.seq",
+        "powerSave: false",
+        "btoa(",
+    ):
         assert needle in js
     assert "20 ms at 50 Hz" in js
 

@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("bumble")
 pytest.importorskip("bleak")
 
-from mujo_edge.errors import ConfigError, UnknownNameError  # noqa: E402
-from mujo_edge.firmware_bridge.client import (  # noqa: E402
+from mujo_edge.errors import ConfigError, UnknownNameError
+from mujo_edge.firmware_bridge.client import (
     DeviceSamples,
     MultiWatch,
     ReconnectPolicy,
@@ -29,10 +29,9 @@ from mujo_edge.firmware_bridge.client import (  # noqa: E402
     discover,
     protocol_for_uuids,
 )
-from mujo_edge.firmware_bridge.protocols import PROTOCOLS, StreamSettings  # noqa: E402
-from mujo_edge.firmware_bridge.protocols import banglejs, infinitime, metawear, mujo_profile  # noqa: E402
-from mujo_edge.firmware_bridge.protocols import polar_control as pc  # noqa: E402
-from mujo_edge.firmware_bridge.sim import (  # noqa: E402
+from mujo_edge.firmware_bridge.protocols import PROTOCOLS, StreamSettings, banglejs, infinitime, metawear, mujo_profile
+from mujo_edge.firmware_bridge.protocols import polar_control as pc
+from mujo_edge.firmware_bridge.sim import (
     BumbleClientBackend,
     BumbleScannerBackend,
     CharacteristicSpec,
@@ -100,19 +99,30 @@ class MiniWatch:
         p = self.protocol
         data = CharacteristicSpec(p.data_uuid, ("notify",))
         if p.name == "mujo":
-            chars = (data, CharacteristicSpec(mujo_profile.CONFIG_UUID, ("read", "write"), on_write=self._mujo),
-                     CharacteristicSpec(mujo_profile.STATUS_UUID, ("read", "notify")))
+            chars = (
+                data,
+                CharacteristicSpec(mujo_profile.CONFIG_UUID, ("read", "write"), on_write=self._mujo),
+                CharacteristicSpec(mujo_profile.STATUS_UUID, ("read", "notify")),
+            )
         elif p.name == "polar":
-            chars = (CharacteristicSpec(pc.CONTROL_UUID, ("read", "write", "indicate"), value=b"\x0f\x04",
-                                        on_write=self._polar), data)
+            chars = (
+                CharacteristicSpec(
+                    pc.CONTROL_UUID, ("read", "write", "indicate"), value=b"\x0f\x04", on_write=self._polar
+                ),
+                data,
+            )
         elif p.name == "infinitime":
             chars = (CharacteristicSpec(infinitime.STEP_COUNT_UUID, ("read", "notify")), data)
         elif p.name == "metawear":
-            chars = (CharacteristicSpec(metawear.COMMAND_UUID, ("write", "write-without-response"),
-                                        on_write=self._metawear), data)
+            chars = (
+                CharacteristicSpec(metawear.COMMAND_UUID, ("write", "write-without-response"), on_write=self._metawear),
+                data,
+            )
         else:
-            chars = (CharacteristicSpec(banglejs.RX_UUID, ("write", "write-without-response"), on_write=self._bangle),
-                     data)
+            chars = (
+                CharacteristicSpec(banglejs.RX_UUID, ("write", "write-without-response"), on_write=self._bangle),
+                data,
+            )
         return ServiceSpec(p.service_uuid, chars)
 
     def _mujo(self, value: bytes) -> None:
@@ -125,7 +135,8 @@ class MiniWatch:
         self._commanded.set()
         # answered by indication, outside the write handler
         asyncio.get_running_loop().call_soon(
-            lambda: asyncio.ensure_future(self.peripheral.notify(pc.CONTROL_UUID, bytes([0xF0, op, 2, 0, 0]))))
+            lambda: asyncio.ensure_future(self.peripheral.notify(pc.CONTROL_UUID, bytes([0xF0, op, 2, 0, 0])))
+        )
 
     def _metawear(self, value: bytes) -> None:
         if value == metawear.START:
@@ -213,10 +224,12 @@ def test_every_sample_in_order(protocol: str) -> None:
 
     async def main() -> None:
         got: Arrivals[DeviceSamples] = Arrivals()
-        async with MiniWatch(protocol, f"W-{protocol}", "F0:00:00:00:01:01", xyz) as watch:
-            async with client(protocol, f"W-{protocol}", on_samples=got.append) as c:
-                await collect_until_done(watch, got)
-                stats = c.stats
+        async with (
+            MiniWatch(protocol, f"W-{protocol}", "F0:00:00:00:01:01", xyz) as watch,
+            client(protocol, f"W-{protocol}", on_samples=got.append) as c,
+        ):
+            await collect_until_done(watch, got)
+            stats = c.stats
         assert watch.lost == 0 and watch.sent == list(range(len(xyz)))
         assert got and all(b.device.name == f"W-{protocol}" and b.device.protocol == protocol for b in got)
         received = np.concatenate([b.xyz for b in got])
@@ -243,13 +256,15 @@ def test_reconnect_counts_every_sample_delivered_or_missing(protocol: str) -> No
 
     async def main() -> None:
         got: Arrivals[DeviceSamples] = Arrivals()
-        async with MiniWatch(protocol, "Dropper", "F0:00:00:00:02:02", xyz) as watch:
-            async with client(protocol, "Dropper", on_samples=got.append) as c:
-                # Drop the link 2.5 s into the stream (stream time: the watch's own clock, scaled by SPEED).
-                await got.until(lambda g: sum(len(b) for b in g) >= 2.5 * rate, timeout=10, what="2.5 s of samples")
-                await watch.peripheral.drop_link(readvertise_after=0.2)
-                await collect_until_done(watch, got)
-                stats = c.stats
+        async with (
+            MiniWatch(protocol, "Dropper", "F0:00:00:00:02:02", xyz) as watch,
+            client(protocol, "Dropper", on_samples=got.append) as c,
+        ):
+            # Drop the link 2.5 s into the stream (stream time: the watch's own clock, scaled by SPEED).
+            await got.until(lambda g: sum(len(b) for b in g) >= 2.5 * rate, timeout=10, what="2.5 s of samples")
+            await watch.peripheral.drop_link(readvertise_after=0.2)
+            await collect_until_done(watch, got)
+            stats = c.stats
         delivered = sum(len(b) for b in got)
         missing = sum(b.missing_samples for b in got)
         # a notification on air when the link dropped is lost too: it counts in the gap like the others
@@ -271,11 +286,14 @@ def test_two_watches_at_once_are_never_mixed() -> None:
     a_xyz, b_xyz = signal(300, seed=3), signal(300, seed=4) + 5.0
 
     async def main() -> None:
-        async with (MiniWatch("mujo", "WatchA", "F0:00:00:00:03:0A", a_xyz) as a,
-                    MiniWatch("polar", "WatchB", "F0:00:00:00:03:0B", b_xyz) as b):
+        async with (
+            MiniWatch("mujo", "WatchA", "F0:00:00:00:03:0A", a_xyz) as a,
+            MiniWatch("polar", "WatchB", "F0:00:00:00:03:0B", b_xyz) as b,
+        ):
             got: dict[str, list[DeviceSamples]] = {"WatchA": [], "WatchB": []}
             ca, cb = client("mujo", "WatchA"), client("polar", "WatchB")
             async with MultiWatch([ca, cb]) as both:
+
                 async def consume() -> None:
                     async for batch in both.samples():
                         got[batch.device.name].append(batch)
@@ -296,15 +314,14 @@ def test_garbage_notifications_are_counted_not_fatal() -> None:
     xyz = signal(200, seed=5)
 
     async def main() -> None:
-        async with MiniWatch("mujo", "Noisy", "F0:00:00:00:04:04", xyz) as watch:
-            async with client("mujo", "Noisy") as c:
-                watch.garbage += [b"garbage!", b"\xff" * 20, b"\x01\x01" + bytes(8)]  # short, bad version, bad count
-                received = 0
-                async for batch in c.samples():
-                    received += len(batch)
-                    if received == len(xyz):
-                        break
-                stats = c.stats
+        async with MiniWatch("mujo", "Noisy", "F0:00:00:00:04:04", xyz) as watch, client("mujo", "Noisy") as c:
+            watch.garbage += [b"garbage!", b"\xff" * 20, b"\x01\x01" + bytes(8)]  # short, bad version, bad count
+            received = 0
+            async for batch in c.samples():
+                received += len(batch)
+                if received == len(xyz):
+                    break
+            stats = c.stats
         assert stats.decode_errors == 3 and "mujo" in (stats.last_error or "")
         assert stats.samples == len(xyz) and stats.gaps == 0
 
@@ -313,15 +330,18 @@ def test_garbage_notifications_are_counted_not_fatal() -> None:
 
 def test_discover_detects_protocols_and_missing_watch_raises() -> None:
     async def main() -> None:
-        async with (MiniWatch("polar", "Polar H10 1", "F0:00:00:00:05:01", signal(10, 0)),
-                    MiniWatch("infinitime", "InfiniTime", "F0:00:00:00:05:02", signal(10, 0))):
+        async with (
+            MiniWatch("polar", "Polar H10 1", "F0:00:00:00:05:01", signal(10, 0)),
+            MiniWatch("infinitime", "InfiniTime", "F0:00:00:00:05:02", signal(10, 0)),
+        ):
             found = await discover(0.3, BumbleScannerBackend)
             by_name = {d.name: d for d in found}
             assert by_name["Polar H10 1"].protocol == "polar" and by_name["InfiniTime"].protocol == "infinitime"
             assert all(d.rssi is not None for d in found)
         with pytest.raises(WatchConnectionError, match="no watch named 'Ghost'"):
-            await WatchClient("mujo", name="Ghost", scan_timeout=0.3, reconnect=ReconnectPolicy(max_attempts=1),
-                              **SIM).start()
+            await WatchClient(
+                "mujo", name="Ghost", scan_timeout=0.3, reconnect=ReconnectPolicy(max_attempts=1), **SIM
+            ).start()
 
     run(main)
 

@@ -31,10 +31,10 @@ def test_drift_and_mapping_within_2ms_after_a_minute(drift_ppm: float, per_packe
     n = int(75 * rate) // per_packet * per_packet
     t_dev = 123.456 + np.arange(n) / rate
     packets = t_dev.reshape(-1, per_packet)
-    true_last, arrive = arrivals(packets[:, -1], drift_ppm, seed=int(drift_ppm) + 1000 + per_packet)
+    _, arrive = arrivals(packets[:, -1], drift_ppm, seed=int(drift_ppm) + 1000 + per_packet)
     clock = DriftClock()
     errors = []
-    for k, (pkt, h) in enumerate(zip(packets, arrive)):
+    for pkt, h in zip(packets, arrive):
         clock.observe(float(pkt[-1]), float(h))
         mapped = clock.to_host(pkt)
         truth = H0 + (1 + drift_ppm * 1e-6) * pkt + LATENCY
@@ -125,7 +125,7 @@ def test_timer_uses_sequence_numbers_when_times_cannot_tell() -> None:
 
 def test_reconnect_gap_with_continuing_device_clock_is_exact() -> None:
     timer = StreamTimer(50.0, device_timestamps=True)
-    for k, b in mujo_batches(10):
+    for _, b in mujo_batches(10):
         timer.add(b, H0 + float(b.t_device[-1]) + 0.005)
     timer.disconnected()
     # 3.1 s later (155 samples produced while disconnected), the device clock continued
@@ -147,7 +147,7 @@ def test_reconnect_gap_without_device_clock_is_estimated_from_host_time() -> Non
 
 def test_reconnect_after_device_restart_falls_back_to_host_time() -> None:
     timer = StreamTimer(50.0, device_timestamps=True)
-    for k, b in mujo_batches(10, start=500.0):
+    for _, b in mujo_batches(10, start=500.0):
         timer.add(b, H0 + float(b.t_device[-1]))
     last = timer._last_t
     timer.disconnected()

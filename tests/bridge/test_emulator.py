@@ -22,20 +22,20 @@ import pytest
 pytest.importorskip("bumble")
 pytest.importorskip("bleak")
 
-from bleak import BleakClient, BleakScanner  # noqa: E402
-from bleak.exc import BleakGATTProtocolError  # noqa: E402
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakGATTProtocolError
 
-from mujo_edge.channels import ChannelSelection  # noqa: E402
-from mujo_edge.data.prepare import load_recordings  # noqa: E402
-from mujo_edge.data.registry import get_loader  # noqa: E402
-from mujo_edge.errors import ConfigError, UnknownNameError  # noqa: E402
-from mujo_edge.firmware_bridge.emulator import VirtualWatch, WatchFaults, watch_from_recording  # noqa: E402
-from mujo_edge.firmware_bridge.protocols import PROTOCOLS, StreamSettings  # noqa: E402
-from mujo_edge.firmware_bridge.protocols import polar_control as pc  # noqa: E402
-from mujo_edge.firmware_bridge.protocols.banglejs import RX_UUID, TX_UUID  # noqa: E402
-from mujo_edge.firmware_bridge.protocols.mujo_profile import CONFIG_UUID, STATUS_UUID, MujoStatus  # noqa: E402
-from mujo_edge.firmware_bridge.samples import AccBatch  # noqa: E402
-from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend, TcpSimLink  # noqa: E402
+from mujo_edge.channels import ChannelSelection
+from mujo_edge.data.prepare import load_recordings
+from mujo_edge.data.registry import get_loader
+from mujo_edge.errors import ConfigError, UnknownNameError
+from mujo_edge.firmware_bridge.emulator import VirtualWatch, WatchFaults, watch_from_recording
+from mujo_edge.firmware_bridge.protocols import PROTOCOLS, StreamSettings
+from mujo_edge.firmware_bridge.protocols import polar_control as pc
+from mujo_edge.firmware_bridge.protocols.banglejs import RX_UUID, TX_UUID
+from mujo_edge.firmware_bridge.protocols.mujo_profile import CONFIG_UUID, STATUS_UUID, MujoStatus
+from mujo_edge.firmware_bridge.samples import AccBatch
+from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend, TcpSimLink
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("_bridge_waiting", Path(__file__).with_name("waiting.py"))
@@ -98,8 +98,11 @@ class Session:
 
     async def all_of(self, watch: VirtualWatch, timeout: float = 5.0) -> None:
         """Wait until every sample the watch put on air has arrived (or a decode error ended the wait)."""
-        await self.until(lambda: self.count() >= len(watch.delivered) or bool(self.errors),
-                         f"all {len(watch.delivered)} samples on air received (have {self.count()})", timeout)
+        await self.until(
+            lambda: self.count() >= len(watch.delivered) or bool(self.errors),
+            f"all {len(watch.delivered)} samples on air received (have {self.count()})",
+            timeout,
+        )
 
     def xyz(self) -> np.ndarray:
         return np.concatenate([b.xyz for b in self.batches]) if self.batches else np.zeros((0, 3))
@@ -111,8 +114,9 @@ class Session:
         return sum(len(b) for b in self.batches)
 
 
-async def start_stream(client: BleakClient, name: str, settings: StreamSettings, session: Session,
-                       decoder: object) -> None:
+async def start_stream(
+    client: BleakClient, name: str, settings: StreamSettings, session: Session, decoder: object
+) -> None:
     """Subscribe to data (and Polar's control point), then do what the protocol's start_writes say."""
     proto = PROTOCOLS.get(name)
 
@@ -176,8 +180,9 @@ def test_every_protocol_streams_exactly_what_went_on_air(name: str, clip: tuple[
         raw = np.interp(watch.delivered.t_source, t, xyz[:, 0])
         limit = settings.range_g * 9.80665
         lsb = {"polar": 1e-3, "infinitime": 1 / 1024, "metawear": 1 / 8192, "banglejs": 1e-3, "mujo": 8 / 32768}
-        np.testing.assert_allclose(watch.delivered.xyz[:, 0], np.clip(raw, -limit, limit),
-                                   atol=lsb[name] * 9.80665 / 2 + 1e-9)
+        np.testing.assert_allclose(
+            watch.delivered.xyz[:, 0], np.clip(raw, -limit, limit), atol=lsb[name] * 9.80665 / 2 + 1e-9
+        )
         if name == "polar":
             assert [r.status for r in session.control] == [0]
             d = watch.delivered.t_device
@@ -226,8 +231,9 @@ def test_polar_control_point_and_small_mtu_refusal(clip: tuple[np.ndarray, np.nd
                 for write in PROTOCOLS.get("polar").start_writes(SETTINGS["polar"], client.mtu_size):
                     await client.write_gatt_char(write.characteristic, write.value, response=True)
                 await client.write_gatt_char(pc.CONTROL_UUID, pc.build_start(sample_rate=33), response=True)
-                await session.until(lambda: sum(r.op == pc.ControlOp.START for r in session.control) == 2,
-                                    "both START responses")
+                await session.until(
+                    lambda: sum(r.op == pc.ControlOp.START for r in session.control) == 2, "both START responses"
+                )
             *listed, refused, bad_rate = session.control
             assert len(listed) > 1 and [r.more for r in listed] == [True] * (len(listed) - 1) + [False]
             rates = {r for frame in listed for r in frame.settings.sample_rates}
@@ -248,6 +254,7 @@ def test_polar_stream_only_after_start_and_stop_ends_it(clip: tuple[np.ndarray, 
             session = Session()
             decoder = PROTOCOLS.get("polar").decoder(SETTINGS["polar"])
             async with BleakClient(watch.address, backend=BumbleClientBackend) as client:
+
                 def on_data(_: object, d: bytearray) -> None:
                     session.batches.append(decoder.decode(bytes(d)))
                     session.changed.set()
@@ -260,9 +267,14 @@ def test_polar_stream_only_after_start_and_stop_ends_it(clip: tuple[np.ndarray, 
                 await session.until(lambda: session.count() > 0, "samples after START")
                 await client.write_gatt_char(pc.CONTROL_UUID, pc.build_stop(), response=True)
                 # Everything put on air before the stop has arrived, and the stop was confirmed ...
-                await session.until(lambda: not watch.streaming and session.count() >= len(watch.delivered)
-                                    and [r.op for r in session.control][-1:] == [pc.ControlOp.STOP],
-                                    "the stop confirmed and every sample on air received")
+                await session.until(
+                    lambda: (
+                        not watch.streaming
+                        and session.count() >= len(watch.delivered)
+                        and [r.op for r in session.control][-1:] == [pc.ControlOp.STOP]
+                    ),
+                    "the stop confirmed and every sample on air received",
+                )
                 count = session.count()
                 await waiting.expect_quiet(session.changed, 0.15, "notification after STOP")  # ... then silence
                 assert session.count() == count > 0 and not watch.streaming
@@ -325,7 +337,8 @@ def test_jitter_delays_but_never_reorders(clip: tuple[np.ndarray, np.ndarray]) -
 
 
 def test_drop_link_fires_disconnect_then_watch_readvertises_and_gap_is_countable(
-        clip: tuple[np.ndarray, np.ndarray]) -> None:
+    clip: tuple[np.ndarray, np.ndarray],
+) -> None:
     t, xyz = clip
     faults = WatchFaults(drop_link_at_s=(3.0,), reconnect_after_s=1.0)
     settings = SETTINGS["mujo"]
@@ -334,8 +347,9 @@ def test_drop_link_fires_disconnect_then_watch_readvertises_and_gap_is_countable
         async with VirtualWatch("mujo", t, xyz, speed=SPEED, faults=faults) as watch:
             session = Session()
             decoder = PROTOCOLS.get("mujo").decoder(settings)
-            client = BleakClient(watch.address, backend=BumbleClientBackend,
-                                 disconnected_callback=lambda _: session.dropped.set())
+            client = BleakClient(
+                watch.address, backend=BumbleClientBackend, disconnected_callback=lambda _: session.dropped.set()
+            )
             await client.connect()
             await start_stream(client, "mujo", settings, session, decoder)
             await asyncio.wait_for(session.dropped.wait(), 5)
@@ -389,8 +403,10 @@ def test_two_watches_on_one_link_never_mix(spar: list) -> None:
             sa, sb = Session(), Session()
             da = PROTOCOLS.get("mujo").decoder(SETTINGS["mujo"])
             db = PROTOCOLS.get("polar").decoder(SETTINGS["polar"])
-            async with (BleakClient(ADDR_A, backend=BumbleClientBackend) as ca,
-                        BleakClient(ADDR_B, backend=BumbleClientBackend) as cb):
+            async with (
+                BleakClient(ADDR_A, backend=BumbleClientBackend) as ca,
+                BleakClient(ADDR_B, backend=BumbleClientBackend) as cb,
+            ):
                 await start_stream(ca, "mujo", SETTINGS["mujo"], sa, da)
                 await start_stream(cb, "polar", SETTINGS["polar"], sb, db)
                 await sa.until(lambda: sa.count() > 100, "100 samples from WatchA")
@@ -457,9 +473,12 @@ def test_mujo_refuses_a_bad_config_and_notifies_status(clip: tuple[np.ndarray, n
 def test_bad_arguments_raise_config_errors(clip: tuple[np.ndarray, np.ndarray]) -> None:
     t, xyz = clip
     for kwargs, name in [
-        ({"drop_packet_prob": 1.0}, "drop_packet_prob"), ({"jitter_s": -1}, "jitter_s"),
-        ({"max_mtu": 22}, "max_mtu"), ({"drop_link_at_s": (2.0, 1.0)}, "drop_link_at_s"),
-        ({"clock_drift_ppm": float("nan")}, "clock_drift_ppm"), ({"reconnect_after_s": -1}, "reconnect_after_s"),
+        ({"drop_packet_prob": 1.0}, "drop_packet_prob"),
+        ({"jitter_s": -1}, "jitter_s"),
+        ({"max_mtu": 22}, "max_mtu"),
+        ({"drop_link_at_s": (2.0, 1.0)}, "drop_link_at_s"),
+        ({"clock_drift_ppm": float("nan")}, "clock_drift_ppm"),
+        ({"reconnect_after_s": -1}, "reconnect_after_s"),
         ({"seed": -1}, "seed"),
     ]:
         with pytest.raises(ConfigError) as info:
@@ -498,9 +517,25 @@ def free_port_pair() -> int:
 
 def test_emulate_cli_streams_over_tcp_and_exits(shared_data: Path) -> None:
     port = free_port_pair()
-    command = [sys.executable, "-m", "mujo_edge.cli.emulate", "--protocol", "mujo", "--data", "spar_watch",
-               "--root", str(shared_data / "spar_watch"), "--seconds", "6", "--speed", "10",
-               "--port", str(port), "--name", "CliWatch"]
+    command = [
+        sys.executable,
+        "-m",
+        "mujo_edge.cli.emulate",
+        "--protocol",
+        "mujo",
+        "--data",
+        "spar_watch",
+        "--root",
+        str(shared_data / "spar_watch"),
+        "--seconds",
+        "6",
+        "--speed",
+        "10",
+        "--port",
+        str(port),
+        "--name",
+        "CliWatch",
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     settings = SETTINGS["mujo"]
     session = Session()
@@ -509,11 +544,17 @@ def test_emulate_cli_streams_over_tcp_and_exits(shared_data: Path) -> None:
         link = TcpSimLink(port + 1, connect_timeout=20)
         try:
             decoder = PROTOCOLS.get("mujo").decoder(settings)
-            device = await BleakScanner.find_device_by_name("CliWatch", timeout=20, backend=BumbleScannerBackend,
-                                                            link=link)
+            device = await BleakScanner.find_device_by_name(
+                "CliWatch", timeout=20, backend=BumbleScannerBackend, link=link
+            )
             assert device is not None and device.address == "F0:00:00:00:00:01"
-            client = BleakClient(device, backend=BumbleClientBackend, link=link, timeout=20,
-                                 disconnected_callback=lambda _: session.dropped.set())
+            client = BleakClient(
+                device,
+                backend=BumbleClientBackend,
+                link=link,
+                timeout=20,
+                disconnected_callback=lambda _: session.dropped.set(),
+            )
             await client.connect()
             await start_stream(client, "mujo", settings, session, decoder)
             await asyncio.wait_for(session.dropped.wait(), 20)  # the watch ends the link when it is done

@@ -29,7 +29,7 @@ DELTA0_BODY = bytes.fromhex(
     "F2F7F1B9FC7DBC2E7D279F4BDFCAEBC2F7F2B8ECCD7C2E7B378F4BDECEE392F7F3B8E00DFD2D774B7FCBDDD2DF6237F5B7D44DBD2D745B"
     "6FCBDCD7D73237F6B5C88D7D2D716B4F4BDCDCD3F236F7B4BCDDFD2C6F7B3F4BDBE0CFD236F8B2B02DBE2C6C8F1FCBDAE3C7A276F9"
 )
-DELTA1_FRAME = bytes.fromhex("02" "6500000000000000" "81" "F1FF1400F003" "0601" "7B0F08")
+DELTA1_FRAME = bytes.fromhex("02650000000000000081F1FF1400F00306017B0F08")
 
 
 def test_published_raw_type1_frame() -> None:
@@ -151,12 +151,12 @@ def test_control_commands_match_the_documented_bytes() -> None:
 def test_control_responses_parse() -> None:
     features = pc.parse_control(bytes([0x0F, 0b0000_0101, 0x00]))
     assert features.types == {0, 2} and features.names == {"ECG", "ACC"}
-    settings = bytes.fromhex("F0010200" "00" "000419003200640 0C800".replace(" ", "")) + bytes.fromhex("01011000" "0203020004000800")
+    settings = bytes.fromhex("F0010200000004190032006400C800") + bytes.fromhex("010110000203020004000800")
     resp = pc.parse_control(settings)
     assert resp.ok and resp.status_name == "SUCCESS" and resp.op is pc.ControlOp.GET_SETTINGS
     assert resp.settings.sample_rates == (25, 50, 100, 200)
     assert resp.settings.resolutions == (16,) and resp.settings.ranges == (2, 4, 8)
-    start = pc.parse_control(bytes.fromhex("F002020000" "0501") + struct.pack("<f", 2.44e-4))
+    start = pc.parse_control(bytes.fromhex("F0020200000501") + struct.pack("<f", 2.44e-4))
     assert start.settings.factor == pytest.approx(2.44e-4)
     dec = PolarAccDecoder(52.0)
     dec.configure(start.settings)
@@ -167,11 +167,21 @@ def test_control_responses_parse() -> None:
     assert pc.parse_control(b"\x01\x02").types == (2,)
 
 
-@pytest.mark.parametrize("bad", [
-    b"", b"\x0f", b"\x01", b"\xf0\x01\x02", b"\xf0\x09\x02\x00", b"\x42\x00",
-    bytes.fromhex("F00102000000"), bytes.fromhex("F0010200000002"), bytes.fromhex("F001020000090100"),
-    bytes.fromhex("F00202000005010000c0ff"),  # NaN factor
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"\x0f",
+        b"\x01",
+        b"\xf0\x01\x02",
+        b"\xf0\x09\x02\x00",
+        b"\x42\x00",
+        bytes.fromhex("F00102000000"),
+        bytes.fromhex("F0010200000002"),
+        bytes.fromhex("F001020000090100"),
+        bytes.fromhex("F00202000005010000c0ff"),  # NaN factor
+    ],
+)
 def test_bad_control_responses_raise_protocol_error(bad: bytes) -> None:
     with pytest.raises(ProtocolError):
         pc.parse_control(bad)

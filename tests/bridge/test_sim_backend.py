@@ -20,12 +20,12 @@ import pytest
 pytest.importorskip("bumble")
 pytest.importorskip("bleak")
 
-from bleak import BleakClient, BleakScanner  # noqa: E402
-from bleak.backends.characteristic import BleakGATTCharacteristic  # noqa: E402
-from bleak.exc import BleakDeviceNotFoundError  # noqa: E402
+from bleak import BleakClient, BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.exc import BleakDeviceNotFoundError
 
-from mujo_edge.errors import ConfigError, UnknownNameError  # noqa: E402
-from mujo_edge.firmware_bridge.sim import (  # noqa: E402
+from mujo_edge.errors import ConfigError, UnknownNameError
+from mujo_edge.firmware_bridge.sim import (
     BumbleClientBackend,
     BumbleScannerBackend,
     CharacteristicSpec,
@@ -271,9 +271,11 @@ def test_unknown_address_raises_device_not_found_and_address_is_reusable_after_s
         with pytest.raises(BleakDeviceNotFoundError):
             await BleakClient(ADDR_B, backend=BumbleClientBackend, timeout=0.3).connect()
         for round_ in range(2):  # stop() frees the address: an emulator can restart in the same loop
-            async with make_watch(f"Round{round_}") as watch:
-                async with BleakClient(ADDR_A, backend=BumbleClientBackend) as client:
-                    assert client.is_connected and watch.is_connected
+            async with (
+                make_watch(f"Round{round_}") as watch,
+                BleakClient(ADDR_A, backend=BumbleClientBackend) as client,
+            ):
+                assert client.is_connected and watch.is_connected
 
     run(main)
 

@@ -20,8 +20,9 @@ import pytest
 T = TypeVar("T")
 
 
-async def wait_until(condition: Callable[[], bool], changed: asyncio.Event, timeout: float | None = 5.0,
-                     what: str = "condition") -> None:
+async def wait_until(
+    condition: Callable[[], bool], changed: asyncio.Event, timeout: float | None = 5.0, what: str = "condition"
+) -> None:
     """Return once `condition()` holds; `changed` is set by whatever can make it true (a callback).
 
     `timeout` None waits for as long as it takes (a background task that is cancelled at the end).
@@ -63,8 +64,9 @@ class Arrivals(list[T]):
         super().append(item)
         self.changed.set()
 
-    async def until(self, condition: Callable[[Sequence[T]], bool], timeout: float = 5.0,
-                    what: str = "arrivals") -> None:
+    async def until(
+        self, condition: Callable[[Sequence[T]], bool], timeout: float = 5.0, what: str = "arrivals"
+    ) -> None:
         await wait_until(lambda: condition(self), self.changed, timeout, what)
 
     async def at_least(self, n: int, timeout: float = 5.0) -> None:
