@@ -51,9 +51,15 @@ def synthetic(hours: float, rate: float, seed: int = 0) -> Recording:
 
 
 def run(data: Path | None, repeats: int, hours: float) -> dict[str, Any]:
-    results: dict[str, Any] = {"version": __version__, "python": platform.python_version(),
-                               "machine": platform.machine(), "processor": platform.processor(),
-                               "repeats": repeats, "datasets": {}, "synthetic": {}}
+    results: dict[str, Any] = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "repeats": repeats,
+        "datasets": {},
+        "synthetic": {},
+    }
     config = WindowConfig()
     for rate in (10.0, 100.0):
         rec = synthetic(hours, rate)
@@ -61,9 +67,13 @@ def run(data: Path | None, repeats: int, hours: float) -> dict[str, Any]:
         stats, grid = timed(lambda rec=rec: resample(rec, config), repeats)
         wstats, windows = timed(lambda rec=rec: window_recording(rec, config), repeats)
         results["synthetic"][f"{rate:g}Hz"] = {
-            "source_samples": rec.n_samples, "grid_samples": grid.n_samples, "resample": stats,
+            "source_samples": rec.n_samples,
+            "grid_samples": grid.n_samples,
+            "resample": stats,
             "resample_msamples_per_s": rec.n_samples / stats["median_s"] / 1e6,
-            "resample_and_window": wstats, "windows": len(windows)}
+            "resample_and_window": wstats,
+            "windows": len(windows),
+        }
     for name in REAL:
         root = data / name if data else None
         if root is None or not root.exists():
@@ -74,32 +84,49 @@ def run(data: Path | None, repeats: int, hours: float) -> dict[str, Any]:
             prepare(name, root, cache_dir=Path(cache))
             warm, _ = timed(lambda name=name, root=root: prepare(name, root, cache_dir=Path(cache)), repeats)
         s = prepared.summary
-        results["datasets"][name] = {"status": "ok", "recordings": s.recordings, "samples": s.samples,
-                                     "windows": s.windows, "cold": cold, "cached": warm,
-                                     "speedup_from_cache": cold["median_s"] / warm["median_s"]}
+        results["datasets"][name] = {
+            "status": "ok",
+            "recordings": s.recordings,
+            "samples": s.samples,
+            "windows": s.windows,
+            "cold": cold,
+            "cached": warm,
+            "speedup_from_cache": cold["median_s"] / warm["median_s"],
+        }
     return results
 
 
 def markdown(r: dict[str, Any]) -> str:
-    lines = [f"# Data pipeline benchmark (mujo-edge {r['version']}, Python {r['python']}, {r['machine']})", "",
-             f"Median of {r['repeats']} runs (min-max in brackets).", "",
-             "| dataset | recordings | samples | windows | cold prepare | from cache | speed-up |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Data pipeline benchmark (mujo-edge {r['version']}, Python {r['python']}, {r['machine']})",
+        "",
+        f"Median of {r['repeats']} runs (min-max in brackets).",
+        "",
+        "| dataset | recordings | samples | windows | cold prepare | from cache | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, d in r["datasets"].items():
         if d["status"] != "ok":
             lines.append(f"| {name} | {d['status']} | | | | | |")
             continue
         c, w = d["cold"], d["cached"]
-        lines.append(f"| {name} | {d['recordings']} | {d['samples']:,} | {d['windows']:,} | "
-                     f"{c['median_s']:.2f} s ({c['min_s']:.2f}-{c['max_s']:.2f}) | "
-                     f"{w['median_s'] * 1000:.0f} ms ({w['min_s'] * 1000:.0f}-{w['max_s'] * 1000:.0f}) | "
-                     f"{d['speedup_from_cache']:.0f}x |")
-    lines += ["", "| synthetic stream | source samples | resample | Msamples/s | resample + window | windows |",
-              "|---|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {name} | {d['recordings']} | {d['samples']:,} | {d['windows']:,} | "
+            f"{c['median_s']:.2f} s ({c['min_s']:.2f}-{c['max_s']:.2f}) | "
+            f"{w['median_s'] * 1000:.0f} ms ({w['min_s'] * 1000:.0f}-{w['max_s'] * 1000:.0f}) | "
+            f"{d['speedup_from_cache']:.0f}x |"
+        )
+    lines += [
+        "",
+        "| synthetic stream | source samples | resample | Msamples/s | resample + window | windows |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, d in r["synthetic"].items():
-        lines.append(f"| {name}, 6 channels, jittered | {d['source_samples']:,} | "
-                     f"{d['resample']['median_s'] * 1000:.0f} ms | {d['resample_msamples_per_s']:.1f} | "
-                     f"{d['resample_and_window']['median_s'] * 1000:.0f} ms | {d['windows']:,} |")
+        lines.append(
+            f"| {name}, 6 channels, jittered | {d['source_samples']:,} | "
+            f"{d['resample']['median_s'] * 1000:.0f} ms | {d['resample_msamples_per_s']:.1f} | "
+            f"{d['resample_and_window']['median_s'] * 1000:.0f} ms | {d['windows']:,} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -55,8 +55,18 @@ def main(argv: list[str] | None = None) -> list[str]:
     _cli(*formats)
     done.append("formats")
     if importlib.util.find_spec("bumble") and importlib.util.find_spec("bleak"):
-        _cli("bench", "stream", "--bundle", bundle, "--watches", args.watches, "--seconds", args.seconds,
-             "--out", args.out)
+        _cli(
+            "bench",
+            "stream",
+            "--bundle",
+            bundle,
+            "--watches",
+            args.watches,
+            "--seconds",
+            args.seconds,
+            "--out",
+            args.out,
+        )
         done.append("stream")
     else:
         print("skipping the streaming benchmark: install the sim and ble extras (bumble, bleak)")

@@ -31,8 +31,13 @@ from mujo_edge.firmware_bridge.protocols.mujo_profile import DeviceState, MujoCo
 from mujo_edge.firmware_bridge.protocols.polar import PolarAccEncoder
 from mujo_edge.firmware_bridge.samples import STANDARD_GRAVITY
 
-SETTINGS = {"polar": StreamSettings(52.0, 8), "infinitime": StreamSettings(10.0, 2),
-            "metawear": StreamSettings(50.0, 8), "banglejs": StreamSettings(50.0, 4), "mujo": StreamSettings(50.0, 8)}
+SETTINGS = {
+    "polar": StreamSettings(52.0, 8),
+    "infinitime": StreamSettings(10.0, 2),
+    "metawear": StreamSettings(50.0, 8),
+    "banglejs": StreamSettings(50.0, 4),
+    "mujo": StreamSettings(50.0, 8),
+}
 
 
 def mutate(frame: bytes, rng: np.random.Generator) -> bytes:
@@ -44,7 +49,7 @@ def mutate(frame: bytes, rng: np.random.Generator) -> bytes:
         elif op == 1 and b:
             b[int(rng.integers(len(b)))] = int(rng.integers(256))
         elif op == 2:
-            del b[int(rng.integers(len(b) + 1)):]
+            del b[int(rng.integers(len(b) + 1)) :]
         elif op == 3:
             b.insert(int(rng.integers(len(b) + 1)), int(rng.integers(256)))
         elif op == 4 and b:
@@ -65,10 +70,15 @@ def stream_frames(name: str, rng: np.random.Generator) -> Iterator[bytes]:
 
 
 def control_frames(rng: np.random.Generator) -> Iterator[bytes]:
-    pool = [bytes([0x0F, 0x05, 0x00]),
-            bytes.fromhex("F0010200000004190032006400C8000101100002030200040008 00".replace(" ", "")),
-            bytes.fromhex("F0020200000501") + struct.pack("<f", 2.44e-4), bytes.fromhex("F002020D00"), b"\x01\x02",
-            MujoConfig(50.0, 8, True).encode(), MujoStatus(DeviceState.STREAMING, 80, 3).encode()]
+    pool = [
+        bytes([0x0F, 0x05, 0x00]),
+        bytes.fromhex("F0010200000004190032006400C8000101100002030200040008 00".replace(" ", "")),
+        bytes.fromhex("F0020200000501") + struct.pack("<f", 2.44e-4),
+        bytes.fromhex("F002020D00"),
+        b"\x01\x02",
+        MujoConfig(50.0, 8, True).encode(),
+        MujoStatus(DeviceState.STREAMING, 80, 3).encode(),
+    ]
     while True:
         yield pool[int(rng.integers(len(pool)))]
 
@@ -90,8 +100,14 @@ def fuzz_codec(name: str, frames: int, seed: int) -> dict[str, Any]:
         decoder = PROTOCOLS.get(name).decoder(SETTINGS[name])
         decode = decoder.decode
         valid = stream_frames(name, rng)
-    stats: dict[str, Any] = {"frames": frames, "decoded": 0, "protocol_errors": 0, "unexpected": 0,
-                             "unexpected_examples": [], "kinds": {"valid": 0, "mutated": 0, "random": 0}}
+    stats: dict[str, Any] = {
+        "frames": frames,
+        "decoded": 0,
+        "protocol_errors": 0,
+        "unexpected": 0,
+        "unexpected_examples": [],
+        "kinds": {"valid": 0, "mutated": 0, "random": 0},
+    }
     busy = 0.0
     for _ in range(frames):
         kind = ("valid", "mutated", "random")[int(rng.integers(3))]
@@ -111,8 +127,9 @@ def fuzz_codec(name: str, frames: int, seed: int) -> dict[str, Any]:
         except Exception as err:
             stats["unexpected"] += 1
             if len(stats["unexpected_examples"]) < 5:
-                stats["unexpected_examples"].append({"payload": payload.hex(), "error": repr(err),
-                                                     "traceback": traceback.format_exc(limit=3)})
+                stats["unexpected_examples"].append(
+                    {"payload": payload.hex(), "error": repr(err), "traceback": traceback.format_exc(limit=3)}
+                )
         busy += time.perf_counter() - t0
     stats["decode_seconds"] = busy
     stats["frames_per_s"] = frames / busy if busy else float("inf")
@@ -120,16 +137,24 @@ def fuzz_codec(name: str, frames: int, seed: int) -> dict[str, Any]:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    rows = ["| codec | frames | decoded | ProtocolError | other exceptions | frames/s |",
-            "|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| codec | frames | decoded | ProtocolError | other exceptions | frames/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, s in results["codecs"].items():
-        rows.append(f"| {name} | {s['frames']:,} | {s['decoded']:,} | {s['protocol_errors']:,} | "
-                    f"{s['unexpected']} | {s['frames_per_s']:,.0f} |")
-    verdict = ("PASS: only ProtocolError escaped" if results["unexpected_total"] == 0
-               else "FAIL: other exceptions escaped")
-    return (f"# Protocol fuzzing\n\nseed {results['seed']}, {results['frames_per_codec']:,} frames per codec "
-            f"(1/3 valid stream, 1/3 mutated, 1/3 random bytes); Python {results['python']}.\n\n"
-            + "\n".join(rows) + f"\n\n{verdict}\n")
+        rows.append(
+            f"| {name} | {s['frames']:,} | {s['decoded']:,} | {s['protocol_errors']:,} | "
+            f"{s['unexpected']} | {s['frames_per_s']:,.0f} |"
+        )
+    verdict = (
+        "PASS: only ProtocolError escaped" if results["unexpected_total"] == 0 else "FAIL: other exceptions escaped"
+    )
+    return (
+        f"# Protocol fuzzing\n\nseed {results['seed']}, {results['frames_per_codec']:,} frames per codec "
+        f"(1/3 valid stream, 1/3 mutated, 1/3 random bytes); Python {results['python']}.\n\n"
+        + "\n".join(rows)
+        + f"\n\n{verdict}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,9 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz_protocols.json"))
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"version": __version__, "python": platform.python_version(),
-                               "machine": platform.machine(), "seed": args.seed,
-                               "frames_per_codec": args.frames, "codecs": {}}
+    results: dict[str, Any] = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "seed": args.seed,
+        "frames_per_codec": args.frames,
+        "codecs": {},
+    }
     for i, name in enumerate([*PROTOCOLS.names(), "control"]):
         results["codecs"][name] = fuzz_codec(name, args.frames, args.seed * 1000 + i)
     results["unexpected_total"] = sum(s["unexpected"] for s in results["codecs"].values())

@@ -55,13 +55,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     stream = demo_stream(recognizer.manifest, args.data, None, args.sets)
     counter = RepCounter(recognizer.manifest.window.rate_hz)
     # the demo's plumbing: a virtual watch on an in-process BLE radio -> WatchClient -> live recognition
-    summary, _ = await run_demo(recognizer, stream, speed=args.speed, on_prediction=counter.on_prediction,
-                                on_batch=counter.on_batch)
+    summary, _ = await run_demo(
+        recognizer, stream, speed=args.speed, on_prediction=counter.on_prediction, on_batch=counter.on_batch
+    )
     truth = Counter(str(v) for v in stream.labels)
     for exercise, reps in counter.reps.most_common():
         print(f"{exercise:<6} {reps:3d} repetitions counted")
-    print(f"{len(summary.predictions)} predictions; the recording holds {stream.sets} sets of 20 repetitions "
-          f"({', '.join(sorted(truth))})")
+    print(
+        f"{len(summary.predictions)} predictions; the recording holds {stream.sets} sets of 20 repetitions "
+        f"({', '.join(sorted(truth))})"
+    )
     return {"reps": dict(counter.reps), "predictions": len(summary.predictions), "sets": stream.sets}
 
 

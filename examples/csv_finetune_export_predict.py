@@ -24,8 +24,9 @@ from pathlib import Path
 def cli(*args: object) -> int:
     """Run one mujo-edge command exactly as the shell does (`python -m mujo_edge` is the console entry point),
     echo what it prints, and return its exit code."""
-    proc = subprocess.run([sys.executable, "-m", "mujo_edge", *(str(a) for a in args)], stdout=subprocess.PIPE,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mujo_edge", *(str(a) for a in args)], stdout=subprocess.PIPE, text=True
+    )
     print(proc.stdout, end="")
     return proc.returncode
 
@@ -49,18 +50,44 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     ft = args.out / "ft"
     regime = ["--pretrained", args.pretrained, "--regime", "finetuned"] if args.pretrained else ["--regime", "baseline"]
-    must("finetune", "--dataset", "csv", "--root", args.csv, "--out", ft, "--folds", args.folds,
-        "--epochs", args.epochs, *regime)
+    must(
+        "finetune",
+        "--dataset",
+        "csv",
+        "--root",
+        args.csv,
+        "--out",
+        ft,
+        "--folds",
+        args.folds,
+        "--epochs",
+        args.epochs,
+        *regime,
+    )
     bundle = ft / "bundle"
-    code = cli("export", ft / "classifier.pt", "--root", args.csv, "--format", args.format, "--int8", "--out", bundle,
-               "--max-f1-drop", "1")  # report parity, never fail the example on it
+    code = cli(
+        "export",
+        ft / "classifier.pt",
+        "--root",
+        args.csv,
+        "--format",
+        args.format,
+        "--int8",
+        "--out",
+        bundle,
+        "--max-f1-drop",
+        "1",
+    )  # report parity, never fail the example on it
     if code != 0:  # a failed parity check still leaves the bundle to inspect
         print(f"export finished with exit code {code}; see {bundle / 'mujo.json'}")
     test_subjects = json.loads((bundle / "mujo.json").read_text())["training"]["split"]["test"]
     must("predict", bundle, "--data", args.csv, "--subjects", ",".join(test_subjects), "--smoothing", "3")
     manifest = json.loads((bundle / "mujo.json").read_text())
-    return {"bundle": str(bundle), "artifacts": [a["name"] for a in manifest["artifacts"]],
-            "test_subjects": test_subjects}
+    return {
+        "bundle": str(bundle),
+        "artifacts": [a["name"] for a in manifest["artifacts"]],
+        "test_subjects": test_subjects,
+    }
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     recognizer = Recognizer.from_bundle(args.bundle or bundle_path(), smoothing=args.smoothing)
     parsed = [Channel.parse(c) for c in recognizer.channels]
-    selection = ChannelSelection(placements=tuple({c.placement for c in parsed}),
-                                 sensors=tuple({c.sensor for c in parsed}))
+    selection = ChannelSelection(
+        placements=tuple({c.placement for c in parsed}), sensors=tuple({c.sensor for c in parsed})
+    )
     is_file = Path(args.data).exists()
     loader = get_loader("csv" if is_file else args.data)
     root = Path(args.data) if is_file else resolve_root(loader.spec, args.root)
@@ -57,8 +58,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     result: dict[str, object] = {"windows": len(truth), "artifact": recognizer.artifact.name}
     if truth:
         result["macro_f1"] = macro_f1(truth, predicted)
-        print(f"macro-F1 {result['macro_f1']:.3f} over {len(truth)} labelled windows "
-              f"({recognizer.artifact.name}, majority of {args.smoothing})")
+        print(
+            f"macro-F1 {result['macro_f1']:.3f} over {len(truth)} labelled windows "
+            f"({recognizer.artifact.name}, majority of {args.smoothing})"
+        )
     return result
 
 

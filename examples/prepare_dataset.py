@@ -38,13 +38,16 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
 
     args.out.mkdir(parents=True, exist_ok=True)
     normaliser.save(args.out / "normaliser.json")
-    (args.out / "split.json").write_text(json.dumps(
-        {"train": split.train, "val": split.val, "test": split.test}, indent=2) + "\n")
+    (args.out / "split.json").write_text(
+        json.dumps({"train": split.train, "val": split.val, "test": split.test}, indent=2) + "\n"
+    )
     sizes = {name: len(w) for name, w in parts.items()}
     for name, w in parts.items():
         z = normaliser.apply(w.x) if len(w) else w.x
-        print(f"{name:5s} {len(w):6d} windows {w.x.shape!s:18s} subjects {','.join(w.subjects())}"
-              f"  mean|z| {float(np.abs(z.mean())) if len(w) else 0:.3f}")
+        print(
+            f"{name:5s} {len(w):6d} windows {w.x.shape!s:18s} subjects {','.join(w.subjects())}"
+            f"  mean|z| {float(np.abs(z.mean())) if len(w) else 0:.3f}"
+        )
     print(f"channels: {', '.join(windows.channels)}; wrote {args.out}/normaliser.json and split.json")
     return sizes
 

@@ -47,7 +47,7 @@ class Calibration:
 
     @property
     def count(self) -> int:
-        return int(len(self.x))
+        return len(self.x)
 
 
 def sample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -61,8 +61,10 @@ def sample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 def checkpoint_normaliser(ckpt: ClassifierCheckpoint) -> Normaliser:
     norm = ckpt.normaliser
     if tuple(norm.channels) != ckpt.channels:
-        raise LayoutError(f"normaliser channels {norm.channels} differ from the input channels {list(ckpt.channels)}",
-                          field="normaliser")
+        raise LayoutError(
+            f"normaliser channels {norm.channels} differ from the input channels {list(ckpt.channels)}",
+            field="normaliser",
+        )
     return norm
 
 
@@ -82,8 +84,10 @@ def load_window_file(path: str | Path, ckpt: ClassifierCheckpoint) -> np.ndarray
         raise DataError(f"not a numpy array file: {e}", path=p) from None
     channels, length = len(ckpt.channels), int(ckpt.window["length"])
     if data.ndim != 3 or data.shape[1:] != (channels, length):
-        raise LayoutError(f"windows must be [N, {channels}, {length}] (NCL, channels {list(ckpt.channels)}), "
-                          f"got {list(data.shape)}", path=p)
+        raise LayoutError(
+            f"windows must be [N, {channels}, {length}] (NCL, channels {list(ckpt.channels)}), got {list(data.shape)}",
+            path=p,
+        )
     if len(data) == 0 or not np.isfinite(data).all():
         raise DataError("windows must be finite and at least one", path=p)
     return checkpoint_normaliser(ckpt).apply(data.astype(np.float32))
@@ -100,14 +104,17 @@ def prepare_like_training(ckpt: ClassifierCheckpoint, root: str | Path | None = 
     dataset = ckpt.dataset
     spec = get_loader(dataset).spec  # UnknownNameError when the dataset is not registered
     parsed = [Channel.parse(c) for c in ckpt.channels]
-    selection = ChannelSelection(placements=tuple(dict.fromkeys(c.placement for c in parsed)),
-                                 sensors=tuple(dict.fromkeys(c.sensor for c in parsed)))
+    selection = ChannelSelection(
+        placements=tuple(dict.fromkeys(c.placement for c in parsed)),
+        sensors=tuple(dict.fromkeys(c.sensor for c in parsed)),
+    )
     windows = prepare(dataset, root, selection=selection, config=WindowConfig.from_dict(dict(ckpt.window))).windows
     classes = list(ckpt.classes)
     windows = null_labels(windows, spec.null_classes, with_null=bool(classes) and classes[-1] == NULL_CLASS)
     if list(windows.classes) != classes:
-        raise DataError(f"the dataset's classes {list(windows.classes)} differ from the checkpoint's {classes}",
-                        field="classes")
+        raise DataError(
+            f"the dataset's classes {list(windows.classes)} differ from the checkpoint's {classes}", field="classes"
+        )
     if tuple(windows.channels) != ckpt.channels:
         missing = [c for c in ckpt.channels if c not in windows.channels]
         if missing:
@@ -124,8 +131,9 @@ def _subjects(ckpt: ClassifierCheckpoint, part: str) -> Sequence[str]:
     return subjects
 
 
-def dataset_calibration(ckpt: ClassifierCheckpoint, windows: Any, n: int = DEFAULT_CALIBRATION,
-                        seed: int = 0) -> Calibration:
+def dataset_calibration(
+    ckpt: ClassifierCheckpoint, windows: Any, n: int = DEFAULT_CALIBRATION, seed: int = 0
+) -> Calibration:
     """`n` windows of the checkpoint's training subjects (seeded draw), z-scored with its normaliser."""
     train = windows.for_subjects(_subjects(ckpt, "train"))
     if len(train) == 0:
@@ -136,8 +144,9 @@ def dataset_calibration(ckpt: ClassifierCheckpoint, windows: Any, n: int = DEFAU
     return Calibration(x, f"{ckpt.dataset} training subjects, {len(x)} of {len(train)} windows")
 
 
-def file_calibration(ckpt: ClassifierCheckpoint, path: str | Path, n: int = DEFAULT_CALIBRATION,
-                     seed: int = 0) -> Calibration:
+def file_calibration(
+    ckpt: ClassifierCheckpoint, path: str | Path, n: int = DEFAULT_CALIBRATION, seed: int = 0
+) -> Calibration:
     """`n` windows (seeded draw) of a raw-window file, z-scored with the checkpoint's normaliser."""
     x = load_window_file(path, ckpt)
     chosen = sample(x, n, seed)

@@ -64,8 +64,15 @@ class ExportFormat:
         return f"{self.name}-{precision}"
 
     def failed(self, precision: Precision, reason: str) -> Artifact:
-        return Artifact(name=self.artifact_name(precision), format=self.name, precision=precision, file=None,
-                        engine=self.engine, status=ArtifactStatus.EXPORT_FAILED, notes=reason)
+        return Artifact(
+            name=self.artifact_name(precision),
+            format=self.name,
+            precision=precision,
+            file=None,
+            engine=self.engine,
+            status=ArtifactStatus.EXPORT_FAILED,
+            notes=reason,
+        )
 
     def precisions(self, job: ExportJob) -> tuple[Precision, ...]:
         return (Precision.FP32, Precision.INT8) if job.int8 else (Precision.FP32,)
@@ -93,8 +100,15 @@ def attempt(fmt_name: str, engine: EngineName, precision: Precision, make: Calla
         return make()
     except Exception as e:
         log.warning("%s-%s export failed: %s", fmt_name, precision, e, exc_info=True)
-        return Artifact(name=f"{fmt_name}-{precision}", format=fmt_name, precision=precision, file=None,
-                        engine=engine, status=ArtifactStatus.EXPORT_FAILED, notes=f"{type(e).__name__}: {e}")
+        return Artifact(
+            name=f"{fmt_name}-{precision}",
+            format=fmt_name,
+            precision=precision,
+            file=None,
+            engine=engine,
+            status=ArtifactStatus.EXPORT_FAILED,
+            notes=f"{type(e).__name__}: {e}",
+        )
 
 
 @contextlib.contextmanager
@@ -138,6 +152,7 @@ def _example(job: ExportJob, batch: int = 1) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ ONNX
 
+
 def write_onnx(classifier: object, path: Path, job: ExportJob) -> Path:
     """fp32 ONNX of the 1-D export graph (see graph.py) with a dynamic batch dimension, opset 20."""
     import torch
@@ -148,9 +163,18 @@ def write_onnx(classifier: object, path: Path, job: ExportJob) -> Path:
     x = torch.from_numpy(_example(job, 2))  # batch 2: a batch of 1 could be specialised away
     batch = torch.export.Dim("batch", min=1, max=65536)
     with quiet():
-        torch.onnx.export(module, (x,), str(path), dynamo=True, opset_version=ONNX_OPSET, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch},), external_data=False,
-                          verbose=False)
+        torch.onnx.export(
+            module,
+            (x,),
+            str(path),
+            dynamo=True,
+            opset_version=ONNX_OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+            verbose=False,
+        )
     return path
 
 
@@ -158,7 +182,7 @@ class _Reader:
     """onnxruntime CalibrationDataReader over z-scored windows, in batches."""
 
     def __init__(self, x: np.ndarray, batch: int = 32) -> None:
-        self._batches = iter([{INPUT_NAME: x[i:i + batch]} for i in range(0, len(x), batch)])
+        self._batches = iter([{INPUT_NAME: x[i : i + batch]} for i in range(0, len(x), batch)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
@@ -170,8 +194,15 @@ def quantize_onnx(fp32: Path, out: Path, calib: np.ndarray) -> Path:
 
     reader = type("Reader", (_Reader, CalibrationDataReader), {})(np.ascontiguousarray(calib, np.float32))
     with quiet():
-        quantize_static(str(fp32), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        quantize_static(
+            str(fp32),
+            str(out),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
     return out
 
 
@@ -181,18 +212,30 @@ def _onnx(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
 
     def fp32() -> Artifact:
         write_onnx(classifier, fp32_path, job)
-        return Artifact(name=fmt.artifact_name(Precision.FP32), format=fmt.name, precision=Precision.FP32,
-                        file=fp32_path.name, engine=fmt.engine)
+        return Artifact(
+            name=fmt.artifact_name(Precision.FP32),
+            format=fmt.name,
+            precision=Precision.FP32,
+            file=fp32_path.name,
+            engine=fmt.engine,
+        )
 
     out = [attempt(fmt.name, fmt.engine, Precision.FP32, fp32)]
     if job.int8:
+
         def int8() -> Artifact:
             if not fp32_path.is_file():
                 raise ExportError("the fp32 ONNX model it quantises was not written", path=fp32_path)
             path = quantize_onnx(fp32_path, folder / "model-int8.onnx", _need_calib(job))
-            return Artifact(name=fmt.artifact_name(Precision.INT8), format=fmt.name, precision=Precision.INT8,
-                            file=path.name, engine=fmt.engine,
-                            notes="onnxruntime quantize_static: QDQ, per-channel int8 weights, int8 activations")
+            return Artifact(
+                name=fmt.artifact_name(Precision.INT8),
+                format=fmt.name,
+                precision=Precision.INT8,
+                file=path.name,
+                engine=fmt.engine,
+                notes="onnxruntime quantize_static: QDQ, per-channel int8 weights, int8 activations",
+            )
+
         out.append(attempt(fmt.name, fmt.engine, Precision.INT8, int8))
     return out
 
@@ -204,6 +247,7 @@ def _need_calib(job: ExportJob) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ TFLite
+
 
 def _tflite(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
     """ONNX (1-D graph) -> onnx2tf -> TFLite. onnx2tf names its outputs after the ONNX file's stem:
@@ -223,20 +267,42 @@ def _tflite(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
             # already z-scored, so onnx2tf's own (x - mean) / std must be the identity; the array is NCL because
             # keep_shape_absolutely_input_names keeps the input layout as it is in ONNX
             np.save(calib_path, np.ascontiguousarray(_need_calib(job), np.float32))
-            kwargs = dict(output_integer_quantized_tflite=True, quant_type="per-channel",
-                          custom_input_op_name_np_data_path=[[INPUT_NAME, str(calib_path), [0.0], [1.0]]],
-                          input_quant_dtype="int8", output_quant_dtype="int8")
+            kwargs = dict(
+                output_integer_quantized_tflite=True,
+                quant_type="per-channel",
+                custom_input_op_name_np_data_path=[[INPUT_NAME, str(calib_path), [0.0], [1.0]]],
+                input_quant_dtype="int8",
+                output_quant_dtype="int8",
+            )
         with quiet():
-            onnx2tf.convert(input_onnx_file_path=str(onnx_path), output_folder_path=str(tmp / "tf"),
-                            keep_shape_absolutely_input_names=[INPUT_NAME], batch_size=1,
-                            copy_onnx_input_output_names_to_tflite=True, verbosity="error", **kwargs)
+            onnx2tf.convert(
+                input_onnx_file_path=str(onnx_path),
+                output_folder_path=str(tmp / "tf"),
+                keep_shape_absolutely_input_names=[INPUT_NAME],
+                batch_size=1,
+                copy_onnx_input_output_names_to_tflite=True,
+                verbosity="error",
+                **kwargs,
+            )
         made = tmp / "tf"
-        out = [attempt(fmt.name, fmt.engine, Precision.FP32,
-                       lambda: _take(made / "model_float32.tflite", folder / "model-fp32.tflite", Precision.FP32, fmt))]
+        out = [
+            attempt(
+                fmt.name,
+                fmt.engine,
+                Precision.FP32,
+                lambda: _take(made / "model_float32.tflite", folder / "model-fp32.tflite", Precision.FP32, fmt),
+            )
+        ]
         if job.int8:
             variant = "model_full_integer_quant.tflite" if job.int8_io else "model_integer_quant.tflite"
-            out.append(attempt(fmt.name, fmt.engine, Precision.INT8,
-                               lambda: _take(made / variant, folder / "model-int8.tflite", Precision.INT8, fmt)))
+            out.append(
+                attempt(
+                    fmt.name,
+                    fmt.engine,
+                    Precision.INT8,
+                    lambda: _take(made / variant, folder / "model-int8.tflite", Precision.INT8, fmt),
+                )
+            )
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -255,15 +321,27 @@ def _take(src: Path, dst: Path, precision: Precision, fmt: ExportFormat) -> Arti
     i, o = interp.get_input_details()[0], interp.get_output_details()[0]
     in_q = (float(i["quantization"][0]), int(i["quantization"][1])) if i["dtype"] == np.int8 else None
     out_q = (float(o["quantization"][0]), int(o["quantization"][1])) if o["dtype"] == np.int8 else None
-    notes = "onnx2tf per-channel int8" + (", int8 input/output" if in_q else ", float input/output") \
-        if precision == Precision.INT8 else "onnx2tf float32"
-    return Artifact(name=fmt.artifact_name(precision), format=fmt.name, precision=precision, file=dst.name,
-                    engine=fmt.engine,
-                    input_dtype="int8" if in_q else "float32", output_dtype="int8" if out_q else "float32",
-                    input_quant=in_q, output_quant=out_q, notes=notes)
+    notes = (
+        "onnx2tf per-channel int8" + (", int8 input/output" if in_q else ", float input/output")
+        if precision == Precision.INT8
+        else "onnx2tf float32"
+    )
+    return Artifact(
+        name=fmt.artifact_name(precision),
+        format=fmt.name,
+        precision=precision,
+        file=dst.name,
+        engine=fmt.engine,
+        input_dtype="int8" if in_q else "float32",
+        output_dtype="int8" if out_q else "float32",
+        input_quant=in_q,
+        output_quant=out_q,
+        notes=notes,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ ExecuTorch
+
 
 def _lower(module: object, x1: object, path: Path) -> dict[str, int]:
     """torch.export -> XNNPACK-lowered edge program -> .pte; returns how much of the graph XNNPACK took
@@ -279,8 +357,11 @@ def _lower(module: object, x1: object, path: Path) -> dict[str, int]:
         from executorch.devtools.backend_debug import get_delegation_info
 
         info = get_delegation_info(edge.exported_program().graph_module)
-        share = {"ops": info.num_delegated_nodes + info.num_non_delegated_nodes,
-                 "delegated": info.num_delegated_nodes, "subgraphs": info.num_delegated_subgraphs}
+        share = {
+            "ops": info.num_delegated_nodes + info.num_non_delegated_nodes,
+            "delegated": info.num_delegated_nodes,
+            "subgraphs": info.num_delegated_subgraphs,
+        }
     except Exception as e:
         log.debug("no delegation info: %s", e)
     path.write_bytes(edge.to_executorch().buffer)
@@ -304,12 +385,19 @@ def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifa
         path = folder / "model-fp32.pte"
         with quiet():
             share = _lower(classifier, x1, path)
-        return Artifact(name=fmt.artifact_name(Precision.FP32), format=fmt.name, precision=Precision.FP32,
-                        file=path.name, engine=fmt.engine, notes=f"batch 1; {_describe(share)}".rstrip("; "),
-                        parity={"xnnpack": share} if share else {})
+        return Artifact(
+            name=fmt.artifact_name(Precision.FP32),
+            format=fmt.name,
+            precision=Precision.FP32,
+            file=path.name,
+            engine=fmt.engine,
+            notes=f"batch 1; {_describe(share)}".rstrip("; "),
+            parity={"xnnpack": share} if share else {},
+        )
 
     out = [attempt(fmt.name, fmt.engine, Precision.FP32, fp32)]
     if job.int8:
+
         def int8() -> Artifact:
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
                 XNNPACKQuantizer,
@@ -327,10 +415,16 @@ def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifa
                         prepared(torch.from_numpy(np.ascontiguousarray(w[None], np.float32)))
                 path = folder / "model-int8.pte"
                 share = _lower(convert_pt2e(prepared), x1, path)
-            return Artifact(name=fmt.artifact_name(Precision.INT8), format=fmt.name, precision=Precision.INT8,
-                            file=path.name, engine=fmt.engine,
-                            notes=f"PT2E XNNPACK symmetric per-channel int8; batch 1; {_describe(share)}",
-                            parity={"xnnpack": share} if share else {})
+            return Artifact(
+                name=fmt.artifact_name(Precision.INT8),
+                format=fmt.name,
+                precision=Precision.INT8,
+                file=path.name,
+                engine=fmt.engine,
+                notes=f"PT2E XNNPACK symmetric per-channel int8; batch 1; {_describe(share)}",
+                parity={"xnnpack": share} if share else {},
+            )
+
         out.append(attempt(fmt.name, fmt.engine, Precision.INT8, int8))
     return out
 

@@ -105,7 +105,7 @@ class ExportClassifier(nn.Module):
             if sl == (0, self.n_channels):  # the whole input: no Slice node at all
                 xs = x
             elif sl is not None:
-                xs = x[:, sl[0]:sl[1]]
+                xs = x[:, sl[0] : sl[1]]
             else:
                 xs = x.index_select(1, getattr(self, f"rows_{i}"))
             parts.append(branch(xs))

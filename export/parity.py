@@ -20,6 +20,7 @@ from mujo_edge.bundle import Artifact, ArtifactStatus
 
 log = logging.getLogger(__name__)
 
+
 def run_artifact(path: Path, artifact: Artifact, x: np.ndarray) -> np.ndarray:
     """Logits [N, K] of one model file on z-scored windows [N, C, L], through the runtime engine a device
     uses (`mujo_edge.runtime.engines`), so parity measures exactly what ships, int8 I/O handling included."""
@@ -31,16 +32,21 @@ def run_artifact(path: Path, artifact: Artifact, x: np.ndarray) -> np.ndarray:
     return engine.run(np.ascontiguousarray(x, np.float32))
 
 
-def compare(logits: np.ndarray, reference: np.ndarray, y: np.ndarray, n_classes: int,
-            reference_f1: float) -> dict[str, Any]:
+def compare(
+    logits: np.ndarray, reference: np.ndarray, y: np.ndarray, n_classes: int, reference_f1: float
+) -> dict[str, Any]:
     """max |logit difference|, top-1 agreement with torch fp32, macro-F1 on the labels and its change."""
     from mujo_edge.metrics import scores
 
     pred = logits.argmax(axis=1)
     f1 = scores(y, pred, n_classes)["macro_f1"]
-    return {"max_abs_logit_diff": float(np.abs(logits - reference).max()) if len(y) else 0.0,
-            "top1_agreement": float((pred == reference.argmax(axis=1)).mean()) if len(y) else 1.0,
-            "macro_f1": float(f1), "delta_macro_f1": float(f1 - reference_f1), "windows": len(y)}
+    return {
+        "max_abs_logit_diff": float(np.abs(logits - reference).max()) if len(y) else 0.0,
+        "top1_agreement": float((pred == reference.argmax(axis=1)).mean()) if len(y) else 1.0,
+        "macro_f1": float(f1),
+        "delta_macro_f1": float(f1 - reference_f1),
+        "windows": len(y),
+    }
 
 
 def judge(parity: Mapping[str, Any], max_f1_drop: float) -> ArtifactStatus:
@@ -118,19 +124,24 @@ def layer_sqnr(fp32_path: Path, int8_path: Path, x: np.ndarray) -> list[LayerErr
     # no graph fusions: a fused Conv+Relu would hide the tensors compared here
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     ref = ort.InferenceSession(_with_outputs(fp32_path, names), options, providers=["CPUExecutionProvider"])
-    qnt = ort.InferenceSession(_with_outputs(int8_path, list(q_names.values())), options,
-                               providers=["CPUExecutionProvider"])
+    qnt = ort.InferenceSession(
+        _with_outputs(int8_path, list(q_names.values())), options, providers=["CPUExecutionProvider"]
+    )
     inp = ref.get_inputs()[0].name
     x = np.ascontiguousarray(x, np.float32)
     signal = dict.fromkeys(names, 0.0)
     noise = dict.fromkeys(names, 0.0)
     for i in range(0, len(x), 128):
-        a = ref.run(names, {inp: x[i:i + 128]})
-        b = qnt.run([q_names[n] for n in names], {inp: x[i:i + 128]})
+        a = ref.run(names, {inp: x[i : i + 128]})
+        b = qnt.run([q_names[n] for n in names], {inp: x[i : i + 128]})
         for n, ra, qb in zip(names, a, b):
             ra = ra.astype(np.float64)
-            signal[n] += float(np.sum(ra ** 2))
+            signal[n] += float(np.sum(ra**2))
             noise[n] += float(np.sum((ra - qb) ** 2))
-    out = [LayerError(n, layers[n], float("inf") if noise[n] == 0 else
-                      10.0 * float(np.log10(max(signal[n], 1e-30) / noise[n]))) for n in names]
+    out = [
+        LayerError(
+            n, layers[n], float("inf") if noise[n] == 0 else 10.0 * float(np.log10(max(signal[n], 1e-30) / noise[n]))
+        )
+        for n in names
+    ]
     return sorted(out, key=lambda e: e.sqnr_db)

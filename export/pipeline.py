@@ -42,8 +42,21 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]  # (done, total, what), as mujo_edge.cli.console.progress_callback
 ALL_FORMATS = ("onnx", "tflite", "executorch")
 SQNR_WINDOWS = 512  # enough windows for stable per-layer statistics, few enough to stay quick
-VERSIONED = ("torch", "executorch", "torchao", "onnx", "onnxruntime", "onnxscript", "onnx2tf", "tensorflow-cpu",
-             "tensorflow", "tf-keras", "ai-edge-litert", "numpy", "mujo-edge")
+VERSIONED = (
+    "torch",
+    "executorch",
+    "torchao",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "onnx2tf",
+    "tensorflow-cpu",
+    "tensorflow",
+    "tf-keras",
+    "ai-edge-litert",
+    "numpy",
+    "mujo-edge",
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,18 @@ class ArtifactRow:
     @classmethod
     def of(cls, a: Artifact) -> ArtifactRow:
         p = a.parity
-        return cls(a.name, a.format, a.precision, a.status, a.bytes, p.get("max_abs_logit_diff"),
-                   p.get("top1_agreement"), p.get("macro_f1"), p.get("delta_macro_f1"), a.notes)
+        return cls(
+            a.name,
+            a.format,
+            a.precision,
+            a.status,
+            a.bytes,
+            p.get("max_abs_logit_diff"),
+            p.get("top1_agreement"),
+            p.get("macro_f1"),
+            p.get("delta_macro_f1"),
+            a.notes,
+        )
 
 
 @dataclass(frozen=True)
@@ -122,17 +145,33 @@ def _manifest(ckpt: ClassifierCheckpoint, artifacts: Sequence[Artifact], metrics
     channels = ckpt.channels
     on_disk = ckpt.to_dict()  # the manifest records the training fields as the checkpoint file holds them
     training = {k: on_disk.get(k) for k in ("dataset", "split", "pretrained_from", "finetune", "model_config", "head")}
-    return Manifest(channels=channels, units=tuple(Channel.parse(c).unit for c in channels),
-                    window=WindowConfig.from_dict(dict(ckpt.window)), normaliser=checkpoint_normaliser(ckpt),
-                    labels=ckpt.classes, label_texts=dict(ckpt.label_texts),
-                    artifacts=tuple(artifacts), training=training, metrics=metrics, versions=tool_versions(),
-                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return Manifest(
+        channels=channels,
+        units=tuple(Channel.parse(c).unit for c in channels),
+        window=WindowConfig.from_dict(dict(ckpt.window)),
+        normaliser=checkpoint_normaliser(ckpt),
+        labels=ckpt.classes,
+        label_texts=dict(ckpt.label_texts),
+        artifacts=tuple(artifacts),
+        training=training,
+        metrics=metrics,
+        versions=tool_versions(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
 
 
-def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, test: HeldOut,
-                      calib: Calibration | np.ndarray | None = None, formats: Sequence[str] = ALL_FORMATS,
-                      int8: bool = True, int8_io: bool = False, max_f1_drop: float = 0.01,
-                      progress: Progress | None = None) -> ExportReport:
+def export_classifier(
+    checkpoint: ClassifierCheckpoint,
+    out_dir: str | Path,
+    *,
+    test: HeldOut,
+    calib: Calibration | np.ndarray | None = None,
+    formats: Sequence[str] = ALL_FORMATS,
+    int8: bool = True,
+    int8_io: bool = False,
+    max_f1_drop: float = 0.01,
+    progress: Progress | None = None,
+) -> ExportReport:
     """Export the classifier of `checkpoint` in `formats`, measure parity on `test` and write a bundle.
 
     calib: z-scored calibration windows [N, C, L] (required with `int8`); test: z-scored held-out windows and
@@ -145,8 +184,11 @@ def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, 
     if isinstance(calib, np.ndarray):
         calib = Calibration(np.asarray(calib, np.float32), f"{len(calib)} given windows")
     if int8 and (calib is None or calib.count == 0):
-        raise ConfigError("int8 export needs calibration windows: pass --calib dataset (the checkpoint's training "
-                          "subjects) or --calib FILE.npy", field="calib")
+        raise ConfigError(
+            "int8 export needs calibration windows: pass --calib dataset (the checkpoint's training "
+            "subjects) or --calib FILE.npy",
+            field="calib",
+        )
     if int8_io and not int8:
         raise ConfigError("--int8-io needs --int8", field="int8_io")
     fmts = [FORMATS.get(f) for f in dict.fromkeys(formats)]  # UnknownNameError for a name not registered
@@ -163,8 +205,13 @@ def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, 
     reference = predict(clf, test.x)
     baseline = scores(test.y, reference.argmax(axis=1), n_classes)
     baseline = {"macro_f1": baseline["macro_f1"], "accuracy": baseline["accuracy"], "windows": baseline["n"]}
-    job = ExportJob(channels=len(ckpt.channels), length=int(ckpt.window["length"]), int8=int8,
-                    int8_io=int8_io, calib=None if calib is None else calib.x)
+    job = ExportJob(
+        channels=len(ckpt.channels),
+        length=int(ckpt.window["length"]),
+        int8=int8,
+        int8_io=int8_io,
+        calib=None if calib is None else calib.x,
+    )
     total = 2 * len(fmts) + 1
     step = 0
 
@@ -185,32 +232,45 @@ def export_classifier(checkpoint: ClassifierCheckpoint, out_dir: str | Path, *, 
             measured.append(_measure(a, out, test, reference, n_classes, baseline["macro_f1"], max_f1_drop))
     tick("per-layer int8 error")
     sqnr = _sqnr(measured, out, test.x)
-    metrics = {"checkpoint": dict(ckpt.metrics),
-               "export": {"torch_fp32": baseline, "held_out_subjects": list(test.subjects),
-                          "max_f1_drop": max_f1_drop,
-                          "calibration": {"windows": calib.count if calib else 0,
-                                          "source": calib.source if calib else ""},
-                          "layer_sqnr_db": {e.layer: e.sqnr_db for e in sqnr}}}
+    metrics = {
+        "checkpoint": dict(ckpt.metrics),
+        "export": {
+            "torch_fp32": baseline,
+            "held_out_subjects": list(test.subjects),
+            "max_f1_drop": max_f1_drop,
+            "calibration": {"windows": calib.count if calib else 0, "source": calib.source if calib else ""},
+            "layer_sqnr_db": {e.layer: e.sqnr_db for e in sqnr},
+        },
+    }
     write_manifest(out, _manifest(ckpt, measured, metrics))
     from mujo_edge.bundle import read_bundle
 
     described = read_bundle(out).manifest.artifacts  # sizes and hashes as written
     if progress:
         progress(total, total, "done")
-    return ExportReport(bundle=out, rows=tuple(ArtifactRow.of(a) for a in described), torch_fp32=baseline,
-                        sqnr=tuple(sqnr), calibration_count=calib.count if calib else 0,
-                        calibration_source=calib.source if calib else "", test_windows=len(test.x),
-                        max_f1_drop=max_f1_drop, seconds=round(time.perf_counter() - t0, 1), artifacts=described)
+    return ExportReport(
+        bundle=out,
+        rows=tuple(ArtifactRow.of(a) for a in described),
+        torch_fp32=baseline,
+        sqnr=tuple(sqnr),
+        calibration_count=calib.count if calib else 0,
+        calibration_source=calib.source if calib else "",
+        test_windows=len(test.x),
+        max_f1_drop=max_f1_drop,
+        seconds=round(time.perf_counter() - t0, 1),
+        artifacts=described,
+    )
 
 
-def _measure(a: Artifact, folder: Path, test: HeldOut, reference: np.ndarray, n_classes: int, ref_f1: float,
-             max_f1_drop: float) -> Artifact:
+def _measure(
+    a: Artifact, folder: Path, test: HeldOut, reference: np.ndarray, n_classes: int, ref_f1: float, max_f1_drop: float
+) -> Artifact:
     """The artifact with its parity and status; a file that will not run is an export failure."""
     if not a.usable:
         return a
     try:
         logits = run_artifact(folder / str(a.file), a, test.x)
-    except Exception as e:  # noqa: BLE001 - a model file its own runtime refuses is a failed export
+    except Exception as e:
         log.warning("%s does not run: %s", a.name, e, exc_info=True)
         (folder / str(a.file)).unlink(missing_ok=True)
         return replace(a, file=None, status="export-failed", notes=f"does not run: {type(e).__name__}: {e}")
@@ -223,17 +283,27 @@ def _sqnr(artifacts: Sequence[Artifact], folder: Path, x: np.ndarray) -> list[La
     if "onnx-fp32" not in by_name or "onnx-int8" not in by_name:
         return []
     try:
-        return layer_sqnr(folder / str(by_name["onnx-fp32"].file), folder / str(by_name["onnx-int8"].file),
-                          x[:SQNR_WINDOWS])
-    except Exception as e:  # noqa: BLE001 - a diagnostic; the export itself stands
+        return layer_sqnr(
+            folder / str(by_name["onnx-fp32"].file), folder / str(by_name["onnx-int8"].file), x[:SQNR_WINDOWS]
+        )
+    except Exception as e:
         log.warning("per-layer SQNR failed: %s", e, exc_info=True)
         return []
 
 
-def export_checkpoint(checkpoint_path: str | Path, out_dir: str | Path, *, formats: Sequence[str] = ALL_FORMATS,
-                      int8: bool = True, int8_io: bool = False, calib: str | Path | None = None,
-                      data_root: str | Path | None = None, max_f1_drop: float = 0.01,
-                      n_calib: int = DEFAULT_CALIBRATION, progress: Progress | None = None) -> ExportReport:
+def export_checkpoint(
+    checkpoint_path: str | Path,
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = ALL_FORMATS,
+    int8: bool = True,
+    int8_io: bool = False,
+    calib: str | Path | None = None,
+    data_root: str | Path | None = None,
+    max_f1_drop: float = 0.01,
+    n_calib: int = DEFAULT_CALIBRATION,
+    progress: Progress | None = None,
+) -> ExportReport:
     """Export a classifier checkpoint file into a bundle at `out_dir`.
 
     calib: "dataset" (the checkpoint's training subjects, `n_calib` windows drawn with a fixed seed) or a path
@@ -242,14 +312,29 @@ def export_checkpoint(checkpoint_path: str | Path, out_dir: str | Path, *, forma
     from mujo_edge.training.checkpoints import read_classifier
 
     if int8 and calib is None:
-        raise ConfigError("int8 export needs calibration windows: pass --calib dataset (the checkpoint's training "
-                          "subjects) or --calib FILE.npy", field="calib")
+        raise ConfigError(
+            "int8 export needs calibration windows: pass --calib dataset (the checkpoint's training "
+            "subjects) or --calib FILE.npy",
+            field="calib",
+        )
     ckpt = checkpoint = read_classifier(checkpoint_path)
     windows = prepare_like_training(ckpt, data_root)
     test = held_out(ckpt, windows)
     calibration = None
     if int8 and calib is not None:
-        calibration = (dataset_calibration(ckpt, windows, n_calib) if str(calib) == CALIB_DATASET
-                       else file_calibration(ckpt, calib, n_calib))
-    return export_classifier(checkpoint, out_dir, test=test, calib=calibration, formats=formats, int8=int8,
-                             int8_io=int8_io, max_f1_drop=max_f1_drop, progress=progress)
+        calibration = (
+            dataset_calibration(ckpt, windows, n_calib)
+            if str(calib) == CALIB_DATASET
+            else file_calibration(ckpt, calib, n_calib)
+        )
+    return export_classifier(
+        checkpoint,
+        out_dir,
+        test=test,
+        calib=calibration,
+        formats=formats,
+        int8=int8,
+        int8_io=int8_io,
+        max_f1_drop=max_f1_drop,
+        progress=progress,
+    )

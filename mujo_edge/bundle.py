@@ -42,7 +42,6 @@ SCHEMA_VERSION = 1
 INPUT_LAYOUT = "NCL"  # [batch, channels, samples]: the layout of Windows.x, kept through every converter
 
 
-
 class ArtifactStatus(StrEnum):
     """What export concluded about one artifact."""
 
@@ -140,8 +139,11 @@ class Provenance:
             raise LayoutError(f"expected a dataset name, got {dataset!r}", field="training.dataset")
         if split is not None and not isinstance(split, Mapping):
             raise LayoutError(f"expected an object of subject lists, got {split!r}", field="training.split")
-        return cls(dataset=dataset, split=None if split is None else SubjectSplit.from_dict(split),
-                   details={k: v for k, v in data.items() if k not in ("dataset", "split")})
+        return cls(
+            dataset=dataset,
+            split=None if split is None else SubjectSplit.from_dict(split),
+            details={k: v for k, v in data.items() if k not in ("dataset", "split")},
+        )
 
 
 @dataclass(frozen=True)
@@ -179,8 +181,9 @@ class Artifact:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(status=self.status.value, precision=self.precision.value, engine=self.engine.value,
-                 parity=dict(self.parity))
+        d.update(
+            status=self.status.value, precision=self.precision.value, engine=self.engine.value, parity=dict(self.parity)
+        )
         return d
 
     @classmethod
@@ -220,8 +223,10 @@ class Manifest:
         if len(self.channels) != len(self.units):
             raise LayoutError("channels and units differ in length", field="input.units")
         if tuple(self.normaliser.channels) != tuple(self.channels):
-            raise LayoutError(f"normaliser channels {self.normaliser.channels} differ from the input channels "
-                              f"{self.channels}", field="normaliser.channels")
+            raise LayoutError(
+                f"normaliser channels {self.normaliser.channels} differ from the input channels {self.channels}",
+                field="normaliser.channels",
+            )
         names = [a.name for a in self.artifacts]
         if len(set(names)) != len(names):
             raise LayoutError(f"artifact names repeat: {names}", field="artifacts")
@@ -234,56 +239,84 @@ class Manifest:
     def channel_selection(self) -> ChannelSelection:
         """The placements and sensors of the input channels: what to load from a dataset for this model."""
         parsed = [Channel.parse(c) for c in self.channels]
-        return ChannelSelection(placements=tuple(sorted({c.placement for c in parsed})),
-                                sensors=tuple(sorted({c.sensor for c in parsed})))
+        return ChannelSelection(
+            placements=tuple(sorted({c.placement for c in parsed})), sensors=tuple(sorted({c.sensor for c in parsed}))
+        )
 
     def artifact(self, name: str) -> Artifact:
         for a in self.artifacts:
             if a.name == name:
                 return a
-        raise BundleError(f"no artifact {name!r}; the bundle has {[a.name for a in self.artifacts]}",
-                          field="artifacts")
+        raise BundleError(f"no artifact {name!r}; the bundle has {[a.name for a in self.artifacts]}", field="artifacts")
 
     def with_artifacts(self, artifacts: Sequence[Artifact]) -> Manifest:
         return replace(self, artifacts=tuple(artifacts))
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "kind": self.kind, "created": self.created,
-            "input": {"shape": ["batch", *self.input_shape], "layout": INPUT_LAYOUT, "dtype": "float32",
-                      "channels": list(self.channels), "units": list(self.units),
-                      "sample_rate_hz": self.window.rate_hz, "normalised_by": "runtime (z-score, see normaliser)"},
-            "window": self.window.to_dict(), "normaliser": self.normaliser.to_dict(),
-            "labels": list(self.labels), "label_texts": dict(self.label_texts),
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
+            "created": self.created,
+            "input": {
+                "shape": ["batch", *self.input_shape],
+                "layout": INPUT_LAYOUT,
+                "dtype": "float32",
+                "channels": list(self.channels),
+                "units": list(self.units),
+                "sample_rate_hz": self.window.rate_hz,
+                "normalised_by": "runtime (z-score, see normaliser)",
+            },
+            "window": self.window.to_dict(),
+            "normaliser": self.normaliser.to_dict(),
+            "labels": list(self.labels),
+            "label_texts": dict(self.label_texts),
             "artifacts": [a.to_dict() for a in self.artifacts],
-            "training": self.training.to_dict(), "metrics": dict(self.metrics), "versions": dict(self.versions),
+            "training": self.training.to_dict(),
+            "metrics": dict(self.metrics),
+            "versions": dict(self.versions),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = MANIFEST) -> Manifest:
         if data.get("schema") != SCHEMA:
-            raise BundleError(f"not a mujo-edge bundle manifest (schema {data.get('schema')!r})", path=source,
-                              field="schema")
+            raise BundleError(
+                f"not a mujo-edge bundle manifest (schema {data.get('schema')!r})", path=source, field="schema"
+            )
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise BundleError(f"schema version {data.get('schema_version')!r} is not supported (this mujo-edge "
-                              f"reads version {SCHEMA_VERSION})", path=source, field="schema_version")
+            raise BundleError(
+                f"schema version {data.get('schema_version')!r} is not supported (this mujo-edge "
+                f"reads version {SCHEMA_VERSION})",
+                path=source,
+                field="schema_version",
+            )
         try:
             inp = data["input"]
             if inp.get("layout") != INPUT_LAYOUT:
-                raise BundleError(f"input layout {inp.get('layout')!r} is not {INPUT_LAYOUT}", path=source,
-                                  field="input.layout")
+                raise BundleError(
+                    f"input layout {inp.get('layout')!r} is not {INPUT_LAYOUT}", path=source, field="input.layout"
+                )
             window = WindowConfig.from_dict(data["window"])
             if inp.get("sample_rate_hz") != window.rate_hz:
-                raise BundleError(f"input.sample_rate_hz {inp.get('sample_rate_hz')} differs from window.rate "
-                                  f"{window.rate_hz}", path=source, field="input.sample_rate_hz")
-            return cls(channels=tuple(inp["channels"]), units=tuple(inp["units"]), window=window,
-                       normaliser=Normaliser.from_dict(data["normaliser"], source),
-                       labels=tuple(data["labels"]), label_texts=dict(data.get("label_texts", {})),
-                       artifacts=tuple(Artifact.from_dict(a, source) for a in data.get("artifacts", [])),
-                       kind=data.get("kind", "classifier"),
-                       training=Provenance.from_dict(data.get("training", {})),
-                       metrics=data.get("metrics", {}), versions=data.get("versions", {}),
-                       created=data.get("created", ""))
+                raise BundleError(
+                    f"input.sample_rate_hz {inp.get('sample_rate_hz')} differs from window.rate {window.rate_hz}",
+                    path=source,
+                    field="input.sample_rate_hz",
+                )
+            return cls(
+                channels=tuple(inp["channels"]),
+                units=tuple(inp["units"]),
+                window=window,
+                normaliser=Normaliser.from_dict(data["normaliser"], source),
+                labels=tuple(data["labels"]),
+                label_texts=dict(data.get("label_texts", {})),
+                artifacts=tuple(Artifact.from_dict(a, source) for a in data.get("artifacts", [])),
+                kind=data.get("kind", "classifier"),
+                training=Provenance.from_dict(data.get("training", {})),
+                metrics=data.get("metrics", {}),
+                versions=data.get("versions", {}),
+                created=data.get("created", ""),
+            )
         except KeyError as e:
             raise BundleError("missing key", path=source, field=str(e.args[0])) from None
         except (LayoutError, ConfigError) as e:
@@ -329,8 +362,11 @@ class Bundle:
 
     def path_of(self, artifact: Artifact) -> Path:
         if artifact.file is None:
-            raise BundleError(f"artifact {artifact.name!r} has no file ({artifact.status})", path=self.source,
-                              field=f"artifacts.{artifact.name}")
+            raise BundleError(
+                f"artifact {artifact.name!r} has no file ({artifact.status})",
+                path=self.source,
+                field=f"artifacts.{artifact.name}",
+            )
         return self.folder / artifact.file
 
     @property
@@ -381,11 +417,17 @@ def read_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
                 raise BundleError(f"model file of artifact {a.name!r} is missing", path=fpath)
             size = fpath.stat().st_size
             if a.bytes is not None and size != a.bytes:
-                raise BundleError(f"file has {size} bytes, the manifest says {a.bytes} (truncated or replaced?)",
-                                  path=fpath, field=f"artifacts.{a.name}.bytes")
+                raise BundleError(
+                    f"file has {size} bytes, the manifest says {a.bytes} (truncated or replaced?)",
+                    path=fpath,
+                    field=f"artifacts.{a.name}.bytes",
+                )
             if a.sha256 is None or sha256_file(fpath) != a.sha256:
-                raise BundleError("sha256 does not match the manifest (file changed or corrupt)", path=fpath,
-                                  field=f"artifacts.{a.name}.sha256")
+                raise BundleError(
+                    "sha256 does not match the manifest (file changed or corrupt)",
+                    path=fpath,
+                    field=f"artifacts.{a.name}.sha256",
+                )
     return Bundle(folder=folder, manifest=manifest, source=source)
 
 

@@ -47,15 +47,26 @@ def cache_key(parts: Mapping[str, Any], files: list[Path]) -> str:
 
 
 def save_windows(path: Path, windows: Windows, extra: Mapping[str, Any]) -> None:
-    meta = {"channels": list(windows.channels), "classes": list(windows.classes),
-            "config": windows.config.to_dict(), "dropped": dict(windows.dropped), "extra": dict(extra)}
+    meta = {
+        "channels": list(windows.channels),
+        "classes": list(windows.classes),
+        "config": windows.config.to_dict(),
+        "dropped": dict(windows.dropped),
+        "extra": dict(extra),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, x=windows.x, y=windows.y, subject=windows.subject.astype(str),
-                     recording=windows.recording.astype(str), start=windows.start,
-                     meta=np.asarray(json.dumps(meta)))
+            np.savez(
+                fh,
+                x=windows.x,
+                y=windows.y,
+                subject=windows.subject.astype(str),
+                recording=windows.recording.astype(str),
+                start=windows.start,
+                meta=np.asarray(json.dumps(meta)),
+            )
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -69,10 +80,17 @@ def load_windows(path: Path) -> tuple[Windows, dict[str, Any]] | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            windows = Windows(x=z["x"], y=z["y"], subject=z["subject"], recording=z["recording"],
-                              start=z["start"], channels=tuple(meta["channels"]), classes=tuple(meta["classes"]),
-                              config=WindowConfig.from_dict(meta["config"]),
-                              dropped=MappingProxyType(dict(meta["dropped"])))
+            windows = Windows(
+                x=z["x"],
+                y=z["y"],
+                subject=z["subject"],
+                recording=z["recording"],
+                start=z["start"],
+                channels=tuple(meta["channels"]),
+                classes=tuple(meta["classes"]),
+                config=WindowConfig.from_dict(meta["config"]),
+                dropped=MappingProxyType(dict(meta["dropped"])),
+            )
         return windows, meta["extra"]
     except Exception as e:  # a corrupt cache entry is rebuilt, never fatal
         log.warning("ignoring unreadable cache entry %s (%s)", path, e)

@@ -66,8 +66,9 @@ class Channel:
             raise ConfigError(f"channel name must be <placement>_<sensor>_<axis>, got {name!r}", field="channel")
         placement, sensor, axis = parts
         if sensor not in SI_UNITS:
-            raise ConfigError(f"channel {name!r}: unknown sensor {sensor!r} (known: {', '.join(SI_UNITS)})",
-                              field="channel")
+            raise ConfigError(
+                f"channel {name!r}: unknown sensor {sensor!r} (known: {', '.join(SI_UNITS)})", field="channel"
+            )
         return cls(placement, sensor, axis, source_unit or SI_UNITS[sensor])
 
 

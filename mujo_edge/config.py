@@ -34,11 +34,12 @@ class WindowConfig:
             raise ConfigError(f"must be > 0, got {self.rate_hz}", field="rate_hz")
         if self.length < 2:
             raise ConfigError(f"must be >= 2 samples, got {self.length}", field="length")
-        if not 1 <= self.step:
+        if not self.step >= 1:
             raise ConfigError(f"must be >= 1 sample, got {self.step}", field="step")
         if not self.max_gap_s > 1.0 / self.rate_hz:
-            raise ConfigError(f"must exceed one sample period ({1.0 / self.rate_hz:.4f} s), got {self.max_gap_s}",
-                              field="max_gap_s")
+            raise ConfigError(
+                f"must exceed one sample period ({1.0 / self.rate_hz:.4f} s), got {self.max_gap_s}", field="max_gap_s"
+            )
         if not 0.0 < self.min_purity <= 1.0:
             raise ConfigError(f"must be in (0, 1], got {self.min_purity}", field="min_purity")
         if self.interpolation not in INTERPOLATIONS:

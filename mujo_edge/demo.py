@@ -84,11 +84,13 @@ def demo_stream(manifest: Manifest, data: Path | None, subject: str | None, max_
     if subject is None:
         raise ConfigError("the bundle does not record its held-out subjects: pass --subject", field="--subject")
     if subject in seen:
-        raise ConfigError(f"the model was trained or validated on subject {subject}; pick one of {unseen}",
-                          field="--subject")
+        raise ConfigError(
+            f"the model was trained or validated on subject {subject}; pick one of {unseen}", field="--subject"
+        )
     root, source = spar_root(data)
-    recordings = load_recordings(get_loader(DEMO_DATASET), root,
-                                 ChannelSelection(placements=("wrist",), sensors=("acc",)), WindowConfig())
+    recordings = load_recordings(
+        get_loader(DEMO_DATASET), root, ChannelSelection(placements=("wrist",), sensors=("acc",)), WindowConfig()
+    )
     mine = sorted((r for r in recordings if r.subject == subject), key=lambda r: (int(r.labels[0]), r.recording_id))
     if not mine:
         raise ConfigError(f"no recording of subject {subject} in {source}", field="--subject")
@@ -121,13 +123,26 @@ def score(predictions: Sequence[Prediction], truth: Sequence[str | None]) -> Dem
     y = [t for t, _ in pairs]
     raw = [p.label for _, p in pairs]
     smooth = [p.smoothed_label for _, p in pairs]
-    return DemoScore(windows=len(pairs), predicted=len(truth), accuracy=accuracy(y, raw), macro_f1=macro_f1(y, raw),
-                     smoothed_accuracy=accuracy(y, smooth), smoothed_macro_f1=macro_f1(y, smooth))
+    return DemoScore(
+        windows=len(pairs),
+        predicted=len(truth),
+        accuracy=accuracy(y, raw),
+        macro_f1=macro_f1(y, raw),
+        smoothed_accuracy=accuracy(y, smooth),
+        smoothed_macro_f1=macro_f1(y, smooth),
+    )
 
 
-async def run_demo(recognizer: Recognizer, stream: DemoStream, *, speed: float, protocol: str = "mujo",
-                   on_prediction: OnPrediction | None = None, on_batch: OnBatch | None = None,
-                   display: Display | None = None) -> tuple[LiveSummary, list[str | None]]:
+async def run_demo(
+    recognizer: Recognizer,
+    stream: DemoStream,
+    *,
+    speed: float,
+    protocol: str = "mujo",
+    on_prediction: OnPrediction | None = None,
+    on_batch: OnBatch | None = None,
+    display: Display | None = None,
+) -> tuple[LiveSummary, list[str | None]]:
     """Stream `stream` from a virtual watch through the BLE client into `recognizer`, calling your
     `on_prediction(prediction, latency_s)` / `on_batch(samples)` as `run_live` does (and `display`'s callback,
     inside its context, when given); returns the LiveSummary and the true label of each predicted window
@@ -139,8 +154,13 @@ async def run_demo(recognizer: Recognizer, stream: DemoStream, *, speed: float, 
 
     first: list[float] = []
     watch = VirtualWatch(protocol, stream.t, stream.xyz, name=DEMO_NAME, speed=speed)
-    client = WatchClient(protocol, name=DEMO_NAME, scanner_backend=BumbleScannerBackend,
-                         client_backend=BumbleClientBackend, host_clock=scaled_clock(speed))
+    client = WatchClient(
+        protocol,
+        name=DEMO_NAME,
+        scanner_backend=BumbleScannerBackend,
+        client_backend=BumbleClientBackend,
+        host_clock=scaled_clock(speed),
+    )
     stop = asyncio.Event()
 
     async def stop_when_sent() -> None:

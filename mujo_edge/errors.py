@@ -100,8 +100,9 @@ class MissingChannelsError(ConfigError):
     """Channels asked for by name that the data lacks; `missing` and `available` list them, `source` names
     the recording or data concerned (or None)."""
 
-    def __init__(self, missing: list[str] | tuple[str, ...], available: list[str] | tuple[str, ...], *,
-                 source: str | None = None) -> None:
+    def __init__(
+        self, missing: list[str] | tuple[str, ...], available: list[str] | tuple[str, ...], *, source: str | None = None
+    ) -> None:
         self.missing = tuple(missing)
         self.available = tuple(available)
         self.source = source

@@ -20,8 +20,9 @@ import numpy as np
 from mujo_edge.errors import ConfigError
 
 
-def confusion_matrix(y_true: np.ndarray | Sequence[int], y_pred: np.ndarray | Sequence[int],
-                     n_classes: int) -> np.ndarray:
+def confusion_matrix(
+    y_true: np.ndarray | Sequence[int], y_pred: np.ndarray | Sequence[int], n_classes: int
+) -> np.ndarray:
     """cm int64 [K, K], cm[i, j] = samples of true class i predicted as j (K = `n_classes`).
 
     ConfigError when the two do not have the same length or an index lies outside [0, K) (a negative index
@@ -33,8 +34,9 @@ def confusion_matrix(y_true: np.ndarray | Sequence[int], y_pred: np.ndarray | Se
         raise ConfigError(f"must be >= 1, got {n_classes}", field="n_classes")
     for name, v in (("y_true", t), ("y_pred", p)):
         if v.size and (v.min() < 0 or v.max() >= n_classes):
-            raise ConfigError(f"class indices must lie in [0, {n_classes}), got {int(v.min())}..{int(v.max())}",
-                              field=name)
+            raise ConfigError(
+                f"class indices must lie in [0, {n_classes}), got {int(v.min())}..{int(v.max())}", field=name
+            )
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (t, p), 1)
     return cm
@@ -62,8 +64,7 @@ def macro_f1_from_confusion(cm: np.ndarray, classes: Sequence[int] | None = None
     return float(np.mean(chosen)) if chosen.size else float("nan")
 
 
-def scores(y_true: np.ndarray | Sequence[int], y_pred: np.ndarray | Sequence[int],
-           n_classes: int) -> dict[str, Any]:
+def scores(y_true: np.ndarray | Sequence[int], y_pred: np.ndarray | Sequence[int], n_classes: int) -> dict[str, Any]:
     """Scores of class indices as the JSON that metrics files store.
 
     Keys: "macro_f1" (over the classes present in y_true or y_pred; NaN without samples), "accuracy"
@@ -71,8 +72,13 @@ def scores(y_true: np.ndarray | Sequence[int], y_pred: np.ndarray | Sequence[int
     "n" (samples)."""
     cm = confusion_matrix(y_true, y_pred, n_classes)
     n = int(cm.sum())
-    return {"macro_f1": macro_f1_from_confusion(cm), "accuracy": float(np.trace(cm) / max(n, 1)),
-            "f1_per_class": f1_per_class(cm).tolist(), "confusion": cm.tolist(), "n": n}
+    return {
+        "macro_f1": macro_f1_from_confusion(cm),
+        "accuracy": float(np.trace(cm) / max(n, 1)),
+        "f1_per_class": f1_per_class(cm).tolist(),
+        "confusion": cm.tolist(),
+        "n": n,
+    }
 
 
 def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:

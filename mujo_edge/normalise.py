@@ -74,11 +74,13 @@ class Normaliser:
         """Normalise float32 windows whose channel axis is `axis` ([..., C, L] by default; a pre-training
         stream [W, C, ...] uses axis=1); `channels`, when given, must match the fitted order."""
         if channels is not None and tuple(channels) != self.channels:
-            raise ConfigError(f"channels {tuple(channels)} do not match the normaliser's {self.channels}",
-                              field="channels")
+            raise ConfigError(
+                f"channels {tuple(channels)} do not match the normaliser's {self.channels}", field="channels"
+            )
         if x.shape[axis] != len(self.channels):
-            raise ConfigError(f"input has {x.shape[axis]} channels, normaliser has {len(self.channels)}",
-                              field="channels")
+            raise ConfigError(
+                f"input has {x.shape[axis]} channels, normaliser has {len(self.channels)}", field="channels"
+            )
         shape = [1] * x.ndim
         shape[axis] = -1
         mean, std = (a.reshape(shape) for a in self.arrays())
@@ -93,8 +95,11 @@ class Normaliser:
         try:
             if data.get("kind") != "zscore":
                 raise LayoutError(f"unknown normaliser kind {data.get('kind')!r}", path=source, field="kind")
-            return cls(tuple(str(c) for c in data["channels"]), tuple(float(v) for v in data["mean"]),
-                       tuple(float(v) for v in data["std"]))
+            return cls(
+                tuple(str(c) for c in data["channels"]),
+                tuple(float(v) for v in data["mean"]),
+                tuple(float(v) for v in data["std"]),
+            )
         except KeyError as e:
             raise LayoutError("missing key", path=source, field=str(e.args[0])) from None
         except (TypeError, ValueError, ConfigError) as e:
@@ -144,8 +149,13 @@ class StreamNormaliser:
     @classmethod
     def fit(cls, arrays: Mapping[str, np.ndarray]) -> StreamNormaliser:
         """Statistics of each non-empty array [N, C, ...] in `arrays` (empty ones are skipped)."""
-        return cls({name: Normaliser.fit_array(x, stream_channels(name, int(x.shape[1])))
-                    for name, x in arrays.items() if len(x)})
+        return cls(
+            {
+                name: Normaliser.fit_array(x, stream_channels(name, int(x.shape[1])))
+                for name, x in arrays.items()
+                if len(x)
+            }
+        )
 
     def get(self, stream: str) -> Normaliser | None:
         return self.streams.get(stream)
@@ -178,6 +188,8 @@ class StreamNormaliser:
             if not isinstance(stats, Mapping) or "mean" not in stats or "std" not in stats:
                 raise LayoutError("expected {'mean': [...], 'std': [...]}", path=source, field=str(name))
             channels = stream_channels(str(name), len(stats["mean"]))
-            out[str(name)] = Normaliser.from_dict({"kind": "zscore", "channels": list(channels), "mean": stats["mean"],
-                                                   "std": stats["std"]}, f"{source}, stream {name}")
+            out[str(name)] = Normaliser.from_dict(
+                {"kind": "zscore", "channels": list(channels), "mean": stats["mean"], "std": stats["std"]},
+                f"{source}, stream {name}",
+            )
         return cls(out)

@@ -83,24 +83,39 @@ class Recording:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             col = int(np.flatnonzero(~np.isfinite(x[i]))[0])
-            raise SampleError(f"non-finite value {x[i, col]} ({int(bad.sum())} such samples)",
-                              path=where.file, line=where.line(i), field=channels[col].name)
+            raise SampleError(
+                f"non-finite value {x[i, col]} ({int(bad.sum())} such samples)",
+                path=where.file,
+                line=where.line(i),
+                field=channels[col].name,
+            )
         classes = tuple(str(c) for c in classes)
         if labels is None:
             labels = np.full(t.shape[0], UNLABELLED, dtype=np.int16)
         labels = np.asarray(labels)
         if labels.shape != t.shape or not np.issubdtype(labels.dtype, np.integer):
-            raise SampleError(f"labels must be integers of shape {t.shape}, got {labels.dtype} {labels.shape}",
-                              path=src)
+            raise SampleError(
+                f"labels must be integers of shape {t.shape}, got {labels.dtype} {labels.shape}", path=src
+            )
         out_of_range = (labels < UNLABELLED) | (labels >= len(classes))
         if out_of_range.any():
             i = int(np.flatnonzero(out_of_range)[0])
-            raise SampleError(f"label index {int(labels[i])} outside the {len(classes)} classes",
-                              path=where.file, line=where.line(i), field="label")
+            raise SampleError(
+                f"label index {int(labels[i])} outside the {len(classes)} classes",
+                path=where.file,
+                line=where.line(i),
+                field="label",
+            )
         return cls(
-            t=t, x=x, channels=channels, subject=str(subject), classes=classes,
-            labels=labels.astype(np.int16, copy=False), source=src,
-            recording_id=recording_id or Path(src).stem, valid=valid,
+            t=t,
+            x=x,
+            channels=channels,
+            subject=str(subject),
+            classes=classes,
+            labels=labels.astype(np.int16, copy=False),
+            source=src,
+            recording_id=recording_id or Path(src).stem,
+            valid=valid,
             meta=MappingProxyType(dict(meta or {})),
         )
 
@@ -140,9 +155,18 @@ class Recording:
             )
         if len(idx) == len(self.channels):
             return self
-        return Recording(t=self.t, x=self.x[:, idx], channels=tuple(self.channels[i] for i in idx),
-                         subject=self.subject, classes=self.classes, labels=self.labels, source=self.source,
-                         recording_id=self.recording_id, valid=self.valid, meta=self.meta)
+        return Recording(
+            t=self.t,
+            x=self.x[:, idx],
+            channels=tuple(self.channels[i] for i in idx),
+            subject=self.subject,
+            classes=self.classes,
+            labels=self.labels,
+            source=self.source,
+            recording_id=self.recording_id,
+            valid=self.valid,
+            meta=self.meta,
+        )
 
     def with_channels(self, names: Sequence[str]) -> Recording:
         """The same recording with the channels `names`, in that order (the ordering rule of `channels`).
@@ -153,9 +177,18 @@ class Recording:
         idx = channel_indices(self.channel_names, names, source=self.source)
         if idx == list(range(len(self.channels))):
             return self
-        return Recording(t=self.t, x=self.x[:, idx], channels=tuple(self.channels[i] for i in idx),
-                         subject=self.subject, classes=self.classes, labels=self.labels, source=self.source,
-                         recording_id=self.recording_id, valid=self.valid, meta=self.meta)
+        return Recording(
+            t=self.t,
+            x=self.x[:, idx],
+            channels=tuple(self.channels[i] for i in idx),
+            subject=self.subject,
+            classes=self.classes,
+            labels=self.labels,
+            source=self.source,
+            recording_id=self.recording_id,
+            valid=self.valid,
+            meta=self.meta,
+        )
 
 
 @dataclass(frozen=True)
@@ -172,14 +205,21 @@ class _Where:
 def _check_timestamps(t: np.ndarray, where: _Where) -> None:
     if not np.isfinite(t).all():
         i = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise SampleError(f"non-finite timestamp at sample {i}", path=where.file, line=where.line(i),
-                          field="timestamp")
+        raise SampleError(f"non-finite timestamp at sample {i}", path=where.file, line=where.line(i), field="timestamp")
     dt = np.diff(t)
     if (dt < 0).any():
         i = int(np.flatnonzero(dt < 0)[0]) + 1
-        raise SampleError(f"timestamps go backwards at sample {i} ({t[i - 1]!r} -> {t[i]!r})",
-                          path=where.file, line=where.line(i), field="timestamp")
+        raise SampleError(
+            f"timestamps go backwards at sample {i} ({t[i - 1]!r} -> {t[i]!r})",
+            path=where.file,
+            line=where.line(i),
+            field="timestamp",
+        )
     if (dt == 0).any():
         i = int(np.flatnonzero(dt == 0)[0]) + 1
-        raise SampleError(f"duplicate timestamp {t[i]!r} at sample {i} ({int((dt == 0).sum())} duplicates)",
-                          path=where.file, line=where.line(i), field="timestamp")
+        raise SampleError(
+            f"duplicate timestamp {t[i]!r} at sample {i} ({int((dt == 0).sum())} duplicates)",
+            path=where.file,
+            line=where.line(i),
+            field="timestamp",
+        )

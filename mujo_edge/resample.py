@@ -74,9 +74,18 @@ def resample(recording: Recording, config: WindowConfig, grid: np.ndarray | None
     labels = _nearest_labels(t, recording.labels, grid)
     if not valid.any():
         log.warning("%s: no valid sample on the %.1f Hz grid", recording.source, config.rate_hz)
-    return Recording(t=grid, x=x, channels=recording.channels, subject=recording.subject,
-                     classes=recording.classes, labels=labels, source=recording.source,
-                     recording_id=recording.recording_id, valid=valid, meta=recording.meta)
+    return Recording(
+        t=grid,
+        x=x,
+        channels=recording.channels,
+        subject=recording.subject,
+        classes=recording.classes,
+        labels=labels,
+        source=recording.source,
+        recording_id=recording.recording_id,
+        valid=valid,
+        meta=recording.meta,
+    )
 
 
 def align(recordings: Sequence[Recording], config: WindowConfig) -> Recording:
@@ -91,25 +100,38 @@ def align(recordings: Sequence[Recording], config: WindowConfig) -> Recording:
     start = max(float(r.t[0]) for r in recordings)
     end = min(float(r.t[-1]) for r in recordings)
     if end <= start:
-        raise SampleError(f"streams do not overlap in time ({', '.join(r.source for r in recordings)})",
-                          path=first.source)
+        raise SampleError(
+            f"streams do not overlap in time ({', '.join(r.source for r in recordings)})", path=first.source
+        )
     grid = grid_for(start, end, config.rate_hz)
     parts = [resample(r, config, grid) for r in recordings]
     x = np.concatenate([p.x for p in parts], axis=1)
     valid = np.logical_and.reduce([p.valid for p in parts])
     x[~valid] = np.nan
-    meta = {GROUP: first.meta.get(GROUP, first.recording_id),
-            NATIVE_RATE: str(min(r.native_rate_hz() for r in recordings)),
-            SOURCE_SAMPLES: str(sum(r.source_samples for r in recordings)),
-            "merged_duplicates": str(sum(int(r.meta.get("merged_duplicates", "0")) for r in recordings)),
-            "aligned": " + ".join(r.source for r in recordings)}
-    return Recording.create(grid, x, [c for p in parts for c in p.channels], subject=first.subject,
-                            source=first.source, recording_id=first.recording_id, classes=first.classes,
-                            labels=parts[0].labels, valid=valid, meta=meta)
+    meta = {
+        GROUP: first.meta.get(GROUP, first.recording_id),
+        NATIVE_RATE: str(min(r.native_rate_hz() for r in recordings)),
+        SOURCE_SAMPLES: str(sum(r.source_samples for r in recordings)),
+        "merged_duplicates": str(sum(int(r.meta.get("merged_duplicates", "0")) for r in recordings)),
+        "aligned": " + ".join(r.source for r in recordings),
+    }
+    return Recording.create(
+        grid,
+        x,
+        [c for p in parts for c in p.channels],
+        subject=first.subject,
+        source=first.source,
+        recording_id=first.recording_id,
+        classes=first.classes,
+        labels=parts[0].labels,
+        valid=valid,
+        meta=meta,
+    )
 
 
-def merge_duplicate_timestamps(t: np.ndarray, x: np.ndarray, labels: np.ndarray | None = None
-                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+def merge_duplicate_timestamps(
+    t: np.ndarray, x: np.ndarray, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
     """Average samples that share a timestamp (sensor batching artefacts); returns the count merged.
 
     Only for sources documented to repeat timestamps; for user files a repeat is an error.

@@ -79,8 +79,9 @@ def train_val_test(subjects: Sequence[str], *, val: float = 0.2, test: float = 0
     if n_test + n_val >= len(uniq):
         raise SplitError(f"{len(uniq)} subjects are too few for {n_val} validation and {n_test} test subjects")
     order = [uniq[i] for i in np.random.default_rng(seed).permutation(len(uniq))]
-    return Split(f"seed{seed}", tuple(order[n_test + n_val:]), tuple(order[n_test:n_test + n_val]),
-                 tuple(order[:n_test]))
+    return Split(
+        f"seed{seed}", tuple(order[n_test + n_val :]), tuple(order[n_test : n_test + n_val]), tuple(order[:n_test])
+    )
 
 
 def label_fraction(y: np.ndarray, fraction: float, *, seed: int = 0, min_per_class: int = 1) -> np.ndarray:

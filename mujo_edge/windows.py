@@ -44,8 +44,16 @@ class Windows:
     def subset(self, index: np.ndarray | Sequence[int]) -> Windows:
         """Windows at `index` (integer indices or a boolean mask); `dropped` is not carried over."""
         idx = np.asarray(index)
-        return Windows(x=self.x[idx], y=self.y[idx], subject=self.subject[idx], recording=self.recording[idx],
-                       start=self.start[idx], channels=self.channels, classes=self.classes, config=self.config)
+        return Windows(
+            x=self.x[idx],
+            y=self.y[idx],
+            subject=self.subject[idx],
+            recording=self.recording[idx],
+            start=self.start[idx],
+            channels=self.channels,
+            classes=self.classes,
+            config=self.config,
+        )
 
     def with_channels(self, names: Sequence[str]) -> Windows:
         """The same windows with the rows `names`, in that order (the ordering rule of `channels`); `dropped` is
@@ -55,9 +63,17 @@ class Windows:
         rows = channel_indices(self.channels, names)
         if rows == list(range(len(self.channels))):
             return self
-        return Windows(x=self.x[:, rows], y=self.y, subject=self.subject, recording=self.recording,
-                       start=self.start, channels=tuple(names), classes=self.classes, config=self.config,
-                       dropped=self.dropped)
+        return Windows(
+            x=self.x[:, rows],
+            y=self.y,
+            subject=self.subject,
+            recording=self.recording,
+            start=self.start,
+            channels=tuple(names),
+            classes=self.classes,
+            config=self.config,
+            dropped=self.dropped,
+        )
 
     def for_subjects(self, subjects: Sequence[str]) -> Windows:
         return self.subset(np.isin(self.subject, np.asarray(list(subjects), dtype=str)))
@@ -78,16 +94,25 @@ def _natural_key(s: str) -> tuple[int, int | str]:
     return (0, int(s)) if s.isdigit() else (1, s)
 
 
-def _empty(channels: tuple[str, ...], classes: tuple[str, ...], config: WindowConfig,
-           dropped: Mapping[str, int]) -> Windows:
-    return Windows(x=np.zeros((0, len(channels), config.length), np.float32), y=np.zeros(0, np.int64),
-                   subject=np.zeros(0, dtype="<U1"), recording=np.zeros(0, dtype="<U1"),
-                   start=np.zeros(0, np.float64), channels=channels, classes=classes, config=config,
-                   dropped=MappingProxyType(dict(dropped)))
+def _empty(
+    channels: tuple[str, ...], classes: tuple[str, ...], config: WindowConfig, dropped: Mapping[str, int]
+) -> Windows:
+    return Windows(
+        x=np.zeros((0, len(channels), config.length), np.float32),
+        y=np.zeros(0, np.int64),
+        subject=np.zeros(0, dtype="<U1"),
+        recording=np.zeros(0, dtype="<U1"),
+        start=np.zeros(0, np.float64),
+        channels=channels,
+        classes=classes,
+        config=config,
+        dropped=MappingProxyType(dict(dropped)),
+    )
 
 
-def window_labels(labels: np.ndarray | Sequence[Any], starts: np.ndarray | Sequence[int], length: int,
-                  min_purity: float) -> tuple[np.ndarray, np.ndarray]:
+def window_labels(
+    labels: np.ndarray | Sequence[Any], starts: np.ndarray | Sequence[int], length: int, min_purity: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The labelling rule of every window, training's and the demo's: (majority [W], pure bool [W]).
 
     `labels` [N] holds one label per sample (class indices with -1 for "no label", or names: any type numpy
@@ -99,8 +124,9 @@ def window_labels(labels: np.ndarray | Sequence[Any], starts: np.ndarray | Seque
     lab = np.asarray(labels)
     first = np.asarray(starts, dtype=np.int64)
     if lab.ndim != 1 or first.ndim != 1:
-        raise ConfigError(f"labels [N] and starts [W] must be vectors, got {lab.shape} and {first.shape}",
-                          field="labels")
+        raise ConfigError(
+            f"labels [N] and starts [W] must be vectors, got {lab.shape} and {first.shape}", field="labels"
+        )
     if length < 1:
         raise ConfigError(f"must be >= 1, got {length}", field="length")
     inside = (first >= 0) & (first + length <= lab.shape[0])
@@ -140,7 +166,9 @@ def window_recording(recording: Recording, config: WindowConfig) -> Windows:
         subject=np.full(len(kept), grid.subject),
         recording=np.full(len(kept), grid.recording_id),
         start=grid.t[kept],
-        channels=channels, classes=classes, config=config,
+        channels=channels,
+        classes=classes,
+        config=config,
         dropped=MappingProxyType({k: v for k, v in dropped.items() if v}),
     )
 
@@ -166,7 +194,9 @@ def concat(parts: Sequence[Windows]) -> Windows:
         subject=np.concatenate([p.subject.astype(str) for p in parts]),
         recording=np.concatenate([p.recording.astype(str) for p in parts]),
         start=np.concatenate([p.start for p in parts]),
-        channels=first.channels, classes=first.classes, config=first.config,
+        channels=first.channels,
+        classes=first.classes,
+        config=first.config,
         dropped=MappingProxyType(dict(dropped)),
     )
 
@@ -190,5 +220,13 @@ def null_labels(windows: Windows, null_classes: Sequence[str], with_null: bool) 
         idx = np.flatnonzero(y >= 0)
         classes = tuple(keep_classes)
     sub = windows.subset(idx)
-    return Windows(x=sub.x, y=y[idx].astype(np.int64), subject=sub.subject, recording=sub.recording,
-                   start=sub.start, channels=sub.channels, classes=classes, config=sub.config)
+    return Windows(
+        x=sub.x,
+        y=y[idx].astype(np.int64),
+        subject=sub.subject,
+        recording=sub.recording,
+        start=sub.start,
+        channels=sub.channels,
+        classes=classes,
+        config=sub.config,
+    )

@@ -17,12 +17,16 @@ def test_every_example_has_a_main(load_script):
 
 def test_prepare_dataset(tmp_path, shared_data, capsys, load_script):
     sizes = load_script("examples/prepare_dataset.py").main(
-        ["spar_watch", "--root", str(shared_data / "spar_watch"), "--out", str(tmp_path)])
+        ["spar_watch", "--root", str(shared_data / "spar_watch"), "--out", str(tmp_path)]
+    )
     assert sizes["train"] > sizes["test"] > 0 and sizes["val"] > 0
     split = json.loads((tmp_path / "split.json").read_text())
     assert not set(split["train"]) & set(split["test"])
     assert json.loads((tmp_path / "normaliser.json").read_text())["channels"] == [
-        "wrist_acc_x", "wrist_acc_y", "wrist_acc_z"]
+        "wrist_acc_x",
+        "wrist_acc_y",
+        "wrist_acc_z",
+    ]
     assert "train" in capsys.readouterr().out
 
 
@@ -38,8 +42,9 @@ def _spar_csvs(folder: Path, shared_data: Path, subjects=("1", "2", "3", "4"), c
     from mujo_edge.data.registry import get_loader
 
     folder.mkdir(parents=True, exist_ok=True)
-    recs = load_recordings(get_loader("spar_watch"), shared_data / "spar_watch",
-                           ChannelSelection(placements=("wrist",), sensors=("acc",)))
+    recs = load_recordings(
+        get_loader("spar_watch"), shared_data / "spar_watch", ChannelSelection(placements=("wrist",), sensors=("acc",))
+    )
     for r in recs:
         label = r.classes[r.labels[0]]
         if r.subject not in subjects or label not in classes:
@@ -54,7 +59,8 @@ def _spar_csvs(folder: Path, shared_data: Path, subjects=("1", "2", "3", "4"), c
 def test_csv_finetune_export_predict(tmp_path, shared_data, load_script, capsys):
     csvs = _spar_csvs(tmp_path / "csv", shared_data)
     result = load_script("examples/csv_finetune_export_predict.py").main(
-        ["--csv", str(csvs), "--out", str(tmp_path / "out"), "--epochs", "3", "--format", "onnx"])
+        ["--csv", str(csvs), "--out", str(tmp_path / "out"), "--epochs", "3", "--format", "onnx"]
+    )
     assert set(result["artifacts"]) == {"onnx-fp32", "onnx-int8"}
     out = capsys.readouterr().out
     assert "macro-F1" in out and result["test_subjects"]
@@ -68,8 +74,9 @@ def test_predict_recording_with_the_embedded_bundle(tmp_path, shared_data, load_
 
 
 def test_count_repetitions_live(shared_data, load_script, capsys):
-    result = load_script("examples/count_repetitions.py").main(["--speed", "40", "--sets", "2",
-                                                                 "--data", str(shared_data / "spar_watch")])
+    result = load_script("examples/count_repetitions.py").main(
+        ["--speed", "40", "--sets", "2", "--data", str(shared_data / "spar_watch")]
+    )
     assert result["predictions"] > 30 and result["sets"] == 2
     assert sum(result["reps"].values()) > 10  # two sets of 20 repetitions
     assert "repetitions counted" in capsys.readouterr().out

@@ -34,8 +34,17 @@ SOURCE_ROOTS = {
 TORCH_PACKAGES = ("mujo_edge.training", "mujo_edge.export")
 # Imported by nothing that `mujo-edge --help` needs (ARCHITECTURE: heavy imports live in command bodies).
 HEAVY_MODULES = (
-    "torch", "executorch", "tensorflow", "onnx", "onnxruntime", "onnx2tf", "sentence_transformers",
-    "transformers", "ai_edge_litert", "matplotlib", "sklearn",
+    "torch",
+    "executorch",
+    "tensorflow",
+    "onnx",
+    "onnxruntime",
+    "onnx2tf",
+    "sentence_transformers",
+    "transformers",
+    "ai_edge_litert",
+    "matplotlib",
+    "sklearn",
 )
 ARTEFACTS = ("build", "dist", ".pytest_cache", ".hypothesis", "__pycache__", ".mypy_cache", ".ruff_cache")
 
@@ -107,8 +116,14 @@ def _clean_env() -> dict[str, str]:
 
 def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        args, cwd=cwd, env=_clean_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout, check=False,
+        args,
+        cwd=cwd,
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert proc.returncode == 0, (
         f"{[a if len(a) < 120 else '<script>' for a in args]} exited {proc.returncode}\n"
@@ -154,6 +169,7 @@ def test_no_code_outside_regular_packages() -> None:
 
 def _top_level_entries() -> set[str]:
     if (ROOT / ".git").exists() and shutil.which("git"):
+
         def ls(*flags: str) -> set[str]:
             out = subprocess.run(
                 ["git", "ls-files", "-z", *flags], cwd=ROOT, capture_output=True, text=True, check=True
@@ -171,8 +187,17 @@ def _top_level_entries() -> set[str]:
 
 def test_top_level_layout() -> None:
     required = {
-        "pyproject.toml", "README.md", "LICENSE", ".ci",
-        "mujo_edge", "training", "export", "firmware_bridge", "examples", "tests", "benchmarks",
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        ".ci",
+        "mujo_edge",
+        "training",
+        "export",
+        "firmware_bridge",
+        "examples",
+        "tests",
+        "benchmarks",
     }
     entries = _top_level_entries()
     missing = sorted(required - entries)
@@ -185,7 +210,9 @@ def test_top_level_layout() -> None:
 
 
 def test_runtime_and_bridge_import_without_torch() -> None:
-    script = WALK + r"""
+    script = (
+        WALK
+        + r"""
 sys.modules["torch"] = None  # any `import torch` now raises ImportError
 roots, skip = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 seen = walk_all(roots, skip)
@@ -212,9 +239,8 @@ for path in paths(command):
     helped.append(" ".join(path))
 print(json.dumps({"modules": seen, "helped": helped}))
 """
-    proc = _run(
-        [sys.executable, "-c", script, json.dumps(_mapped_roots()), json.dumps(TORCH_PACKAGES)], cwd=ROOT
     )
+    proc = _run([sys.executable, "-c", script, json.dumps(_mapped_roots()), json.dumps(TORCH_PACKAGES)], cwd=ROOT)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     expected = {m for m in _source_modules() if not m.startswith(tuple(p + "." for p in TORCH_PACKAGES))}
     expected -= set(TORCH_PACKAGES)
@@ -261,9 +287,13 @@ def test_wheel_installs_and_imports_everything(tmp_path: Path) -> None:
         names = set(zf.namelist())
         metadata = zf.read(f"mujo_edge-{PYPROJECT['project']['version']}.dist-info/METADATA").decode()
     assert "mujo_edge/py.typed" in names
-    for data in ("mujo_edge/default_model/mujo.json", "mujo_edge/default_model/model-int8.tflite",
-                 "mujo_edge/firmware_bridge/watch_apps/banglejs_stream.js", "mujo_edge/firmware_bridge/PROFILE.md",
-                 "mujo_edge/data/label_texts.toml"):
+    for data in (
+        "mujo_edge/default_model/mujo.json",
+        "mujo_edge/default_model/model-int8.tflite",
+        "mujo_edge/firmware_bridge/watch_apps/banglejs_stream.js",
+        "mujo_edge/firmware_bridge/PROFILE.md",
+        "mujo_edge/data/label_texts.toml",
+    ):
         assert data in names, f"{data} missing from the wheel (package data)"
     # setuptools only warns when README.md is missing; the wheel then ships an empty description.
     readme = (ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").is_file() else ""

@@ -44,8 +44,8 @@ from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError, UnknownNameError
 from mujo_edge.training.corpus import Corpus
-from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 from mujo_edge.training.loop import ScheduleConfig
+from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
 if TYPE_CHECKING:
     from mujo_edge.training.loop import Progress, RunSummary
@@ -92,6 +92,7 @@ class BaselineConfig(ScheduleConfig):
 
 
 # ---------------------------------------------------------------------------------------------- augmentations
+
 
 def random_rotations(n: int, generator: Generator = None) -> Tensor:
     """[n, 3, 3] rotation matrices: axis uniform on the sphere, angle uniform in (-pi, pi) (Rodrigues)."""
@@ -194,8 +195,9 @@ class BaselineHead(nn.Module):
         super().__init__()
         self.anchor, self.config = anchor.name, config
 
-    def loss(self, model: MujoModel, x: Tensor, normalise: Normalise,
-             generator: Generator = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, model: MujoModel, x: Tensor, normalise: Normalise, generator: Generator = None
+    ) -> tuple[Tensor, dict[str, float]]:
         raise NotImplementedError
 
 
@@ -205,8 +207,9 @@ class ConvDecoder(nn.Module):
     def __init__(self, proj_dim: int, rows: int, window: int, dropout: float = 0.05) -> None:
         super().__init__()
         if window % 4:
-            raise ConfigError(f"the decoder starts at window / 4 steps: window {window} must divide by 4",
-                              field="window")
+            raise ConfigError(
+                f"the decoder starts at window / 4 steps: window {window} must divide by 4", field="window"
+            )
         self.sensors, self.window = rows // 3, window
         self.linear = nn.Linear(proj_dim, 32 * self.sensors * window // 4)
         self.norm = nn.Sequential(nn.BatchNorm2d(32), nn.ReLU())
@@ -217,9 +220,17 @@ class ConvDecoder(nn.Module):
         def up() -> nn.Upsample:
             return nn.Upsample(scale_factor=(1, 2), mode="nearest")
 
-        self.blocks = nn.Sequential(conv(32, 16), nn.Dropout(dropout), nn.ReLU(), up(),
-                                    conv(16, 8), nn.Dropout(dropout), nn.ReLU(), up(),
-                                    conv(8, 3))
+        self.blocks = nn.Sequential(
+            conv(32, 16),
+            nn.Dropout(dropout),
+            nn.ReLU(),
+            up(),
+            conv(16, 8),
+            nn.Dropout(dropout),
+            nn.ReLU(),
+            up(),
+            conv(8, 3),
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.norm(self.linear(z).reshape(-1, 32, self.sensors, self.window // 4))
@@ -232,8 +243,9 @@ class AutoencoderHead(BaselineHead):
         super().__init__(anchor, arch, config)
         self.decoder = ConvDecoder(arch.proj_dim, anchor.input_dim, arch.window)
 
-    def loss(self, model: MujoModel, x: Tensor, normalise: Normalise,
-             generator: Generator = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, model: MujoModel, x: Tensor, normalise: Normalise, generator: Generator = None
+    ) -> tuple[Tensor, dict[str, float]]:
         xn = normalise(x)
         return F.mse_loss(self.decoder(model.embed(self.anchor, xn)), xn), {}
 
@@ -241,32 +253,42 @@ class AutoencoderHead(BaselineHead):
 class SimCLRHead(BaselineHead):
     def __init__(self, anchor: ModalityConfig, arch: ArchConfig, config: BaselineConfig) -> None:
         super().__init__(anchor, arch, config)
-        self.mlp = nn.Sequential(nn.Linear(arch.proj_dim, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                                 nn.Linear(128, 128))
+        self.mlp = nn.Sequential(
+            nn.Linear(arch.proj_dim, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 128)
+        )
 
     def views(self, x: Tensor, normalise: Normalise, generator: Generator = None) -> tuple[Tensor, Tensor]:
         """Two independently rotated, normalised views of each physical window."""
         b = x.shape[0]
-        return (normalise(rotate(x, random_rotations(b, generator))),
-                normalise(rotate(x, random_rotations(b, generator))))
+        return (
+            normalise(rotate(x, random_rotations(b, generator))),
+            normalise(rotate(x, random_rotations(b, generator))),
+        )
 
-    def loss(self, model: MujoModel, x: Tensor, normalise: Normalise,
-             generator: Generator = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, model: MujoModel, x: Tensor, normalise: Normalise, generator: Generator = None
+    ) -> tuple[Tensor, dict[str, float]]:
         v1, v2 = self.views(x, normalise, generator)
         z = self.mlp(model.embed(self.anchor, torch.cat([v1, v2])))
         z1, z2 = z.split(x.shape[0])
         with torch.no_grad():
-            top1 = float((F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).t()).argmax(1)
-                         .eq(torch.arange(len(z1))).float().mean())
+            top1 = float(
+                (F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).t()).argmax(1).eq(torch.arange(len(z1))).float().mean()
+            )
         return nt_xent(z1, z2, self.config.temperature), {"view_top1": top1}
 
 
 class MultitaskHead(BaselineHead):
     def __init__(self, anchor: ModalityConfig, arch: ArchConfig, config: BaselineConfig) -> None:
         super().__init__(anchor, arch, config)
-        self.heads = nn.ModuleDict({
-            task: nn.Sequential(nn.Linear(arch.sensor_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.Sigmoid(),
-                                nn.Linear(256, 1)) for task in TASKS})
+        self.heads = nn.ModuleDict(
+            {
+                task: nn.Sequential(
+                    nn.Linear(arch.sensor_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.Sigmoid(), nn.Linear(256, 1)
+                )
+                for task in TASKS
+            }
+        )
 
     def task_batch(self, xn: Tensor, task: str, generator: Generator = None) -> tuple[Tensor, Tensor]:
         """Each normalised window transformed by `task` with p = 0.5; returns (inputs, flags as 0/1 floats)."""
@@ -276,8 +298,9 @@ class MultitaskHead(BaselineHead):
             out[flags] = TRANSFORMS[task](xn[flags], self.config, generator)
         return out, flags.float()
 
-    def loss(self, model: MujoModel, x: Tensor, normalise: Normalise,
-             generator: Generator = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, model: MujoModel, x: Tensor, normalise: Normalise, generator: Generator = None
+    ) -> tuple[Tensor, dict[str, float]]:
         xn = normalise(x)
         batches = [self.task_batch(xn, task, generator) for task in TASKS]
         features = model.encode_features(self.anchor, torch.cat([b[0] for b in batches])).split(len(x))
@@ -289,8 +312,11 @@ class MultitaskHead(BaselineHead):
         return torch.stack(losses).mean(), extras
 
 
-HEADS: dict[str, type[BaselineHead]] = {"autoencoder": AutoencoderHead, "simclr": SimCLRHead,
-                                        "multitask": MultitaskHead}
+HEADS: dict[str, type[BaselineHead]] = {
+    "autoencoder": AutoencoderHead,
+    "simclr": SimCLRHead,
+    "multitask": MultitaskHead,
+}
 
 
 def baseline_model_config(arch: ArchConfig, anchor: str, rows: int = 3) -> ModelConfig:
@@ -307,8 +333,16 @@ def build_head(config: BaselineConfig, model_config: ModelConfig) -> BaselineHea
 
 # ---------------------------------------------------------------------------------------------- training
 
-def pretrain_baseline(corpus: Corpus, arch: ArchConfig, config: BaselineConfig, out: str | Path, *,
-                      resume: bool = False, progress: Progress | None = None) -> RunSummary:
+
+def pretrain_baseline(
+    corpus: Corpus,
+    arch: ArchConfig,
+    config: BaselineConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> RunSummary:
     """Train `config.method` on the `config.anchor` windows of `corpus` by the one loop (`training.loop.train`);
     writes `last.pt`, `best.pt` (pre-training layout plus `head`), `metrics.jsonl` and `config.json` into `out`."""
     from mujo_edge.training.loop import train

@@ -44,7 +44,7 @@ def _load(path: str | Path, what: str) -> tuple[Path, dict[str, Any]]:
         raise DataNotFoundError(f"{what} checkpoint not found", path=p)
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torn file, a pickle with code, not a torch file: all one answer
+    except Exception as e:
         raise CheckpointError(f"not a readable {what} checkpoint ({type(e).__name__}: {e})", path=p) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"not a {what} checkpoint (a {type(data).__name__}, not a mapping)", path=p)
@@ -82,8 +82,12 @@ class TrainState:
         return self.bad_epochs >= patience
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "best_val": self.best_val, "best_epoch": self.best_epoch,
-                "bad_epochs": self.bad_epochs}
+        return {
+            "epoch": self.epoch,
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainState:
@@ -126,14 +130,26 @@ class PretrainCheckpoint:
 
     def to_dict(self) -> dict[str, Any]:
         """The on-disk layout (current version)."""
-        out: dict[str, Any] = {"version": PRETRAIN_VERSION, "kind": PRETRAIN, "model": dict(self.model),
-                               "loss": dict(self.loss)}
+        out: dict[str, Any] = {
+            "version": PRETRAIN_VERSION,
+            "kind": PRETRAIN,
+            "model": dict(self.model),
+            "loss": dict(self.loss),
+        }
         if self.head is not None:
             out["head"] = dict(self.head)
-        out.update({"optimizer": dict(self.optimizer), "model_config": self.model_config.to_dict(),
-                    "train_config": dict(self.train_config), "normaliser": self.normaliser.to_dict(),
-                    "corpus": None if self.corpus is None else self.corpus.to_dict(), "torch_rng": self.torch_rng,
-                    "state": self.state.to_dict(), "metrics": dict(self.metrics)})
+        out.update(
+            {
+                "optimizer": dict(self.optimizer),
+                "model_config": self.model_config.to_dict(),
+                "train_config": dict(self.train_config),
+                "normaliser": self.normaliser.to_dict(),
+                "corpus": None if self.corpus is None else self.corpus.to_dict(),
+                "torch_rng": self.torch_rng,
+                "state": self.state.to_dict(),
+                "metrics": dict(self.metrics),
+            }
+        )
         return out
 
     @classmethod
@@ -141,27 +157,40 @@ class PretrainCheckpoint:
         version = data.get("version")
         kind = data.get("kind", PRETRAIN)  # version 1 had no kind; a classifier always said so
         if kind != PRETRAIN:
-            raise CheckpointError(f"a {kind} checkpoint, not a pre-training one", path=path, version=version,
-                                  field="kind")
+            raise CheckpointError(
+                f"a {kind} checkpoint, not a pre-training one", path=path, version=version, field="kind"
+            )
         if version not in PRETRAIN_READABLE:
-            raise CheckpointError(f"unknown pre-training checkpoint version (this code reads {PRETRAIN_READABLE})",
-                                  path=path, version=version, field="version")
+            raise CheckpointError(
+                f"unknown pre-training checkpoint version (this code reads {PRETRAIN_READABLE})",
+                path=path,
+                version=version,
+                field="version",
+            )
         try:
             corpus = data.get("corpus")
-            return cls(model=_need(data, "model", path),
-                       model_config=ModelConfig.from_dict(_need(data, "model_config", path)),
-                       train_config=dict(_need(data, "train_config", path)),
-                       normaliser=StreamNormaliser.from_dict(_need(data, "normaliser", path), str(path)),
-                       corpus=None if not isinstance(corpus, Mapping) or "sources" not in corpus else
-                       CorpusProvenance(tuple(str(s) for s in corpus["sources"]),
-                                        tuple(str(s) for s in corpus.get("exclude", []))),
-                       state=TrainState.from_dict(_need(data, "state", path)),
-                       optimizer=_need(data, "optimizer", path), torch_rng=_need(data, "torch_rng", path),
-                       metrics=dict(data.get("metrics", {})), loss=dict(data.get("loss", {})),
-                       head=data.get("head"), version=int(version))
+            return cls(
+                model=_need(data, "model", path),
+                model_config=ModelConfig.from_dict(_need(data, "model_config", path)),
+                train_config=dict(_need(data, "train_config", path)),
+                normaliser=StreamNormaliser.from_dict(_need(data, "normaliser", path), str(path)),
+                corpus=None
+                if not isinstance(corpus, Mapping) or "sources" not in corpus
+                else CorpusProvenance(
+                    tuple(str(s) for s in corpus["sources"]), tuple(str(s) for s in corpus.get("exclude", []))
+                ),
+                state=TrainState.from_dict(_need(data, "state", path)),
+                optimizer=_need(data, "optimizer", path),
+                torch_rng=_need(data, "torch_rng", path),
+                metrics=dict(data.get("metrics", {})),
+                loss=dict(data.get("loss", {})),
+                head=data.get("head"),
+                version=int(version),
+            )
         except DataError as e:  # a normaliser that does not parse
-            raise CheckpointError(f"invalid normaliser: {e.message}", path=path, version=version,
-                                  field="normaliser") from None
+            raise CheckpointError(
+                f"invalid normaliser: {e.message}", path=path, version=version, field="normaliser"
+            ) from None
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"invalid content ({type(e).__name__}: {e})", path=path, version=version) from None
 
@@ -209,41 +238,64 @@ class ClassifierCheckpoint:
 
     def to_dict(self) -> dict[str, Any]:
         """The on-disk layout (version 1, unchanged since the first classifier checkpoint)."""
-        return {"version": CLASSIFIER_VERSION, "kind": CLASSIFIER, "state": dict(self.state),
-                "model_config": self.model_config.to_dict(), "streams": {s: list(r) for s, r in self.streams.items()},
-                "branch_of": dict(self.branch_of), "head": {"hidden": self.head.hidden, "dropout": self.head.dropout},
-                "channels": list(self.channels), "window": dict(self.window), "normaliser": self.normaliser.to_dict(),
-                "classes": list(self.classes), "label_texts": dict(self.label_texts), "dataset": self.dataset,
-                "finetune": dict(self.finetune), "split": {k: list(v) for k, v in self.split.items()},
-                "metrics": dict(self.metrics), "pretrained_from": self.pretrained_from}
+        return {
+            "version": CLASSIFIER_VERSION,
+            "kind": CLASSIFIER,
+            "state": dict(self.state),
+            "model_config": self.model_config.to_dict(),
+            "streams": {s: list(r) for s, r in self.streams.items()},
+            "branch_of": dict(self.branch_of),
+            "head": {"hidden": self.head.hidden, "dropout": self.head.dropout},
+            "channels": list(self.channels),
+            "window": dict(self.window),
+            "normaliser": self.normaliser.to_dict(),
+            "classes": list(self.classes),
+            "label_texts": dict(self.label_texts),
+            "dataset": self.dataset,
+            "finetune": dict(self.finetune),
+            "split": {k: list(v) for k, v in self.split.items()},
+            "metrics": dict(self.metrics),
+            "pretrained_from": self.pretrained_from,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str | Path = "checkpoint") -> ClassifierCheckpoint:
         version, kind = data.get("version"), data.get("kind")
         if kind != CLASSIFIER:
-            raise CheckpointError(f"not a classifier checkpoint (kind {kind!r})", path=path, version=version,
-                                  field="kind")
+            raise CheckpointError(
+                f"not a classifier checkpoint (kind {kind!r})", path=path, version=version, field="kind"
+            )
         if version != CLASSIFIER_VERSION:
-            raise CheckpointError(f"unknown classifier checkpoint version (this code reads {CLASSIFIER_VERSION})",
-                                  path=path, version=version, field="version")
+            raise CheckpointError(
+                f"unknown classifier checkpoint version (this code reads {CLASSIFIER_VERSION})",
+                path=path,
+                version=version,
+                field="version",
+            )
         try:
             head = _need(data, "head", path)
             normaliser = Normaliser.from_dict(dict(_need(data, "normaliser", path)), f"{path}, normaliser")
-            return cls(state=_need(data, "state", path),
-                       model_config=ModelConfig.from_dict(_need(data, "model_config", path)),
-                       streams={str(s): [int(i) for i in r] for s, r in _need(data, "streams", path).items()},
-                       branch_of={str(s): str(b) for s, b in _need(data, "branch_of", path).items()},
-                       head=HeadConfig(int(head["hidden"]), float(head["dropout"])),
-                       channels=tuple(str(c) for c in _need(data, "channels", path)),
-                       window=dict(_need(data, "window", path)), normaliser=normaliser,
-                       classes=tuple(str(c) for c in _need(data, "classes", path)),
-                       label_texts=dict(data.get("label_texts", {})), dataset=str(_need(data, "dataset", path)),
-                       finetune=dict(data.get("finetune", {})),
-                       split={str(k): tuple(str(s) for s in v) for k, v in data.get("split", {}).items()},
-                       metrics=dict(data.get("metrics", {})), pretrained_from=data.get("pretrained_from"))
+            return cls(
+                state=_need(data, "state", path),
+                model_config=ModelConfig.from_dict(_need(data, "model_config", path)),
+                streams={str(s): [int(i) for i in r] for s, r in _need(data, "streams", path).items()},
+                branch_of={str(s): str(b) for s, b in _need(data, "branch_of", path).items()},
+                head=HeadConfig(int(head["hidden"]), float(head["dropout"])),
+                channels=tuple(str(c) for c in _need(data, "channels", path)),
+                window=dict(_need(data, "window", path)),
+                normaliser=normaliser,
+                classes=tuple(str(c) for c in _need(data, "classes", path)),
+                label_texts=dict(data.get("label_texts", {})),
+                dataset=str(_need(data, "dataset", path)),
+                finetune=dict(data.get("finetune", {})),
+                split={str(k): tuple(str(s) for s in v) for k, v in data.get("split", {}).items()},
+                metrics=dict(data.get("metrics", {})),
+                pretrained_from=data.get("pretrained_from"),
+            )
         except LayoutError as e:
-            raise CheckpointError(f"invalid normaliser: {e.message}", path=path, version=version,
-                                  field="normaliser") from None
+            raise CheckpointError(
+                f"invalid normaliser: {e.message}", path=path, version=version, field="normaliser"
+            ) from None
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"invalid content ({type(e).__name__}: {e})", path=path, version=version) from None
 

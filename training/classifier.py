@@ -18,8 +18,15 @@ from mujo_edge.training.models import MujoModel
 class Classifier(nn.Module):
     """Input: z-scored windows [B, C, L] in `channels` order; each stream's rows go through its branch."""
 
-    def __init__(self, model: MujoModel, streams: Mapping[str, Sequence[int]], branch_of: Mapping[str, str],
-                 n_classes: int, hidden: int, dropout: float) -> None:
+    def __init__(
+        self,
+        model: MujoModel,
+        streams: Mapping[str, Sequence[int]],
+        branch_of: Mapping[str, str],
+        n_classes: int,
+        hidden: int,
+        dropout: float,
+    ) -> None:
         super().__init__()
         self.model = model
         self.streams = {s: list(rows) for s, rows in streams.items()}
@@ -27,11 +34,14 @@ class Classifier(nn.Module):
         for s, rows in self.streams.items():
             self.register_buffer(f"rows_{s}", torch.tensor(rows, dtype=torch.long), persistent=False)
         width = model.embed_dim * len(self.streams)
-        self.head = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        self.head = nn.Sequential(
+            nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
+        )
 
     def features(self, x: Tensor) -> Tensor:
-        parts = [self.model.embed(self.branch_of[s], x.index_select(1, getattr(self, f"rows_{s}")))
-                 for s in self.streams]
+        parts = [
+            self.model.embed(self.branch_of[s], x.index_select(1, getattr(self, f"rows_{s}"))) for s in self.streams
+        ]
         return torch.cat(parts, dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,6 +60,6 @@ def load_classifier(ckpt: ClassifierCheckpoint) -> Classifier:
 def predict(clf: Classifier, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """Logits [W, K] of z-scored windows [W, C, L]."""
     clf.eval()
-    out = [clf(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]
+    out = [clf(torch.from_numpy(x[i : i + batch])) for i in range(0, len(x), batch)]
     n_classes = int(clf.head[-1].out_features)  # type: ignore[arg-type]
     return torch.cat(out).numpy() if out else np.zeros((0, n_classes), np.float32)

@@ -82,29 +82,48 @@ class Corpus:
 
     def subset(self, index: np.ndarray | Sequence[int]) -> Corpus:
         idx = np.asarray(index)
-        return Corpus(data={k: v[idx] for k, v in self.data.items()},
-                      present={k: v[idx] for k, v in self.present.items()}, kinds=self.kinds,
-                      source=self.source[idx], subject=self.subject[idx], label=self.label[idx],
-                      text_id=self.text_id[idx], group=self.group[idx], texts=self.texts,
-                      text_table=self.text_table, meta=self.meta)
+        return Corpus(
+            data={k: v[idx] for k, v in self.data.items()},
+            present={k: v[idx] for k, v in self.present.items()},
+            kinds=self.kinds,
+            source=self.source[idx],
+            subject=self.subject[idx],
+            label=self.label[idx],
+            text_id=self.text_id[idx],
+            group=self.group[idx],
+            texts=self.texts,
+            text_table=self.text_table,
+            meta=self.meta,
+        )
 
     # --- persistence --------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write `corpus.npz` and `corpus.json` into `folder` atomically; returns the folder."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, np.ndarray] = {"source": self.source.astype(str), "subject": self.subject.astype(str),
-                                         "label": self.label.astype(str), "text_id": self.text_id,
-                                         "group": self.group, "texts": np.asarray(self.texts, dtype=str)}
+        arrays: dict[str, np.ndarray] = {
+            "source": self.source.astype(str),
+            "subject": self.subject.astype(str),
+            "label": self.label.astype(str),
+            "text_id": self.text_id,
+            "group": self.group,
+            "texts": np.asarray(self.texts, dtype=str),
+        }
         for name in self.modalities:
             arrays[f"data/{name}"] = self.data[name]
             arrays[f"present/{name}"] = self.present[name]
         if self.text_table is not None:
             arrays["text_table"] = self.text_table
         _atomic_npz(folder / "corpus.npz", arrays)
-        info = {"version": CORPUS_VERSION, "windows": len(self), "kinds": dict(self.kinds),
-                "shapes": {n: list(self.data[n].shape[1:]) for n in self.modalities},
-                "counts": self.counts(), "sources": _count(self.source), "meta": dict(self.meta)}
+        info = {
+            "version": CORPUS_VERSION,
+            "windows": len(self),
+            "kinds": dict(self.kinds),
+            "shapes": {n: list(self.data[n].shape[1:]) for n in self.modalities},
+            "counts": self.counts(),
+            "sources": _count(self.source),
+            "meta": dict(self.meta),
+        }
         (folder / "corpus.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
         return folder
 
@@ -120,16 +139,27 @@ class Corpus:
         except json.JSONDecodeError as e:
             raise LayoutError(f"not valid JSON: {e.msg}", path=js, line=e.lineno) from None
         if info.get("version") != CORPUS_VERSION:
-            raise LayoutError(f"corpus version {info.get('version')!r}, this mujo-edge reads {CORPUS_VERSION}",
-                              path=js, field="version")
+            raise LayoutError(
+                f"corpus version {info.get('version')!r}, this mujo-edge reads {CORPUS_VERSION}",
+                path=js,
+                field="version",
+            )
         try:
             with np.load(npz, allow_pickle=False) as z:
                 kinds = info["kinds"]
-                return cls(data={n: z[f"data/{n}"] for n in kinds}, present={n: z[f"present/{n}"] for n in kinds},
-                           kinds=kinds, source=z["source"], subject=z["subject"], label=z["label"],
-                           text_id=z["text_id"], group=z["group"], texts=tuple(z["texts"].tolist()),
-                           text_table=z["text_table"] if "text_table" in z.files else None,
-                           meta=info.get("meta", {}))
+                return cls(
+                    data={n: z[f"data/{n}"] for n in kinds},
+                    present={n: z[f"present/{n}"] for n in kinds},
+                    kinds=kinds,
+                    source=z["source"],
+                    subject=z["subject"],
+                    label=z["label"],
+                    text_id=z["text_id"],
+                    group=z["group"],
+                    texts=tuple(z["texts"].tolist()),
+                    text_table=z["text_table"] if "text_table" in z.files else None,
+                    meta=info.get("meta", {}),
+                )
         except KeyError as e:
             raise LayoutError("missing array or key", path=npz, field=str(e.args[0])) from None
         except (ValueError, OSError) as e:
@@ -194,20 +224,35 @@ def concat(parts: Sequence[Corpus]) -> Corpus:
             table[lut_rows] = embeddings
     data, present = {}, {}
     for name in kinds:
-        data[name] = np.concatenate([p.data[name] if name in p.data else
-                                     np.zeros((len(p), *shapes[name]), np.float32) for p in parts])
-        present[name] = np.concatenate([p.present[name] if name in p.present else np.zeros(len(p), bool)
-                                        for p in parts])
-    return Corpus(data=data, present=present, kinds=kinds,
-                  source=np.concatenate([p.source.astype(str) for p in parts]),
-                  subject=np.concatenate([p.subject.astype(str) for p in parts]),
-                  label=np.concatenate([p.label.astype(str) for p in parts]),
-                  text_id=np.concatenate(text_ids), group=np.concatenate(groups), texts=tuple(texts),
-                  text_table=table, meta={"parts": [dict(p.meta) for p in parts]})
+        data[name] = np.concatenate(
+            [p.data[name] if name in p.data else np.zeros((len(p), *shapes[name]), np.float32) for p in parts]
+        )
+        present[name] = np.concatenate(
+            [p.present[name] if name in p.present else np.zeros(len(p), bool) for p in parts]
+        )
+    return Corpus(
+        data=data,
+        present=present,
+        kinds=kinds,
+        source=np.concatenate([p.source.astype(str) for p in parts]),
+        subject=np.concatenate([p.subject.astype(str) for p in parts]),
+        label=np.concatenate([p.label.astype(str) for p in parts]),
+        text_id=np.concatenate(text_ids),
+        group=np.concatenate(groups),
+        texts=tuple(texts),
+        text_table=table,
+        meta={"parts": [dict(p.meta) for p in parts]},
+    )
 
 
-def from_windows(windows: Windows, source: str, label_texts: Mapping[str, Sequence[str]], *,
-                 keep: Sequence[str] | None = None, seed: int = 0) -> Corpus:
+def from_windows(
+    windows: Windows,
+    source: str,
+    label_texts: Mapping[str, Sequence[str]],
+    *,
+    keep: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Corpus:
     """A corpus part from windows of a real dataset: each tri-axial stream becomes a sensor modality.
 
     `label_texts` maps class name -> its descriptions; every labelled window gets one of its class's
@@ -237,9 +282,21 @@ def from_windows(windows: Windows, source: str, label_texts: Mapping[str, Sequen
     # a label's group is its class; unlabelled windows are groups of their own (no text, so unused)
     group = np.where(labelled, windows.y, len(windows.classes) + np.arange(len(windows)))
     n = len(windows)
-    return Corpus(data={k: np.ascontiguousarray(windows.x[:, rows]) for k, rows in streams.items()},
-                  present={k: np.ones(n, bool) for k in streams}, kinds={k: "sensor" for k in streams},
-                  source=np.full(n, source), subject=np.char.add(f"{source}:", windows.subject.astype(str)),
-                  label=label, text_id=text_id, group=group.astype(np.int64), texts=tuple(texts),
-                  meta={"source": source, "windows": n, "channels": list(windows.channels),
-                        "classes": list(windows.classes), "dropped": dict(windows.dropped)})
+    return Corpus(
+        data={k: np.ascontiguousarray(windows.x[:, rows]) for k, rows in streams.items()},
+        present={k: np.ones(n, bool) for k in streams},
+        kinds={k: "sensor" for k in streams},
+        source=np.full(n, source),
+        subject=np.char.add(f"{source}:", windows.subject.astype(str)),
+        label=label,
+        text_id=text_id,
+        group=group.astype(np.int64),
+        texts=tuple(texts),
+        meta={
+            "source": source,
+            "windows": n,
+            "channels": list(windows.channels),
+            "classes": list(windows.classes),
+            "dropped": dict(windows.dropped),
+        },
+    )

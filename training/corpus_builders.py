@@ -50,8 +50,7 @@ def synthetic_part(recipe: CorpusRecipe, window: WindowConfig, progress: Progres
     from mujo_edge.training.motion_library import MOTIONS, generate
     from mujo_edge.training.virtual_imu import VirtualImuConfig, simulate
 
-    imu = VirtualImuConfig(sites=("leftwrist", "rightwrist"), sensors=("acc", "gyro"),
-                           output_rate_hz=window.rate_hz)
+    imu = VirtualImuConfig(sites=("leftwrist", "rightwrist"), sensors=("acc", "gyro"), output_rate_hz=window.rate_hz)
     names = sorted(MOTIONS)
     rng = np.random.default_rng([recipe.seed, 7])
     data: dict[str, list[np.ndarray]] = {"wrist_acc": [], "wrist_gyro": [], POSE: []}
@@ -82,14 +81,23 @@ def synthetic_part(recipe: CorpusRecipe, window: WindowConfig, progress: Progres
                 progress(f * recipe.synthetic_per_motion + k + 1, total, name)
     keep = [m for m in data if m in recipe.modalities]
     count = len(label)
-    return Corpus(data={m: np.concatenate(data[m]).astype(np.float32) for m in keep},
-                  present={m: np.ones(count, bool) for m in keep},
-                  kinds={m: "pose" if m == POSE else "sensor" for m in keep},
-                  source=np.full(count, SYNTHETIC), subject=np.array(subject), label=np.array(label),
-                  text_id=np.array(text, dtype=np.int64), group=np.array(group, dtype=np.int64),
-                  texts=tuple(texts), meta={"source": SYNTHETIC, "motions": names,
-                                            "per_motion": recipe.synthetic_per_motion,
-                                            "duration_s": recipe.synthetic_duration_s})
+    return Corpus(
+        data={m: np.concatenate(data[m]).astype(np.float32) for m in keep},
+        present={m: np.ones(count, bool) for m in keep},
+        kinds={m: "pose" if m == POSE else "sensor" for m in keep},
+        source=np.full(count, SYNTHETIC),
+        subject=np.array(subject),
+        label=np.array(label),
+        text_id=np.array(text, dtype=np.int64),
+        group=np.array(group, dtype=np.int64),
+        texts=tuple(texts),
+        meta={
+            "source": SYNTHETIC,
+            "motions": names,
+            "per_motion": recipe.synthetic_per_motion,
+            "duration_s": recipe.synthetic_duration_s,
+        },
+    )
 
 
 def _watch_side(params: Mapping[str, Any], rng: np.random.Generator) -> str:
@@ -107,9 +115,15 @@ def _pose_on_grid(joints: np.ndarray, fps: float, t: np.ndarray) -> np.ndarray:
     return out.reshape(len(t), *joints.shape[1:]).astype(np.float32)
 
 
-def build_corpus(recipe: CorpusRecipe, *, data_root: Path | None, embedder: object,
-                 window: WindowConfig = WindowConfig(), extra: Sequence[Path] = (),
-                 progress: Progress | None = None) -> Corpus:
+def build_corpus(
+    recipe: CorpusRecipe,
+    *,
+    data_root: Path | None,
+    embedder: object,
+    window: WindowConfig = WindowConfig(),
+    extra: Sequence[Path] = (),
+    progress: Progress | None = None,
+) -> Corpus:
     """The recipe's corpus with texts embedded by `embedder` (anything with `embed(texts) -> [N, D]`).
 
     `data_root` is the folder holding the datasets' folders (`--data`); None means `resolve_root`'s default
@@ -127,8 +141,9 @@ def build_corpus(recipe: CorpusRecipe, *, data_root: Path | None, embedder: obje
         parts.append(synthetic_part(recipe, window, progress))
     parts += [Corpus.load(p) for p in extra]
     if not parts:
-        raise ConfigError("the recipe yields no data (every real source excluded and no synthetic motion)",
-                          field="corpus")
+        raise ConfigError(
+            "the recipe yields no data (every real source excluded and no synthetic motion)", field="corpus"
+        )
     corpus = concat(parts)
     missing = [m for m in recipe.modalities if m not in corpus.data]
     if missing:
@@ -138,6 +153,10 @@ def build_corpus(recipe: CorpusRecipe, *, data_root: Path | None, embedder: obje
         table = np.asarray(embedder.embed(list(corpus.texts)), dtype=np.float32)  # type: ignore[attr-defined]
     if (corpus.text_id == NO_TEXT).all():
         log.warning("corpus: no window has a text")
-    meta = {**dict(corpus.meta), "exclude": list(recipe.exclude), "sources": list(recipe.sources),
-            "text_model": str(getattr(embedder, "model_id", type(embedder).__name__))}
+    meta = {
+        **dict(corpus.meta),
+        "exclude": list(recipe.exclude),
+        "sources": list(recipe.sources),
+        "text_model": str(getattr(embedder, "model_id", type(embedder).__name__)),
+    }
     return replace(corpus, text_table=table, meta=meta)

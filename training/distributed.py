@@ -39,8 +39,9 @@ def init_from_env() -> DistInfo:
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
-    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                    local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    return DistInfo(
+        rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0"))
+    )
 
 
 class _GatherWithGrad(torch.autograd.Function):
@@ -59,7 +60,7 @@ class _GatherWithGrad(torch.autograd.Function):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)
         n = ctx.n  # type: ignore[attr-defined]
-        return grad[dist.get_rank() * n:(dist.get_rank() + 1) * n]
+        return grad[dist.get_rank() * n : (dist.get_rank() + 1) * n]
 
 
 def gather_with_grad(x: Tensor) -> Tensor:

@@ -23,8 +23,8 @@ from mujo_edge.errors import ConfigError
 from mujo_edge.metrics import scores
 from mujo_edge.smoothing import causal_majority
 from mujo_edge.splits import label_fraction, subject_kfold
-from mujo_edge.training.features import FeatureForest
 from mujo_edge.training.checkpoints import PretrainCheckpoint
+from mujo_edge.training.features import FeatureForest
 from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune
 from mujo_edge.training.leave_out import check_leave_target_out
 from mujo_edge.windows import Windows
@@ -32,8 +32,22 @@ from mujo_edge.windows import Windows
 log = logging.getLogger(__name__)
 
 FOREST = "random_forest"
-COLUMNS = ("target", "method", "regime", "fraction", "fold", "run", "seed", "macro_f1", "accuracy", "train_windows",
-           "test_windows", "best_epoch", "seconds", "macro_f1_smoothed")
+COLUMNS = (
+    "target",
+    "method",
+    "regime",
+    "fraction",
+    "fold",
+    "run",
+    "seed",
+    "macro_f1",
+    "accuracy",
+    "train_windows",
+    "test_windows",
+    "best_epoch",
+    "seconds",
+    "macro_f1_smoothed",
+)
 SMOOTHING = 5  # windows in the causal majority of the smoothed column (the live view's --smoothing)
 CONFUSED_PAIRS = 3  # class pairs listed per method in the summary's error section
 Progress = Callable[[int, int, str], None]
@@ -129,8 +143,9 @@ def load_confusions(path: Path) -> dict[tuple[str, str, str, str, str], dict[str
     return out
 
 
-def confused_pairs(confusion: np.ndarray, classes: Sequence[str], top: int = CONFUSED_PAIRS
-                   ) -> tuple[list[tuple[str, str, float]], float]:
+def confused_pairs(
+    confusion: np.ndarray, classes: Sequence[str], top: int = CONFUSED_PAIRS
+) -> tuple[list[tuple[str, str, float]], float]:
     """The `top` (true, predicted, share of the true class's windows) off-diagonal cells of a pooled confusion
     matrix, largest share first, and the fraction of all errors that they account for."""
     cm = np.asarray(confusion, np.float64)
@@ -144,8 +159,15 @@ def confused_pairs(confusion: np.ndarray, classes: Sequence[str], top: int = CON
     return pairs, float(covered)
 
 
-def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoints: Mapping[str, PretrainCheckpoint],
-                         out: Path, *, arch: Any = None, progress: Progress | None = None) -> Path:
+def run_label_efficiency(
+    windows: Windows,
+    grid: LabelEfficiencyGrid,
+    checkpoints: Mapping[str, PretrainCheckpoint],
+    out: Path,
+    *,
+    arch: Any = None,
+    progress: Progress | None = None,
+) -> Path:
     """Run every missing cell of the grid on labelled `windows` and write results.csv, summary.md, boxplot.png.
 
     `checkpoints` maps a method name ("mujo", "autoencoder", ...) to its pre-training checkpoint; the
@@ -174,19 +196,36 @@ def run_label_efficiency(windows: Windows, grid: LabelEfficiencyGrid, checkpoint
             pred = forest.predict(test.x)
             s = scores(test.y, pred, len(windows.classes))
             confusion = s["confusion"]
-            smoothed = causal_majority(pred, test.recording, test.start, SMOOTHING,
-                                       test.config.step / test.config.rate_hz)
-            row = {"macro_f1": s["macro_f1"], "accuracy": s["accuracy"], "train_windows": len(labelled),
-                   "best_epoch": "", "seconds": "",
-                   "macro_f1_smoothed": scores(test.y, smoothed, len(windows.classes))["macro_f1"]}
+            smoothed = causal_majority(
+                pred, test.recording, test.start, SMOOTHING, test.config.step / test.config.rate_hz
+            )
+            row = {
+                "macro_f1": s["macro_f1"],
+                "accuracy": s["accuracy"],
+                "train_windows": len(labelled),
+                "best_epoch": "",
+                "seconds": "",
+                "macro_f1_smoothed": scores(test.y, smoothed, len(windows.classes))["macro_f1"],
+            }
         else:
-            cfg = FinetuneConfig(regime=regime, fraction=fraction, epochs=grid.epochs, patience=grid.patience,
-                                 seed=seed, smoothing=SMOOTHING)
+            cfg = FinetuneConfig(
+                regime=regime,
+                fraction=fraction,
+                epochs=grid.epochs,
+                patience=grid.patience,
+                seed=seed,
+                smoothing=SMOOTHING,
+            )
             r = finetune(train, val, test, cfg, pretrained=checkpoints.get(method), arch=arch)
             confusion = r.metrics["test"]["confusion"]
-            row = {"macro_f1": r.metrics["test"]["macro_f1"], "accuracy": r.metrics["test"]["accuracy"],
-                   "train_windows": r.metrics["train_windows"], "best_epoch": r.metrics["best_epoch"],
-                   "seconds": r.metrics["seconds"], "macro_f1_smoothed": r.metrics["test_smoothed"]["macro_f1"]}
+            row = {
+                "macro_f1": r.metrics["test"]["macro_f1"],
+                "accuracy": r.metrics["test"]["accuracy"],
+                "train_windows": r.metrics["train_windows"],
+                "best_epoch": r.metrics["best_epoch"],
+                "seconds": r.metrics["seconds"],
+                "macro_f1_smoothed": r.metrics["test_smoothed"]["macro_f1"],
+            }
         ident = {"method": method, "regime": regime, "fraction": repr(fraction), "fold": k + 1, "run": run + 1}
         # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
         _append_confusion(out / CONFUSION_FILE, ident, windows.classes, confusion)
@@ -209,17 +248,34 @@ def write_summary(path: Path, md: Path, grid: LabelEfficiencyGrid) -> Path:
     rows = load_results(path)
     fractions = sorted({float(r["fraction"]) for r in rows})
     cells = sorted({(r["method"], r["regime"]) for r in rows}, key=lambda c: (c[0] != "none", c))
-    lines = [f"# Label efficiency on {grid.target}: test macro-F1, mean +- std over runs (round-robin over "
-             f"subject-wise folds)", "", f"Grid: {asdict(grid)}"]
-    for column, title in (("macro_f1", "per window"),
-                          ("macro_f1_smoothed", f"causal majority over the last {SMOOTHING} windows")):
-        lines += ["", f"## {title}", "", "| method | regime | " + " | ".join(f"{f:.0%}" for f in fractions) + " |",
-                  "|---|---|" + "---:|" * len(fractions)]
+    lines = [
+        f"# Label efficiency on {grid.target}: test macro-F1, mean +- std over runs (round-robin over "
+        f"subject-wise folds)",
+        "",
+        f"Grid: {asdict(grid)}",
+    ]
+    for column, title in (
+        ("macro_f1", "per window"),
+        ("macro_f1_smoothed", f"causal majority over the last {SMOOTHING} windows"),
+    ):
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| method | regime | " + " | ".join(f"{f:.0%}" for f in fractions) + " |",
+            "|---|---|" + "---:|" * len(fractions),
+        ]
         for method, regime in cells:
             vals = []
             for f in fractions:
-                v = [float(r[column]) for r in rows if r["method"] == method and r["regime"] == regime
-                     and float(r["fraction"]) == f and r.get(column) not in (None, "")]
+                v = [
+                    float(r[column])
+                    for r in rows
+                    if r["method"] == method
+                    and r["regime"] == regime
+                    and float(r["fraction"]) == f
+                    and r.get(column) not in (None, "")
+                ]
                 vals.append(f"{np.mean(v):.3f} +- {np.std(v):.3f} (n={len(v)})" if v else "-")
             lines.append(f"| {method} | {regime} | " + " | ".join(vals) + " |")
     confusions = load_confusions(path.parent / CONFUSION_FILE)
@@ -230,17 +286,26 @@ def write_summary(path: Path, md: Path, grid: LabelEfficiencyGrid) -> Path:
     return md
 
 
-def _error_section(rows: Sequence[Mapping[str, str]], confusions: Mapping[tuple[str, ...], Mapping[str, Any]],
-                   cells: Sequence[tuple[str, str]], fraction: float) -> list[str]:
+def _error_section(
+    rows: Sequence[Mapping[str, str]],
+    confusions: Mapping[tuple[str, ...], Mapping[str, Any]],
+    cells: Sequence[tuple[str, str]],
+    fraction: float,
+) -> list[str]:
     """Per method/regime, the class pairs it confuses most, pooled over the runs at `fraction` (the largest
     with recorded matrices): where the remaining errors are, which a mean macro-F1 does not show."""
-    title = (f"## most confused classes at {fraction:.0%} (true -> predicted, share of the true class's windows; "
-             "pooled over runs)")
+    title = (
+        f"## most confused classes at {fraction:.0%} (true -> predicted, share of the true class's windows; "
+        "pooled over runs)"
+    )
     lines = ["", title, "", "| method | regime | pairs | share of all errors |", "|---|---|---|---:|"]
     listed = False
     for method, regime in cells:
-        found = [confusions.get(_key(r)) for r in rows
-                 if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == fraction]
+        found = [
+            confusions.get(_key(r))
+            for r in rows
+            if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == fraction
+        ]
         found = [c for c in found if c is not None]
         found = [c for c in found if c["classes"] == found[0]["classes"]]  # one class set per folder
         if not found:
@@ -266,8 +331,14 @@ def plot_boxes(path: Path, png: Path, target: str) -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(fractions) * max(1, len(cells)) / 2), 4))
     width = 0.8 / max(1, len(cells))
     for j, (method, regime) in enumerate(cells):
-        data = [[float(r["macro_f1"]) for r in rows if r["method"] == method and r["regime"] == regime
-                 and float(r["fraction"]) == f] for f in fractions]
+        data = [
+            [
+                float(r["macro_f1"])
+                for r in rows
+                if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == f
+            ]
+            for f in fractions
+        ]
         pos = [i + (j - (len(cells) - 1) / 2) * width for i in range(len(fractions))]
         box = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, manage_ticks=False)
         colour = plt.cm.tab10(j % 10)
@@ -285,7 +356,7 @@ def plot_boxes(path: Path, png: Path, target: str) -> Path:
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
-    """"1,2,5,100" (percent) -> (0.01, 0.02, 0.05, 1.0)."""
+    """ "1,2,5,100" (percent) -> (0.01, 0.02, 0.05, 1.0)."""
     try:
         return tuple(float(v) / 100 for v in text.split(",") if v.strip())
     except ValueError:

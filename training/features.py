@@ -27,8 +27,13 @@ log = logging.getLogger(__name__)
 # spectral bands in Hz, [lo, hi); the last one also includes its upper edge (Nyquist at 50 Hz)
 BANDS: tuple[tuple[float, float], ...] = ((0.0, 1.0), (1.0, 3.0), (3.0, 6.0), (6.0, 12.0), (12.0, 25.0))
 STAT_NAMES = ("mean", "std", "min", "max", "median", "iqr", "skew", "kurtosis", "rms", "zcr", "mean_abs_diff")
-SPECTRAL_NAMES = ("dom_freq", "dom_power", *(f"band_{lo:g}_{hi:g}hz" for lo, hi in BANDS),
-                  "spectral_entropy", "spectral_centroid")
+SPECTRAL_NAMES = (
+    "dom_freq",
+    "dom_power",
+    *(f"band_{lo:g}_{hi:g}hz" for lo, hi in BANDS),
+    "spectral_entropy",
+    "spectral_centroid",
+)
 SIGNAL_NAMES = STAT_NAMES + SPECTRAL_NAMES
 CORR_NAMES = ("corr_xy", "corr_xz", "corr_yz")
 _CHUNK = 4096  # windows per chunk: bounds memory (float64 copies of [chunk, C, L]) for W in the 100 000s
@@ -50,8 +55,8 @@ def _signal_features(x: np.ndarray, rate_hz: float) -> np.ndarray:
     std = np.where(flat, 0.0, std)
     safe_std = np.where(flat, 1.0, std)
     z = d / safe_std[..., None]
-    skew = np.where(flat, 0.0, (z ** 3).mean(axis=-1))
-    kurt = np.where(flat, 0.0, (z ** 4).mean(axis=-1) - 3.0)  # excess (Fisher), biased, like scipy's default
+    skew = np.where(flat, 0.0, (z**3).mean(axis=-1))
+    kurt = np.where(flat, 0.0, (z**4).mean(axis=-1) - 3.0)  # excess (Fisher), biased, like scipy's default
 
     s = np.sort(x, axis=-1)
 
@@ -64,8 +69,19 @@ def _signal_features(x: np.ndarray, rate_hz: float) -> np.ndarray:
     rms = np.sqrt((x * x).mean(axis=-1))
     zcr = (d[..., 1:] * d[..., :-1] < 0).sum(axis=-1) / max(n - 1, 1)  # crossings per sample step
     mad = np.abs(np.diff(x, axis=-1)).mean(axis=-1) if n > 1 else np.zeros_like(mean)
-    stats = [mean, std, s[..., 0], s[..., -1], quantile(0.5), quantile(0.75) - quantile(0.25), skew, kurt,
-             rms, zcr, mad]
+    stats = [
+        mean,
+        std,
+        s[..., 0],
+        s[..., -1],
+        quantile(0.5),
+        quantile(0.75) - quantile(0.25),
+        skew,
+        kurt,
+        rms,
+        zcr,
+        mad,
+    ]
 
     power = np.abs(np.fft.rfft(d * np.hanning(n), axis=-1)) ** 2
     freqs = np.fft.rfftfreq(n, d=1.0 / rate_hz)
@@ -119,8 +135,9 @@ def feature_names(channels: Sequence[str]) -> list[str]:
     return names
 
 
-def window_features(x: np.ndarray, rate_hz: float = 50.0, *,
-                    channels: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def window_features(
+    x: np.ndarray, rate_hz: float = 50.0, *, channels: Sequence[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Statistical + spectral features of windows x [W, C, L] sampled at `rate_hz` -> (float32 [W, F], names).
 
     Per channel (in order): mean, std, min, max, median, IQR, skewness, excess kurtosis, RMS, zero-crossing rate
@@ -148,14 +165,14 @@ def window_features(x: np.ndarray, rate_hz: float = 50.0, *,
     streams = triaxial_streams(names_in)
     out = np.empty((x.shape[0], len(names)), dtype=np.float32)
     for start in range(0, x.shape[0], _CHUNK):
-        xc = x[start:start + _CHUNK].astype(np.float64)
+        xc = x[start : start + _CHUNK].astype(np.float64)
         w = xc.shape[0]
         parts = [_signal_features(xc, rate_hz).reshape(w, -1)]
         for rows in streams.values():
             axes = xc[:, list(rows)]
             mag = np.sqrt((axes * axes).sum(axis=1))
             parts += [_signal_features(mag, rate_hz), _correlations(axes)]
-        out[start:start + w] = np.concatenate(parts, axis=1)
+        out[start : start + w] = np.concatenate(parts, axis=1)
     return out, names
 
 
@@ -207,13 +224,17 @@ class FeatureForest:
         if f.shape[0] == 0:
             raise ConfigError("no windows to fit", field="x")
         model = RandomForestClassifier(
-            n_estimators=self.n_estimators, max_features=self.max_features,
-            min_samples_leaf=self.min_samples_leaf, class_weight=self.class_weight,
-            n_jobs=self.n_jobs, random_state=self.seed,
+            n_estimators=self.n_estimators,
+            max_features=self.max_features,
+            min_samples_leaf=self.min_samples_leaf,
+            class_weight=self.class_weight,
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
         ).fit(f, y)
         self._fitted.clear()
-        self._fitted.update(model=model, names=list(names) if names is not None else
-                            [f"f{i}" for i in range(f.shape[1])])
+        self._fitted.update(
+            model=model, names=list(names) if names is not None else [f"f{i}" for i in range(f.shape[1])]
+        )
         return self
 
     def _model(self) -> Any:
@@ -248,8 +269,14 @@ class FeatureForest:
         return [(self._fitted["names"][i], float(imp[i])) for i in order]
 
 
-def evaluate_kfold(windows: Windows, k: int = 5, seed: int = 0, channels: tuple[str, ...] | None = None, *,
-                   forest: FeatureForest | None = None) -> dict[str, Any]:
+def evaluate_kfold(
+    windows: Windows,
+    k: int = 5,
+    seed: int = 0,
+    channels: tuple[str, ...] | None = None,
+    *,
+    forest: FeatureForest | None = None,
+) -> dict[str, Any]:
     """Subject-wise k-fold of a `FeatureForest` on the labelled windows (y >= 0) of `windows`.
 
     Folds come from `subject_kfold(subjects, k, seed=seed, n_val=0)` over the subjects that have labelled
@@ -278,14 +305,28 @@ def evaluate_kfold(windows: Windows, k: int = 5, seed: int = 0, channels: tuple[
         model = replace(base).fit_features(feats[train], w.y[train], names)
         pred = model.predict_features(feats[test])
         fold = scores(w.y[test], pred, len(w.classes))
-        folds.append({
-            "name": split.name, "train": split.train + split.val, "test": split.test,
-            "n_train": int(train.sum()), "n_test": int(test.sum()),
-            "macro_f1": fold["macro_f1"], "accuracy": fold["accuracy"],
-        })
+        folds.append(
+            {
+                "name": split.name,
+                "train": split.train + split.val,
+                "test": split.test,
+                "n_train": int(train.sum()),
+                "n_test": int(test.sum()),
+                "macro_f1": fold["macro_f1"],
+                "accuracy": fold["accuracy"],
+            }
+        )
         log.info("%s: macro-F1 %.4f, accuracy %.4f", split.name, folds[-1]["macro_f1"], folds[-1]["accuracy"])
     f1s = np.array([f["macro_f1"] for f in folds])
     accs = np.array([f["accuracy"] for f in folds])
-    return {"folds": folds, "macro_f1_mean": float(f1s.mean()), "macro_f1_std": float(f1s.std()),
-            "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std()),
-            "k": k, "seed": seed, "channels": w.channels, "n_features": len(names)}
+    return {
+        "folds": folds,
+        "macro_f1_mean": float(f1s.mean()),
+        "macro_f1_std": float(f1s.std()),
+        "accuracy_mean": float(accs.mean()),
+        "accuracy_std": float(accs.std()),
+        "k": k,
+        "seed": seed,
+        "channels": w.channels,
+        "n_features": len(names),
+    }

@@ -101,8 +101,9 @@ def random_rotations(n: int, max_deg: float, rng: np.random.Generator) -> np.nda
     return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
 
 
-def augment(x: np.ndarray, streams: Mapping[str, Sequence[int]], config: FinetuneConfig,
-            rng: np.random.Generator) -> np.ndarray:
+def augment(
+    x: np.ndarray, streams: Mapping[str, Sequence[int]], config: FinetuneConfig, rng: np.random.Generator
+) -> np.ndarray:
     """Physical augmentation of raw windows [B, C, L] (before z-scoring): one rotation per window shared by
     its streams (they sit on one device) and one gain per window."""
     out = x.copy()
@@ -115,9 +116,14 @@ def augment(x: np.ndarray, streams: Mapping[str, Sequence[int]], config: Finetun
     return out
 
 
-def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneConfig, *,
-                     pretrained: PretrainCheckpoint | None = None, arch: ArchConfig | None = None
-                     ) -> Classifier:
+def build_classifier(
+    channels: Sequence[str],
+    n_classes: int,
+    config: FinetuneConfig,
+    *,
+    pretrained: PretrainCheckpoint | None = None,
+    arch: ArchConfig | None = None,
+) -> Classifier:
     """A classifier over `channels` (tri-axial streams). A pre-trained checkpoint supplies each stream's branch:
     the modality of the same name, else its anchor (e.g. a waist stream through the wrist encoder)."""
     streams = triaxial_streams(channels, strict=True)
@@ -132,8 +138,9 @@ def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneCo
         for s in streams:
             branch_of[s] = s if s in names else anchor
             if branch_of[s] not in names:
-                raise ConfigError(f"the checkpoint has no sensor branch for {s!r} (has {sorted(names)})",
-                                  field="streams")
+                raise ConfigError(
+                    f"the checkpoint has no sensor branch for {s!r} (has {sorted(names)})", field="streams"
+                )
     else:
         branch_of = {s: s for s in streams}
     # one branch per pre-trained modality used (streams mapped to the same modality share its branch)
@@ -143,8 +150,11 @@ def build_classifier(channels: Sequence[str], n_classes: int, config: FinetuneCo
     mods = tuple(ModalityConfig(n, "sensor", 3) for n in branch_names)
     model = MujoModel(ModelConfig(arch=arch or ArchConfig(), modalities=mods), seed=config.seed)
     if config.regime != "baseline" and pretrained is not None:
-        state = {k: v for k, v in pretrained.model.items()
-                 if k.split(".")[1] in branch_names and k.split(".")[0] in ("encoders", "projections")}
+        state = {
+            k: v
+            for k, v in pretrained.model.items()
+            if k.split(".")[1] in branch_names and k.split(".")[0] in ("encoders", "projections")
+        }
         missing, _ = model.load_state_dict(state, strict=False)
         if missing:
             raise ConfigError(f"pre-trained weights lack {missing[:3]}...", field="pretrained")
@@ -171,16 +181,22 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, counts.max() / np.maximum(counts, 1), 0.0)
 
 
-def finetune(train: Windows, val: Windows, test: Windows | None, config: FinetuneConfig, *,
-             pretrained: PretrainCheckpoint | None = None, arch: ArchConfig | None = None,
-             progress: Progress | None = None) -> FinetuneResult:
+def finetune(
+    train: Windows,
+    val: Windows,
+    test: Windows | None,
+    config: FinetuneConfig,
+    *,
+    pretrained: PretrainCheckpoint | None = None,
+    arch: ArchConfig | None = None,
+    progress: Progress | None = None,
+) -> FinetuneResult:
     """Train a classifier on a per-class `config.fraction` of `train`, early-stop on `val`, score `test`.
 
     All three hold labelled windows (y >= 0) of one class list and must share no subject."""
     for a, b, names in ((train, val, "train/val"), (train, test, "train/test"), (val, test, "val/test")):
         if b is not None and set(a.subjects()) & set(b.subjects()):
-            raise ConfigError(f"{names} share subjects {sorted(set(a.subjects()) & set(b.subjects()))}",
-                              field="split")
+            raise ConfigError(f"{names} share subjects {sorted(set(a.subjects()) & set(b.subjects()))}", field="split")
     if config.threads and config.threads != torch.get_num_threads():  # resetting it stalls torch for a while
         torch.set_num_threads(config.threads)
     n_classes = len(train.classes)
@@ -197,8 +213,12 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
     head_params = list(clf.head.parameters())
     groups = [{"params": head_params, "lr": config.lr}]
     if config.regime != "frozen":
-        groups.append({"params": list(clf.model.parameters()),
-                       "lr": config.branch_lr if config.regime == "finetuned" else config.lr})
+        groups.append(
+            {
+                "params": list(clf.model.parameters()),
+                "lr": config.branch_lr if config.regime == "finetuned" else config.lr,
+            }
+        )
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(class_weights(y_train, n_classes), dtype=torch.float32))
     rng = np.random.default_rng(config.seed)
@@ -211,7 +231,7 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
         if config.regime == "frozen":
             clf.model.eval()  # no dropout in a frozen branch
         order = rng.permutation(len(x_train))
-        batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         if len(batches) > 1 and len(batches[-1]) < 2:
             batches = batches[:-1]
         total = 0.0
@@ -236,9 +256,13 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
     if best_state is not None:
         clf.load_state_dict(best_state)
     improved_once = stop.best_epoch > 0
-    metrics: dict[str, Any] = {"best_epoch": stop.best_epoch if improved_once else 0, "epochs_run": len(history),
-                               "val_macro_f1": -stop.best_val if improved_once else -1.0,
-                               "train_windows": len(labelled), "seconds": round(time.perf_counter() - t0, 1)}
+    metrics: dict[str, Any] = {
+        "best_epoch": stop.best_epoch if improved_once else 0,
+        "epochs_run": len(history),
+        "val_macro_f1": -stop.best_val if improved_once else -1.0,
+        "train_windows": len(labelled),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     if test is not None and len(test):
         pred = predict(clf, normaliser.apply(test.x)).argmax(axis=1)
         metrics["test"] = scores(test.y, pred, n_classes)
@@ -248,15 +272,33 @@ def finetune(train: Windows, val: Windows, test: Windows | None, config: Finetun
     return FinetuneResult(clf, normaliser, tuple(train.classes), metrics, history)
 
 
-def classifier_checkpoint(result: FinetuneResult, *, channels: Sequence[str], window: Mapping[str, Any],
-                          dataset: str, label_texts: Mapping[str, str], config: FinetuneConfig,
-                          split: Mapping[str, Sequence[str]], pretrained_from: str | None) -> ClassifierCheckpoint:
+def classifier_checkpoint(
+    result: FinetuneResult,
+    *,
+    channels: Sequence[str],
+    window: Mapping[str, Any],
+    dataset: str,
+    label_texts: Mapping[str, str],
+    config: FinetuneConfig,
+    split: Mapping[str, Sequence[str]],
+    pretrained_from: str | None,
+) -> ClassifierCheckpoint:
     """Everything export needs (see `ClassifierCheckpoint`); write it with `checkpoints.write_classifier`."""
     clf = result.classifier
-    return ClassifierCheckpoint(state=clf.state_dict(), model_config=clf.model.config, streams=clf.streams,
-                                branch_of=clf.branch_of, head=HeadConfig(config.head_hidden, config.head_dropout),
-                                channels=tuple(channels), window=dict(window), normaliser=result.normaliser,
-                                classes=tuple(result.classes),
-                                label_texts={c: label_texts.get(c, c) for c in result.classes}, dataset=dataset,
-                                finetune=config.to_dict(), split={k: tuple(v) for k, v in split.items()},
-                                metrics=result.metrics, pretrained_from=pretrained_from)
+    return ClassifierCheckpoint(
+        state=clf.state_dict(),
+        model_config=clf.model.config,
+        streams=clf.streams,
+        branch_of=clf.branch_of,
+        head=HeadConfig(config.head_hidden, config.head_dropout),
+        channels=tuple(channels),
+        window=dict(window),
+        normaliser=result.normaliser,
+        classes=tuple(result.classes),
+        label_texts={c: label_texts.get(c, c) for c in result.classes},
+        dataset=dataset,
+        finetune=config.to_dict(),
+        split={k: tuple(v) for k, v in split.items()},
+        metrics=result.metrics,
+        pretrained_from=pretrained_from,
+    )

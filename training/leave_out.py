@@ -22,8 +22,13 @@ def check_leave_target_out(name: str, checkpoint: PretrainCheckpoint, target: st
     """Refuse a pre-training checkpoint whose corpus holds windows of `target` (or does not say what it holds)."""
     corpus = checkpoint.corpus
     if corpus is None:
-        raise ConfigError(f"checkpoint of '{name}' does not record its corpus sources; cannot prove that "
-                          f"'{target}' was left out", field="checkpoint")
+        raise ConfigError(
+            f"checkpoint of '{name}' does not record its corpus sources; cannot prove that '{target}' was left out",
+            field="checkpoint",
+        )
     if target in corpus.sources:
-        raise ConfigError(f"pre-training of '{name}' saw '{target}' (sources {list(corpus.sources)}, excluded "
-                          f"{list(corpus.exclude)}): pre-train with --exclude {target}", field="checkpoint")
+        raise ConfigError(
+            f"pre-training of '{name}' saw '{target}' (sources {list(corpus.sources)}, excluded "
+            f"{list(corpus.exclude)}): pre-train with --exclude {target}",
+            field="checkpoint",
+        )

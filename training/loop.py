@@ -26,8 +26,13 @@ from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError
 from mujo_edge.normalise import StreamNormaliser
-from mujo_edge.training.checkpoints import (CorpusProvenance, PretrainCheckpoint, TrainState, read_pretrain,
-                                            write_pretrain)
+from mujo_edge.training.checkpoints import (
+    CorpusProvenance,
+    PretrainCheckpoint,
+    TrainState,
+    read_pretrain,
+    write_pretrain,
+)
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.distributed import DistInfo, all_reduce_mean
 from mujo_edge.training.models import ArchConfig, ModelConfig, MujoModel
@@ -107,16 +112,20 @@ def split_subjects(corpus: Corpus, fraction: float, seed: int) -> np.ndarray:
         n_val = int(round(fraction * len(subjects)))
         if len(subjects) >= 3 and n_val == 0:
             n_val = 1
-        chosen = set(rng.choice(subjects, size=min(n_val, len(subjects) - 1), replace=False).tolist()) \
-            if len(subjects) > 1 else set()
+        chosen = (
+            set(rng.choice(subjects, size=min(n_val, len(subjects) - 1), replace=False).tolist())
+            if len(subjects) > 1
+            else set()
+        )
         val |= np.isin(corpus.subject, list(chosen))
     return val
 
 
 def corpus_provenance(corpus: Corpus) -> CorpusProvenance:
     """What the checkpoint was trained on: its sources and the datasets left out (for leave-target-out checks)."""
-    return CorpusProvenance(tuple(sorted(set(corpus.source.tolist()))),
-                            tuple(str(d) for d in corpus.meta.get("exclude", [])))
+    return CorpusProvenance(
+        tuple(sorted(set(corpus.source.tolist()))), tuple(str(d) for d in corpus.meta.get("exclude", []))
+    )
 
 
 class Objective(Protocol):
@@ -152,6 +161,7 @@ ObjectiveBuilder = Callable[[Corpus, ArchConfig, ScheduleConfig, np.ndarray], Ob
 
 
 # ---------------------------------------------------------------------------------------------- progress events
+
 
 @dataclass(frozen=True)
 class RunStart:
@@ -204,9 +214,19 @@ Progress = Callable[[Event], None]
 
 # ---------------------------------------------------------------------------------------------- the loop
 
-def train(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, out: str | Path, build: ObjectiveBuilder, *,
-          resume: bool = False, dist_info: DistInfo = DistInfo(), progress: Progress | None = None,
-          stop_after_epoch: int | None = None) -> RunSummary:
+
+def train(
+    corpus: Corpus,
+    arch: ArchConfig,
+    config: ScheduleConfig,
+    out: str | Path,
+    build: ObjectiveBuilder,
+    *,
+    resume: bool = False,
+    dist_info: DistInfo = DistInfo(),
+    progress: Progress | None = None,
+    stop_after_epoch: int | None = None,
+) -> RunSummary:
     """Train the objective `build` makes on `corpus`; write `last.pt`, `best.pt`, `metrics.jsonl` and
     `config.json` into `out`. `stop_after_epoch` ends the run early as if interrupted (to test resuming)."""
     out = Path(out)
@@ -227,8 +247,11 @@ def train(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, out: str | P
     local_batch = max(1, config.batch_size // dist_info.world_size)
     global_batch = local_batch * dist_info.world_size
     if len(train_idx) < global_batch:  # every step needs a full global batch (equal slices on every rank)
-        raise ConfigError(f"{len(train_idx)} training windows{objective.batch_what} are fewer than one batch of "
-                          f"{global_batch}; lower batch_size or add data", field="batch_size")
+        raise ConfigError(
+            f"{len(train_idx)} training windows{objective.batch_what} are fewer than one batch of "
+            f"{global_batch}; lower batch_size or add data",
+            field="batch_size",
+        )
     steps_per_epoch = len(train_idx) // global_batch
     state = TrainState()
     metrics_path = out / "metrics.jsonl"
@@ -243,14 +266,24 @@ def train(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, out: str | P
     elif dist_info.is_main:
         metrics_path.write_text("")
     if dist_info.is_main:
-        (out / "config.json").write_text(json.dumps(
-            {"model": objective.model_config.to_dict(), "train": dict(objective.train_config),
-             "normaliser": objective.normaliser.to_dict(),
-             "corpus": {**objective.corpus_summary(), "meta": dict(corpus.meta)}}, indent=2, default=str) + "\n")
+        (out / "config.json").write_text(
+            json.dumps(
+                {
+                    "model": objective.model_config.to_dict(),
+                    "train": dict(objective.train_config),
+                    "normaliser": objective.normaliser.to_dict(),
+                    "corpus": {**objective.corpus_summary(), "meta": dict(corpus.meta)},
+                },
+                indent=2,
+                default=str,
+            )
+            + "\n"
+        )
     report = progress if dist_info.is_main else None
     if report:
-        report(RunStart(out, objective.name, config.epochs, state.epoch, steps_per_epoch, len(train_idx),
-                        int(val.sum())))
+        report(
+            RunStart(out, objective.name, config.epochs, state.epoch, steps_per_epoch, len(train_idx), int(val.sum()))
+        )
     summary = RunSummary(0, state.best_epoch, state.best_val, {})
     for epoch in range(state.epoch, config.epochs):
         t0 = time.perf_counter()
@@ -263,8 +296,8 @@ def train(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, out: str | P
             lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, config)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            batch = order[step * global_batch:(step + 1) * global_batch]
-            local = torch.from_numpy(batch[dist_info.rank * local_batch:(dist_info.rank + 1) * local_batch])
+            batch = order[step * global_batch : (step + 1) * global_batch]
+            local = torch.from_numpy(batch[dist_info.rank * local_batch : (dist_info.rank + 1) * local_batch])
             loss = objective.batch_loss(model, local)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -276,16 +309,31 @@ def train(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, out: str | P
                 report(StepEnd(epoch, step + 1, steps_per_epoch, losses[-1], lr))
         val_loss, extras = objective.validate(model)
         train_loss = all_reduce_mean(float(np.mean(losses)))
-        metrics = {"epoch": epoch + 1, **objective.epoch_fields(), "train_loss": train_loss, "val_loss": val_loss,
-                   "lr": lr, "seconds": round(time.perf_counter() - t0, 2), **extras}
+        metrics = {
+            "epoch": epoch + 1,
+            **objective.epoch_fields(),
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "lr": lr,
+            "seconds": round(time.perf_counter() - t0, 2),
+            **extras,
+        }
         state = state.after_epoch(val_loss)
         if dist_info.is_main:
             loss_state, head_state = objective.state()
-            ckpt = PretrainCheckpoint(model=model.state_dict(), model_config=objective.model_config,
-                                      train_config=objective.train_config, normaliser=objective.normaliser,
-                                      corpus=corpus_provenance(corpus), state=state, optimizer=optimizer.state_dict(),
-                                      torch_rng=torch.get_rng_state(), metrics=metrics, loss=loss_state,
-                                      head=head_state)
+            ckpt = PretrainCheckpoint(
+                model=model.state_dict(),
+                model_config=objective.model_config,
+                train_config=objective.train_config,
+                normaliser=objective.normaliser,
+                corpus=corpus_provenance(corpus),
+                state=state,
+                optimizer=optimizer.state_dict(),
+                torch_rng=torch.get_rng_state(),
+                metrics=metrics,
+                loss=loss_state,
+                head=head_state,
+            )
             write_pretrain(ckpt, out / "last.pt")
             if state.improved:
                 write_pretrain(ckpt, out / "best.pt")

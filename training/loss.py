@@ -78,8 +78,9 @@ class PairwiseInfoNCE(nn.Module):
         log_scale = self.log_scale if self.log_scale is not None else self.fixed_log_scale
         return log_scale.exp().clamp(max=self.config.max_scale)
 
-    def forward(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None,
-                groups: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None, groups: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """Total loss and the loss of every pair ("a|b") that had at least two shared windows.
 
         embeddings: name -> [B, D] (not necessarily normalised); masks: name -> bool [B] (missing = all present);
@@ -96,8 +97,7 @@ class PairwiseInfoNCE(nn.Module):
                     both = both & masks[n]
             if int(both.sum()) < 2:
                 continue
-            g = groups[both] if groups is not None and (a in self.config.grouped or b in self.config.grouped) \
-                else None
+            g = groups[both] if groups is not None and (a in self.config.grouped or b in self.config.grouped) else None
             pairs[f"{a}|{b}"] = pair_loss(z[a][both], z[b][both], scale, g)
         if not pairs:
             zero = sum(e.sum() for e in embeddings.values()) * 0.0  # keeps the graph for DDP

@@ -54,8 +54,11 @@ def _check_keys(cls: type, data: object, where: str) -> None:
         raise ConfigError(f"must be a table/dict, got {type(data).__name__}", field=where)
     fields = dataclasses.fields(cls)
     unknown = set(data) - {f.name for f in fields}
-    missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               and f.name not in data]
+    missing = [
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in data
+    ]
     if unknown or missing:
         raise ConfigError(f"unknown keys {sorted(unknown)}, missing keys {missing}", field=where)
 
@@ -75,8 +78,9 @@ class ModalityConfig:
         if self.kind not in KINDS:
             raise ConfigError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}", field="modality.kind")
         if not isinstance(self.input_dim, int) or isinstance(self.input_dim, bool) or self.input_dim < 1:
-            raise ConfigError(f"{self.name}: must be an integer >= 1, got {self.input_dim!r}",
-                              field="modality.input_dim")
+            raise ConfigError(
+                f"{self.name}: must be an integer >= 1, got {self.input_dim!r}", field="modality.input_dim"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,7 +144,11 @@ class ArchConfig:
         # groups, axes-as-channels and the pool position shape the MM-Fit CNN only; the pooled one ignores them
         mmfit = self.sensor_encoder == "mmfit"
         for name, n in ((("sensor_groups", len(self.sensor_channels)),) if mmfit else ()) + (
-                ("pose_groups", len(self.pose_channels)), ("pose_kernel", 2), ("pose_stride", 2), ("pose_pool", 2)):
+            ("pose_groups", len(self.pose_channels)),
+            ("pose_kernel", 2),
+            ("pose_stride", 2),
+            ("pose_pool", 2),
+        ):
             if len(getattr(self, name)) != n:
                 raise ConfigError(f"needs {n} values, got {getattr(self, name)}", field=name)
         if self.sensor_kernel % 2 == 0 or any(k % 2 == 0 for k in self.pose_kernel):
@@ -150,15 +158,18 @@ class ArchConfig:
         if self.window < 2:
             raise ConfigError(f"must be >= 2, got {self.window}", field="window")
         if self.sensor_spectral_bins > self.window // 2:
-            raise ConfigError(f"at most window // 2 = {self.window // 2} DFT bins, got {self.sensor_spectral_bins}",
-                              field="sensor_spectral_bins")
+            raise ConfigError(
+                f"at most window // 2 = {self.window // 2} DFT bins, got {self.sensor_spectral_bins}",
+                field="sensor_spectral_bins",
+            )
         if mmfit:
             _check_groups("sensor", 3 if self.sensor_axes_as_channels else 1, self.sensor_channels, self.sensor_groups)
         _check_groups("pose", 3, self.pose_channels, self.pose_groups)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in dataclasses.fields(self)
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchConfig:
@@ -173,8 +184,9 @@ def _is_int(v: object) -> bool:
 def _check_groups(branch: str, in_ch: int, channels: tuple[int, ...], groups: tuple[int, ...]) -> None:
     for c_in, c_out, g in zip((in_ch, *channels[:-1]), channels, groups):
         if c_in % g or c_out % g:
-            raise ConfigError(f"group count {g} must divide both {c_in} input and {c_out} output channels",
-                              field=f"{branch}_groups")
+            raise ConfigError(
+                f"group count {g} must divide both {c_in} input and {c_out} output channels", field=f"{branch}_groups"
+            )
 
 
 @dataclass(frozen=True)
@@ -196,8 +208,11 @@ class ModelConfig:
             raise ConfigError(f"names must be unique, repeated: {dupes}", field="modalities")
         for m in self.modalities:
             if m.kind == "sensor" and self.arch.sensor_axes_as_channels and m.input_dim % 3:
-                raise ConfigError(f"{m.name}: sensor_axes_as_channels needs rows in multiples of 3 (x, y, z per "
-                                  f"sensor), got {m.input_dim}", field="modality.input_dim")
+                raise ConfigError(
+                    f"{m.name}: sensor_axes_as_channels needs rows in multiples of 3 (x, y, z per "
+                    f"sensor), got {m.input_dim}",
+                    field="modality.input_dim",
+                )
 
     def modality(self, name: str) -> ModalityConfig:
         for m in self.modalities:
@@ -213,11 +228,14 @@ class ModelConfig:
         _check_keys(cls, data, "model")
         if not isinstance(data["modalities"], (list, tuple)):
             raise ConfigError("must be a list of {name, kind, input_dim} tables", field="modalities")
-        return cls(arch=ArchConfig.from_dict(data.get("arch", {})),
-                   modalities=tuple(ModalityConfig.from_dict(m) for m in data["modalities"]))
+        return cls(
+            arch=ArchConfig.from_dict(data.get("arch", {})),
+            modalities=tuple(ModalityConfig.from_dict(m) for m in data["modalities"]),
+        )
 
 
 # ---------------------------------------------------------------------------------------------- modules
+
 
 def _activation(name: str) -> nn.Module:
     return nn.ReLU() if name == "relu" else nn.GELU()
@@ -239,11 +257,14 @@ class _Encoder(nn.Module):
     def check(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
             got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ConfigError(f"modality '{self.modality}' expects input [B, {', '.join(map(str, self.input_shape))}]"
-                              f", got {got}", field=self.modality)
+            raise ConfigError(
+                f"modality '{self.modality}' expects input [B, {', '.join(map(str, self.input_shape))}], got {got}",
+                field=self.modality,
+            )
         if not x.is_floating_point():
-            raise ConfigError(f"modality '{self.modality}' expects a floating-point tensor, got {x.dtype}",
-                              field=self.modality)
+            raise ConfigError(
+                f"modality '{self.modality}' expects a floating-point tensor, got {x.dtype}", field=self.modality
+            )
 
 
 class SensorEncoder(_Encoder):
@@ -257,8 +278,10 @@ class SensorEncoder(_Encoder):
         time = arch.window
         for i, (c_out, g) in enumerate(zip(arch.sensor_channels, arch.sensor_groups)):
             kh = height if i == 0 else 1
-            layers += [nn.Conv2d(in_ch, c_out, (kh, arch.sensor_kernel), padding=(0, arch.sensor_kernel // 2),
-                                 groups=g), _activation(arch.sensor_activation)]
+            layers += [
+                nn.Conv2d(in_ch, c_out, (kh, arch.sensor_kernel), padding=(0, arch.sensor_kernel // 2), groups=g),
+                _activation(arch.sensor_activation),
+            ]
             if i + 1 == arch.sensor_pool_after:
                 layers.append(nn.MaxPool2d((1, 2)))
                 time //= 2
@@ -317,8 +340,11 @@ class PooledSensorEncoder(_Encoder):
         layers: list[nn.Module] = []
         last = len(arch.sensor_channels) - 1
         for i, c_out in enumerate(arch.sensor_channels):
-            layers += [nn.Conv1d(in_ch, c_out, arch.sensor_kernel, padding=arch.sensor_kernel // 2),
-                       nn.BatchNorm1d(c_out), _activation(arch.sensor_activation)]
+            layers += [
+                nn.Conv1d(in_ch, c_out, arch.sensor_kernel, padding=arch.sensor_kernel // 2),
+                nn.BatchNorm1d(c_out),
+                _activation(arch.sensor_activation),
+            ]
             if 0 < i < last:
                 layers.append(nn.MaxPool1d(2))
             in_ch = c_out
@@ -354,18 +380,26 @@ class PoseEncoder(_Encoder):
         layers: list[nn.Module] = []
         in_ch, joints, time = 3, modality.input_dim, arch.window
         for c_out, g in zip(arch.pose_channels, arch.pose_groups):
-            layers += [nn.Conv2d(in_ch, c_out, (kj, kt), stride=(sj, st), padding=(kj // 2, kt // 2), groups=g),
-                       _activation(arch.pose_activation)]
+            layers += [
+                nn.Conv2d(in_ch, c_out, (kj, kt), stride=(sj, st), padding=(kj // 2, kt // 2), groups=g),
+                _activation(arch.pose_activation),
+            ]
             joints, time, in_ch = (joints - 1) // sj + 1, (time - 1) // st + 1, c_out
         layers.append(nn.MaxPool2d((pj, pt)))
         joints, time = joints // pj, time // pt
         if joints < 1 or time < 1:
-            raise ConfigError(f"{modality.name}: {modality.input_dim} joints x {arch.window} frames vanish under "
-                              f"stride {arch.pose_stride} and pool {arch.pose_pool}", field="pose_pool")
+            raise ConfigError(
+                f"{modality.name}: {modality.input_dim} joints x {arch.window} frames vanish under "
+                f"stride {arch.pose_stride} and pool {arch.pose_pool}",
+                field="pose_pool",
+            )
         self.convs = nn.Sequential(*layers)
         self.flat_dim = in_ch * joints * time
-        self.head = nn.Sequential(nn.Flatten(), *_dense(self.flat_dim, arch.pose_hidden, arch.pose_dropout),
-                                  *_dense(arch.pose_hidden, arch.pose_dim, arch.pose_dropout))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            *_dense(self.flat_dim, arch.pose_hidden, arch.pose_dropout),
+            *_dense(arch.pose_hidden, arch.pose_dim, arch.pose_dropout),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         self.check(x)
@@ -421,8 +455,9 @@ class MujoModel(nn.Module):
             if seed is not None:
                 torch.manual_seed(seed)
             self.encoders = nn.ModuleDict({m.name: build_encoder(m, config.arch) for m in config.modalities})
-            self.projections = nn.ModuleDict({n: build_projection(e.out_dim, config.arch)
-                                              for n, e in self.encoders.items()})
+            self.projections = nn.ModuleDict(
+                {n: build_projection(e.out_dim, config.arch) for n, e in self.encoders.items()}
+            )
 
     @property
     def names(self) -> list[str]:
@@ -456,6 +491,7 @@ class MujoModel(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------- cost
+
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
@@ -507,8 +543,12 @@ def measure_flops(model: MujoModel, name: str, batch: int = 1, convention: str =
             proj, _ = _flops(projection, feats, convention)
     finally:
         model.train(was_training)
-    out = {"encoder_flops": enc // batch, "encoder_params": count_parameters(encoder),
-           "projection_flops": proj // batch, "projection_params": count_parameters(projection)}
+    out = {
+        "encoder_flops": enc // batch,
+        "encoder_params": count_parameters(encoder),
+        "projection_flops": proj // batch,
+        "projection_params": count_parameters(projection),
+    }
     out["total_flops"] = out["encoder_flops"] + out["projection_flops"]
     out["total_params"] = out["encoder_params"] + out["projection_params"]
     return out
@@ -516,8 +556,12 @@ def measure_flops(model: MujoModel, name: str, batch: int = 1, convention: str =
 
 # Table 4 of the paper, as printed (FLOPs of a batch-1 forward pass); keys as in `measure_flops`.
 PAPER_TABLE4: dict[str, dict[str, float]] = {
-    row: dict(zip(("encoder_flops", "encoder_params", "projection_flops", "projection_params", "total_flops",
-                   "total_params"), values))
+    row: dict(
+        zip(
+            ("encoder_flops", "encoder_params", "projection_flops", "projection_params", "total_flops", "total_params"),
+            values,
+        )
+    )
     for row, values in {
         "Text": (2.3601e6, 1.1804e6, 8.5286e6, 4.2662e6, 10.8887e6, 5.4467e6),
         "Pose": (38.1508e6, 2.3296e6, 9.1840e6, 4.5939e6, 47.3348e6, 6.9235e6),
@@ -527,9 +571,14 @@ PAPER_TABLE4: dict[str, dict[str, float]] = {
         "Sensor (MHEALTH)": (2.1917e6, 619.7120e3, 7.8733e6, 3.9386e6, 10.0650e6, 4.5583e6),
     }.items()
 }
-_PAPER_ROWS = {("text", 1536): "Text", ("pose", 17): "Pose", ("video", 1024): "Video",
-               ("sensor", 3): "Sensor (MyoGym, MotionSense)", ("sensor", 6): "Sensor (MM-Fit)",
-               ("sensor", 9): "Sensor (MHEALTH)"}
+_PAPER_ROWS = {
+    ("text", 1536): "Text",
+    ("pose", 17): "Pose",
+    ("video", 1024): "Video",
+    ("sensor", 3): "Sensor (MyoGym, MotionSense)",
+    ("sensor", 6): "Sensor (MM-Fit)",
+    ("sensor", 9): "Sensor (MHEALTH)",
+}
 
 
 def paper_row(modality: ModalityConfig) -> str | None:
@@ -538,6 +587,7 @@ def paper_row(modality: ModalityConfig) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- presets
+
 
 def available_model_presets() -> list[str]:
     return available("models")

@@ -76,8 +76,9 @@ def _rodrigues(v: np.ndarray, axis: np.ndarray, angle: np.ndarray) -> np.ndarray
     return v * c + np.cross(k, v) * s + k * np.sum(k * v, axis=-1, keepdims=True) * (1 - c)
 
 
-def limb(n: int, side: str, elev: Any, plane: Any, flex: Any = 0.0, rot: Any = 0.0,
-         knee: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def limb(
+    n: int, side: str, elev: Any, plane: Any, flex: Any = 0.0, rot: Any = 0.0, knee: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit directions [T, 3] of the proximal and distal segment of an arm (or a leg with `knee=True`)."""
     elev, plane, flex, rot = (_full(a, n) for a in (elev, plane, flex, rot))
     s = SIGN[side]
@@ -91,8 +92,7 @@ def limb(n: int, side: str, elev: Any, plane: Any, flex: Any = 0.0, rot: Any = 0
     return upper, _unit(np.cos(flex)[:, None] * upper + bend * np.sin(flex)[:, None] * d)
 
 
-def two_link(a: np.ndarray, c: np.ndarray, l1: float, l2: float, hint: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
+def two_link(a: np.ndarray, c: np.ndarray, l1: float, l2: float, hint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Middle and end joints [T, 3] of a chain a -(l1)- b -(l2)- end reaching toward `c`, bending toward `hint`.
 
     An unreachable target is pulled in along the line a -> c, so both segments keep their exact lengths.
@@ -115,8 +115,13 @@ def lift(u: np.ndarray, hold: float = 0.0) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * s)
 
 
-def reps(rng: np.random.Generator, t: np.ndarray, tempo: float, rest_prob: float = 0.3,
-         rest_s: tuple[float, float] = (0.4, 1.5)) -> tuple[np.ndarray, np.ndarray]:
+def reps(
+    rng: np.random.Generator,
+    t: np.ndarray,
+    tempo: float,
+    rest_prob: float = 0.3,
+    rest_s: tuple[float, float] = (0.4, 1.5),
+) -> tuple[np.ndarray, np.ndarray]:
     """Repetition phase u [T] in [0, 1) (0 during rests) and repetition index [T], tempo jittered +-10 %."""
     starts, ends, time = [], [], -rng.uniform(0.0, 1.0 / tempo)
     while time < t[-1] + 1e-9:
@@ -155,9 +160,16 @@ def active(mode: str, side: str, idx: np.ndarray) -> np.ndarray:
     return np.full(idx.shape, 1.0 if mode in ("both", side) else 0.0)
 
 
-def _arm_reps(rig: Rig, rng: np.random.Generator, tempo: float, angles: Callable[[np.ndarray], tuple],
-              p_both: float, p_alt: float = 0.0, hold: tuple[float, float] = (0.0, 0.2),
-              rest_prob: float = 0.3) -> dict[str, Any]:
+def _arm_reps(
+    rig: Rig,
+    rng: np.random.Generator,
+    tempo: float,
+    angles: Callable[[np.ndarray], tuple],
+    p_both: float,
+    p_alt: float = 0.0,
+    hold: tuple[float, float] = (0.0, 0.2),
+    rest_prob: float = 0.3,
+) -> dict[str, Any]:
     """Repetitions where each working arm follows `angles(g)` -> (elev, plane, flex, rot), g in [0, 1]."""
     mode, (u, idx), h = pick_sides(rng, p_both, p_alt), reps(rng, rig.t, tempo, rest_prob), rng.uniform(*hold)
     for side in SIDES:
@@ -165,8 +177,17 @@ def _arm_reps(rig: Rig, rng: np.random.Generator, tempo: float, angles: Callable
     return {"side": mode, "tempo_hz": tempo, "hold": h}
 
 
-def _hand_reps(rig: Rig, rng: np.random.Generator, tempo: float, bottom: tuple, top: tuple, hint: tuple,
-               p_both: float, hold: tuple[float, float] = (0.0, 0.2), rest_prob: float = 0.3) -> dict[str, Any]:
+def _hand_reps(
+    rig: Rig,
+    rng: np.random.Generator,
+    tempo: float,
+    bottom: tuple,
+    top: tuple,
+    hint: tuple,
+    p_both: float,
+    hold: tuple[float, float] = (0.0, 0.2),
+    rest_prob: float = 0.3,
+) -> dict[str, Any]:
     """Repetitions moving each working hand between two offsets from its shoulder (in arm lengths)."""
     mode, (u, _), h = pick_sides(rng, p_both), reps(rng, rig.t, tempo, rest_prob), rng.uniform(*hold)
     for side in (s for s in SIDES if mode in ("both", s)):  # an idle arm keeps hanging
@@ -179,8 +200,9 @@ def _hand_reps(rig: Rig, rng: np.random.Generator, tempo: float, bottom: tuple, 
 
 def _sit(rig: Rig, rng: np.random.Generator) -> None:
     for side in SIDES:
-        rig.legs[side] = limb(rig.T, side, rng.uniform(1.35, 1.6), rng.uniform(0.0, 0.25), rng.uniform(1.3, 1.8),
-                              knee=True)
+        rig.legs[side] = limb(
+            rig.T, side, rng.uniform(1.35, 1.6), rng.uniform(0.0, 0.25), rng.uniform(1.3, 1.8), knee=True
+        )
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -200,8 +222,9 @@ def frontal_raise(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str,
 
 def shoulder_abduction(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     amp, flex = _u(rng, 2.1, 2.9), _u(rng, 0.0, 0.15)  # overhead; the humerus turns outward near the top
-    return _arm_reps(rig, rng, tempo, lambda g: (0.1 + amp * g, np.pi / 2, flex, 0.8 * g**2), p_both=0.3,
-                     hold=(0.0, 0.3))
+    return _arm_reps(
+        rig, rng, tempo, lambda g: (0.1 + amp * g, np.pi / 2, flex, 0.8 * g**2), p_both=0.3, hold=(0.0, 0.3)
+    )
 
 
 def forward_elevation(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
@@ -226,14 +249,22 @@ def internal_rotation(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[
 
 def bicep_curl(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     amp, plane, rot = _u(rng, 1.9, 2.3), _u(rng, 0.0, 0.3), _u(rng, 0.0, 0.25)
-    return _arm_reps(rig, rng, tempo, lambda g: (0.08 + 0.15 * g, plane, 0.2 + amp * g, rot), p_both=0.5, p_alt=0.25,
-                     hold=(0.0, 0.15))
+    return _arm_reps(
+        rig,
+        rng,
+        tempo,
+        lambda g: (0.08 + 0.15 * g, plane, 0.2 + amp * g, rot),
+        p_both=0.5,
+        p_alt=0.25,
+        hold=(0.0, 0.15),
+    )
 
 
 def hammer_curl(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     amp, rot = _u(rng, 1.7, 2.1), -_u(rng, 0.3, 0.6)  # curls a little across the body, toward the chest
-    return _arm_reps(rig, rng, tempo, lambda g: (0.08 + 0.1 * g, 0.1, 0.2 + amp * g, rot), p_both=0.3, p_alt=0.5,
-                     hold=(0.0, 0.15))
+    return _arm_reps(
+        rig, rng, tempo, lambda g: (0.08 + 0.1 * g, 0.1, 0.2 + amp * g, rot), p_both=0.3, p_alt=0.5, hold=(0.0, 0.15)
+    )
 
 
 def triceps_extension(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
@@ -242,18 +273,31 @@ def triceps_extension(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[
 
 
 def chest_fly(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
-    elev, open_, amp, flex = np.pi / 2 - _u(rng, 0.0, 0.2), np.pi / 2 + _u(rng, 0.0, 0.2), _u(rng, 1.3, 1.6), \
-        _u(rng, 0.2, 0.5)
+    elev, open_, amp, flex = (
+        np.pi / 2 - _u(rng, 0.0, 0.2),
+        np.pi / 2 + _u(rng, 0.0, 0.2),
+        _u(rng, 1.3, 1.6),
+        _u(rng, 0.2, 0.5),
+    )
     return _arm_reps(rig, rng, tempo, lambda g: (elev, open_ - amp * g, flex, 0.0), p_both=1.0)
 
 
 def arm_circles(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     phase, radius, direction = cycle(rng, rig.t, tempo), _u(rng, 0.2, 0.5), float(rng.choice([-1.0, 1.0]))
     for side in SIDES:
-        rig.arms[side] = limb(rig.T, side, np.pi / 2 + radius * np.cos(phase),
-                              np.pi / 2 + direction * radius * np.sin(phase), _u(rng, 0.0, 0.1))
-    return {"side": "both", "tempo_hz": tempo, "radius_rad": radius,
-            "direction": "forward" if direction > 0 else "backward"}
+        rig.arms[side] = limb(
+            rig.T,
+            side,
+            np.pi / 2 + radius * np.cos(phase),
+            np.pi / 2 + direction * radius * np.sin(phase),
+            _u(rng, 0.0, 0.1),
+        )
+    return {
+        "side": "both",
+        "tempo_hz": tempo,
+        "radius_rad": radius,
+        "direction": "forward" if direction > 0 else "backward",
+    }
 
 
 def pendulum_swing(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
@@ -263,8 +307,11 @@ def pendulum_swing(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str
     phase = cycle(rng, rig.t, tempo)
     rig.torso = lean(np.full(rig.T, tilt))
     # in the leaning torso's frame: straight down, horizontal forward, and outward
-    down, ahead, out = np.array([0, np.sin(tilt), -np.cos(tilt)]), np.array([0, np.cos(tilt), np.sin(tilt)]), \
-        np.array([SIGN[side], 0.0, 0.0])
+    down, ahead, out = (
+        np.array([0, np.sin(tilt), -np.cos(tilt)]),
+        np.array([0, np.cos(tilt), np.sin(tilt)]),
+        np.array([SIGN[side], 0.0, 0.0]),
+    )
     arm = _unit(down + a1 * np.cos(phase)[:, None] * ahead + a2 * np.sin(phase)[:, None] * out)
     rig.arms[side] = (arm, arm)
     other = "left" if side == "right" else "right"  # rests on a table
@@ -322,8 +369,9 @@ def squat(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     rig.torso = lean(tilt)
     arms_forward = rng.random() < 0.6
     for side in SIDES:  # arms held level in front, or crossed over the chest
-        rig.arms[side] = limb(rig.T, side, 1.5 - tilt, 0.1, 0.1) if arms_forward else \
-            limb(rig.T, side, 0.3, 0.2, 2.3, -0.8)
+        rig.arms[side] = (
+            limb(rig.T, side, 1.5 - tilt, 0.1, 0.1) if arms_forward else limb(rig.T, side, 0.3, 0.2, 2.3, -0.8)
+        )
     return {"side": "both", "tempo_hz": tempo, "depth": depth / b.leg, "arms": "forward" if arms_forward else "crossed"}
 
 
@@ -337,11 +385,13 @@ def lunge(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     for side in SIDES:
         front = active(mode, side, idx)
         y = step * g * front
-        feet[side] = np.stack([np.full(rig.T, SIGN[side] * b.hip_half), y,
-                               b.ankle + 0.06 * np.sin(np.pi * g) ** 2 * front], -1)
+        feet[side] = np.stack(
+            [np.full(rig.T, SIGN[side] * b.hip_half), y, b.ankle + 0.06 * np.sin(np.pi * g) ** 2 * front], -1
+        )
     # the pelvis may sink but never rise beyond what either leg can reach
-    reach = [feet[s][:, 2] + np.sqrt(np.maximum((0.99 * b.leg) ** 2 - (feet[s][:, 1] - root_y) ** 2, 0.0))
-             for s in SIDES]
+    reach = [
+        feet[s][:, 2] + np.sqrt(np.maximum((0.99 * b.leg) ** 2 - (feet[s][:, 1] - root_y) ** 2, 0.0)) for s in SIDES
+    ]
     height = np.minimum(b.ankle + 0.99 * b.leg - depth * sink, np.minimum(*reach))
     rig.root = np.stack([0 * g, root_y, height], -1)
     for side in SIDES:
@@ -366,8 +416,9 @@ def _gait(rig: Rig, rng: np.random.Generator, tempo: float, running: bool) -> di
         p = phase + offset
         knee = (0.5 if running else 0.1) + (1.3 if running else 0.9) * np.maximum(0, np.cos(p + 0.6)) ** 2
         rig.legs[side] = limb(rig.T, side, swing * np.sin(p), 0.0, knee, knee=True)
-        rig.arms[side] = limb(rig.T, side, -0.7 * swing * np.sin(p), 0.15,
-                              (1.4 if running else 0.3) + 0.2 * np.sin(p), 0.2)
+        rig.arms[side] = limb(
+            rig.T, side, -0.7 * swing * np.sin(p), 0.15, (1.4 if running else 0.3) + 0.2 * np.sin(p), 0.2
+        )
     rig.pelvis = rot_z(0.08 * np.sin(phase))
     rig.torso = rot_z(-0.1 * np.sin(phase)) @ lean(np.full(rig.T, _u(rng, 0.1, 0.25) if running else 0.05))
     speed = 4 * b.leg * np.sin(swing) * tempo
@@ -389,8 +440,11 @@ def standing_still(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str
     clasped = rng.random() < 0.3
     for side in SIDES:  # hands relaxed at the sides, or loosely clasped in front
         fidget = 0.05 * wobble(rng, rig.t, 0.2)
-        rig.arms[side] = limb(rig.T, side, 0.3, 0.0, 0.9 + fidget, -0.7) if clasped else \
-            limb(rig.T, side, 0.06 + 0.02 * wobble(rng, rig.t, 0.2), 0.3, 0.15 + fidget)
+        rig.arms[side] = (
+            limb(rig.T, side, 0.3, 0.0, 0.9 + fidget, -0.7)
+            if clasped
+            else limb(rig.T, side, 0.06 + 0.02 * wobble(rng, rig.t, 0.2), 0.3, 0.15 + fidget)
+        )
     rig.root[:, 0] += 0.02 * wobble(rng, rig.t, 0.05)  # slow weight shifts
     return {"side": "both", "hands": "clasped" if clasped else "at sides"}
 
@@ -399,16 +453,18 @@ def sitting(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     _sit(rig, rng)
     rig.torso = lean(np.full(rig.T, _u(rng, -0.1, 0.25)) + 0.03 * wobble(rng, rig.t, 0.1))
     for side in SIDES:  # hands resting on the thighs
-        rig.arms[side] = limb(rig.T, side, _u(rng, 0.2, 0.5), 0.1, _u(rng, 0.9, 1.3) + 0.06 * wobble(rng, rig.t, 0.2),
-                              -0.3)
+        rig.arms[side] = limb(
+            rig.T, side, _u(rng, 0.2, 0.5), 0.1, _u(rng, 0.9, 1.3) + 0.06 * wobble(rng, rig.t, 0.2), -0.3
+        )
     return {"side": "both"}
 
 
 def waving(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]:
     side, phase = str(rng.choice(SIDES)), cycle(rng, rig.t, tempo, 0.08)
     amp = _u(rng, 0.25, 0.5)
-    rig.arms[side] = limb(rig.T, side, _u(rng, 1.8, 2.4), _u(rng, 0.8, 1.4), _u(rng, 0.6, 1.2),
-                          _u(rng, 0.6, 1.0) + amp * np.sin(phase))
+    rig.arms[side] = limb(
+        rig.T, side, _u(rng, 1.8, 2.4), _u(rng, 0.8, 1.4), _u(rng, 0.6, 1.2), _u(rng, 0.6, 1.0) + amp * np.sin(phase)
+    )
     return {"side": side, "tempo_hz": tempo, "amplitude_rad": amp}
 
 
@@ -416,6 +472,15 @@ def drinking(rig: Rig, rng: np.random.Generator, tempo: float) -> dict[str, Any]
     seated = rng.random() < 0.5
     if seated:
         _sit(rig, rng)
-    params = _hand_reps(rig, rng, tempo, (-0.1, 0.45, -0.55), (-0.33, 0.18, 0.3), (1.0, -0.2, -0.6), p_both=0.0,
-                        hold=(0.3, 0.5), rest_prob=0.7)
+    params = _hand_reps(
+        rig,
+        rng,
+        tempo,
+        (-0.1, 0.45, -0.55),
+        (-0.33, 0.18, 0.3),
+        (1.0, -0.2, -0.6),
+        p_both=0.0,
+        hold=(0.3, 0.5),
+        rest_prob=0.7,
+    )
     return {**params, "posture": "seated" if seated else "standing"}

@@ -42,103 +42,272 @@ _J = {name: i for i, name in enumerate(SKELETON.joints)}
 
 # segment lengths as fractions of body height (after Drillis & Contini / Winter's anthropometric tables)
 _PROPORTIONS = {
-    "hip_half": 0.05, "thigh": 0.245, "shank": 0.246, "ankle": 0.039, "pelvis_spine": 0.12,
-    "spine_thorax": 0.15, "thorax_neck": 0.08, "neck_head": 0.08, "shoulder_half": 0.12, "shoulder_drop": 0.01,
-    "upper_arm": 0.186, "forearm": 0.146,
+    "hip_half": 0.05,
+    "thigh": 0.245,
+    "shank": 0.246,
+    "ankle": 0.039,
+    "pelvis_spine": 0.12,
+    "spine_thorax": 0.15,
+    "thorax_neck": 0.08,
+    "neck_head": 0.08,
+    "shoulder_half": 0.12,
+    "shoulder_drop": 0.01,
+    "upper_arm": 0.186,
+    "forearm": 0.146,
 }
 _ARMS = {"both": "both arms", "left": "the left arm", "right": "the right arm", "alternating": "alternating arms"}
 _LEGS = {"both": "both legs", "left": "the left leg", "right": "the right leg", "alternating": "alternating legs"}
 
 # the registry: texts use {arms} / {legs}, filled from the sample's side ("both arms", "the left arm", ...)
 FAMILIES: tuple[MotionFamily, ...] = (
-    MotionFamily("lateral_raise", "exercise", (
-        "slowly raise {arms} sideways to shoulder height and lower them again",
-        "lateral raises: lift {arms} out to the side until level with the shoulders, then lower",
-        "side raises with light dumbbells, arms almost straight, up to shoulder height and back down"),
-        (0.3, 0.7), mf.lateral_raise),
-    MotionFamily("frontal_raise", "exercise", (
-        "raise {arms} straight out in front to shoulder height and lower them",
-        "front raises: lift {arms} forward up to eye level, then slowly back down"), (0.3, 0.7), mf.frontal_raise),
-    MotionFamily("shoulder_abduction", "exercise", (
-        "lift {arms} out to the side and up above the head as far as comfortable, then lower slowly",
-        "shoulder abduction exercise moving {arms} sideways overhead and back down to the side"),
-        (0.3, 0.5), mf.shoulder_abduction),
-    MotionFamily("forward_elevation", "exercise", (
-        "raise {arms} forward and all the way up overhead, then lower back down",
-        "shoulder flexion: lift {arms} in front of the body up above the head and return"),
-        (0.3, 0.5), mf.forward_elevation),
-    MotionFamily("external_rotation", "exercise", (
-        "external shoulder rotation with {arms}: elbow bent at 90 degrees, turn the forearm outward and back",
-        "with the elbow bent to a right angle, rotate the hand away from the body like opening a door, then return"),
-        (0.3, 0.8), mf.external_rotation),
-    MotionFamily("internal_rotation", "exercise", (
-        "internal shoulder rotation with {arms}: elbow tucked at the side, pull the hand in toward the stomach",
-        "with the elbow bent at 90 degrees close to the body, rotate the forearm inward across the belly and back"),
-        (0.3, 0.8), mf.internal_rotation),
-    MotionFamily("pendulum_swing", "exercise", (
-        "pendulum exercise: lean forward on one hand and let {arms} hang and swing gently",
-        "Codman pendulum: bend over, let the arm dangle loosely and swing it in small circles or back and forth"),
-        (0.5, 1.0), mf.pendulum_swing),
-    MotionFamily("bicep_curl", "exercise", (
-        "bicep curls with {arms}: bend the elbows to bring the dumbbells up to the shoulders, then lower",
-        "curl the weights up with palms facing up, keeping the upper arms still at the sides"),
-        (0.4, 1.0), mf.bicep_curl),
-    MotionFamily("hammer_curl", "exercise", (
-        "hammer curls with {arms}, thumbs up, lifting the dumbbells toward the shoulders and lowering",
-        "neutral-grip curls, bringing the hand up toward the chest with the palm facing inward"),
-        (0.4, 1.0), mf.hammer_curl),
-    MotionFamily("overhead_press", "exercise", (
-        "overhead press: push {arms} from the shoulders straight up until extended, then lower",
-        "shoulder press, pressing the dumbbells above the head and bringing them back to shoulder height"),
-        (0.3, 0.8), mf.overhead_press),
-    MotionFamily("bent_over_row", "exercise", (
-        "bent-over rows: hinge forward at the hips and pull {arms} up to the ribs, then lower",
-        "bent over with a flat back, row the dumbbells up toward the hips and let them hang again"),
-        (0.4, 0.9), mf.bent_over_row),
-    MotionFamily("upright_row", "exercise", (
-        "upright rows: pull the bar straight up along the body to chest height with the elbows high",
-        "lift the weight from the thighs up to the chin, elbows pointing out, and lower it again"),
-        (0.4, 0.9), mf.upright_row),
-    MotionFamily("triceps_extension", "exercise", (
-        "overhead triceps extension with {arms}: lower the weight behind the head, then straighten the elbows",
-        "triceps extensions with the upper arms still beside the ears, bending and extending the elbows"),
-        (0.4, 0.9), mf.triceps_extension),
-    MotionFamily("chest_fly", "exercise", (
-        "chest fly: arms spread wide with elbows slightly bent, bring the hands together in front and open again",
-        "standing fly, sweeping both arms in a wide horizontal arc until the hands meet"), (0.3, 0.7), mf.chest_fly),
-    MotionFamily("arm_circles", "exercise", (
-        "arm circles: hold both arms out to the sides at shoulder height and draw circles",
-        "rotate the outstretched arms in circles beside the body"), (0.5, 1.2), mf.arm_circles),
-    MotionFamily("push_up", "exercise", (
-        "push-ups: lower the chest toward the floor by bending the elbows and push back up, body straight",
-        "push-ups in a plank position with the hands under the shoulders"), (0.4, 0.9), mf.push_up),
-    MotionFamily("squat", "exercise", (
-        "bodyweight squats: bend the knees and hips to sit back and down, then stand up",
-        "squat down until the thighs are about parallel to the floor and rise again"), (0.3, 0.7), mf.squat),
-    MotionFamily("lunge", "exercise", (
-        "lunges: step forward, lower the back knee toward the floor and push back to standing",
-        "forward lunges, stepping out with {legs} and bending both knees"), (0.3, 0.6), mf.lunge),
-    MotionFamily("jumping_jacks", "exercise", (
-        "jumping jacks: jump the feet apart while swinging the arms overhead, then jump back together",
-        "star jumps, bringing the hands together above the head on every jump"), (0.6, 1.0), mf.jumping_jacks),
-    MotionFamily("walking", "daily", (
-        "walking at a comfortable pace with the arms swinging naturally",
-        "a person walks forward steadily", "walking in a straight line"), (0.8, 1.0), mf.walking),
-    MotionFamily("running", "exercise", (
-        "running at a steady pace with the bent arms pumping", "jogging forward", "a person runs"),
-        (1.25, 1.5), mf.running),
-    MotionFamily("standing_still", "daily", (
-        "standing still with the arms relaxed", "a person stands quietly, barely moving",
-        "resting between sets, standing"), (0.3, 0.3), mf.standing_still),
-    MotionFamily("sitting", "daily", (
-        "sitting on a chair with the hands resting on the thighs", "sitting still, shifting slightly now and then",
-        "a seated person resting"), (0.3, 0.3), mf.sitting),
-    MotionFamily("waving", "daily", (
-        "waving hello with {arms} raised", "waving goodbye, the hand above the shoulder moving side to side"),
-        (1.0, 1.5), mf.waving),
-    MotionFamily("drinking", "daily", (
-        "drinking from a cup: bring the hand up to the mouth, sip, and put the cup down",
-        "a person takes a drink from a glass held in {arms}"), (0.3, 0.5), mf.drinking),
+    MotionFamily(
+        "lateral_raise",
+        "exercise",
+        (
+            "slowly raise {arms} sideways to shoulder height and lower them again",
+            "lateral raises: lift {arms} out to the side until level with the shoulders, then lower",
+            "side raises with light dumbbells, arms almost straight, up to shoulder height and back down",
+        ),
+        (0.3, 0.7),
+        mf.lateral_raise,
+    ),
+    MotionFamily(
+        "frontal_raise",
+        "exercise",
+        (
+            "raise {arms} straight out in front to shoulder height and lower them",
+            "front raises: lift {arms} forward up to eye level, then slowly back down",
+        ),
+        (0.3, 0.7),
+        mf.frontal_raise,
+    ),
+    MotionFamily(
+        "shoulder_abduction",
+        "exercise",
+        (
+            "lift {arms} out to the side and up above the head as far as comfortable, then lower slowly",
+            "shoulder abduction exercise moving {arms} sideways overhead and back down to the side",
+        ),
+        (0.3, 0.5),
+        mf.shoulder_abduction,
+    ),
+    MotionFamily(
+        "forward_elevation",
+        "exercise",
+        (
+            "raise {arms} forward and all the way up overhead, then lower back down",
+            "shoulder flexion: lift {arms} in front of the body up above the head and return",
+        ),
+        (0.3, 0.5),
+        mf.forward_elevation,
+    ),
+    MotionFamily(
+        "external_rotation",
+        "exercise",
+        (
+            "external shoulder rotation with {arms}: elbow bent at 90 degrees, turn the forearm outward and back",
+            "with the elbow bent to a right angle, rotate the hand away from the body like opening a door, then return",
+        ),
+        (0.3, 0.8),
+        mf.external_rotation,
+    ),
+    MotionFamily(
+        "internal_rotation",
+        "exercise",
+        (
+            "internal shoulder rotation with {arms}: elbow tucked at the side, pull the hand in toward the stomach",
+            "with the elbow bent at 90 degrees close to the body, rotate the forearm inward across the belly and back",
+        ),
+        (0.3, 0.8),
+        mf.internal_rotation,
+    ),
+    MotionFamily(
+        "pendulum_swing",
+        "exercise",
+        (
+            "pendulum exercise: lean forward on one hand and let {arms} hang and swing gently",
+            "Codman pendulum: bend over, let the arm dangle loosely and swing it in small circles or back and forth",
+        ),
+        (0.5, 1.0),
+        mf.pendulum_swing,
+    ),
+    MotionFamily(
+        "bicep_curl",
+        "exercise",
+        (
+            "bicep curls with {arms}: bend the elbows to bring the dumbbells up to the shoulders, then lower",
+            "curl the weights up with palms facing up, keeping the upper arms still at the sides",
+        ),
+        (0.4, 1.0),
+        mf.bicep_curl,
+    ),
+    MotionFamily(
+        "hammer_curl",
+        "exercise",
+        (
+            "hammer curls with {arms}, thumbs up, lifting the dumbbells toward the shoulders and lowering",
+            "neutral-grip curls, bringing the hand up toward the chest with the palm facing inward",
+        ),
+        (0.4, 1.0),
+        mf.hammer_curl,
+    ),
+    MotionFamily(
+        "overhead_press",
+        "exercise",
+        (
+            "overhead press: push {arms} from the shoulders straight up until extended, then lower",
+            "shoulder press, pressing the dumbbells above the head and bringing them back to shoulder height",
+        ),
+        (0.3, 0.8),
+        mf.overhead_press,
+    ),
+    MotionFamily(
+        "bent_over_row",
+        "exercise",
+        (
+            "bent-over rows: hinge forward at the hips and pull {arms} up to the ribs, then lower",
+            "bent over with a flat back, row the dumbbells up toward the hips and let them hang again",
+        ),
+        (0.4, 0.9),
+        mf.bent_over_row,
+    ),
+    MotionFamily(
+        "upright_row",
+        "exercise",
+        (
+            "upright rows: pull the bar straight up along the body to chest height with the elbows high",
+            "lift the weight from the thighs up to the chin, elbows pointing out, and lower it again",
+        ),
+        (0.4, 0.9),
+        mf.upright_row,
+    ),
+    MotionFamily(
+        "triceps_extension",
+        "exercise",
+        (
+            "overhead triceps extension with {arms}: lower the weight behind the head, then straighten the elbows",
+            "triceps extensions with the upper arms still beside the ears, bending and extending the elbows",
+        ),
+        (0.4, 0.9),
+        mf.triceps_extension,
+    ),
+    MotionFamily(
+        "chest_fly",
+        "exercise",
+        (
+            "chest fly: arms spread wide with elbows slightly bent, bring the hands together in front and open again",
+            "standing fly, sweeping both arms in a wide horizontal arc until the hands meet",
+        ),
+        (0.3, 0.7),
+        mf.chest_fly,
+    ),
+    MotionFamily(
+        "arm_circles",
+        "exercise",
+        (
+            "arm circles: hold both arms out to the sides at shoulder height and draw circles",
+            "rotate the outstretched arms in circles beside the body",
+        ),
+        (0.5, 1.2),
+        mf.arm_circles,
+    ),
+    MotionFamily(
+        "push_up",
+        "exercise",
+        (
+            "push-ups: lower the chest toward the floor by bending the elbows and push back up, body straight",
+            "push-ups in a plank position with the hands under the shoulders",
+        ),
+        (0.4, 0.9),
+        mf.push_up,
+    ),
+    MotionFamily(
+        "squat",
+        "exercise",
+        (
+            "bodyweight squats: bend the knees and hips to sit back and down, then stand up",
+            "squat down until the thighs are about parallel to the floor and rise again",
+        ),
+        (0.3, 0.7),
+        mf.squat,
+    ),
+    MotionFamily(
+        "lunge",
+        "exercise",
+        (
+            "lunges: step forward, lower the back knee toward the floor and push back to standing",
+            "forward lunges, stepping out with {legs} and bending both knees",
+        ),
+        (0.3, 0.6),
+        mf.lunge,
+    ),
+    MotionFamily(
+        "jumping_jacks",
+        "exercise",
+        (
+            "jumping jacks: jump the feet apart while swinging the arms overhead, then jump back together",
+            "star jumps, bringing the hands together above the head on every jump",
+        ),
+        (0.6, 1.0),
+        mf.jumping_jacks,
+    ),
+    MotionFamily(
+        "walking",
+        "daily",
+        (
+            "walking at a comfortable pace with the arms swinging naturally",
+            "a person walks forward steadily",
+            "walking in a straight line",
+        ),
+        (0.8, 1.0),
+        mf.walking,
+    ),
+    MotionFamily(
+        "running",
+        "exercise",
+        ("running at a steady pace with the bent arms pumping", "jogging forward", "a person runs"),
+        (1.25, 1.5),
+        mf.running,
+    ),
+    MotionFamily(
+        "standing_still",
+        "daily",
+        (
+            "standing still with the arms relaxed",
+            "a person stands quietly, barely moving",
+            "resting between sets, standing",
+        ),
+        (0.3, 0.3),
+        mf.standing_still,
+    ),
+    MotionFamily(
+        "sitting",
+        "daily",
+        (
+            "sitting on a chair with the hands resting on the thighs",
+            "sitting still, shifting slightly now and then",
+            "a seated person resting",
+        ),
+        (0.3, 0.3),
+        mf.sitting,
+    ),
+    MotionFamily(
+        "waving",
+        "daily",
+        ("waving hello with {arms} raised", "waving goodbye, the hand above the shoulder moving side to side"),
+        (1.0, 1.5),
+        mf.waving,
+    ),
+    MotionFamily(
+        "drinking",
+        "daily",
+        (
+            "drinking from a cup: bring the hand up to the mouth, sip, and put the cup down",
+            "a person takes a drink from a glass held in {arms}",
+        ),
+        (0.3, 0.5),
+        mf.drinking,
+    ),
 )
 MOTIONS: Mapping[str, MotionFamily] = MappingProxyType({f.name: f for f in FAMILIES})
 
@@ -303,14 +472,22 @@ def generate(name: str, duration_s: float, fps: float, rng: np.random.Generator)
     joints = joints @ rot_z(np.array([yaw]))[0].T + np.array([dx, dy, 0.0])
     side = str(params.get("side", "both"))
     text = str(rng.choice(family.texts)).format(arms=_ARMS[side], legs=_LEGS[side])
-    meta = {"kind": family.kind, "height_m": body.height, "yaw_rad": yaw, "tremor_rad": tremor, "sway_m": sway,
-            **{k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}}  # JSON-ready scalars
-    return MotionSample(joints=joints.astype(np.float32), fps=float(fps), name=name, text=text,
-                        params=MappingProxyType(meta))
+    meta = {
+        "kind": family.kind,
+        "height_m": body.height,
+        "yaw_rad": yaw,
+        "tremor_rad": tremor,
+        "sway_m": sway,
+        **{k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()},
+    }  # JSON-ready scalars
+    return MotionSample(
+        joints=joints.astype(np.float32), fps=float(fps), name=name, text=text, params=MappingProxyType(meta)
+    )
 
 
-def generate_corpus_sequences(n_per_motion: int, duration_s: float, seed: int, *, fps: float = 30.0,
-                              names: Sequence[str] | None = None) -> Iterator[MotionSample]:
+def generate_corpus_sequences(
+    n_per_motion: int, duration_s: float, seed: int, *, fps: float = 30.0, names: Sequence[str] | None = None
+) -> Iterator[MotionSample]:
     """`n_per_motion` samples of every family (or of `names`), in registry order.
 
     Sample i of family f is drawn from its own stream seeded by (seed, crc32(f), i), so it does not change

@@ -25,8 +25,14 @@ from mujo_edge.training.distributed import gather_plain, gather_with_grad
 from mujo_edge.training.loop import ObjectiveBuilder, ScheduleConfig
 from mujo_edge.training.loss import PairwiseInfoNCE
 from mujo_edge.training.models import ArchConfig, MujoModel
-from mujo_edge.training.pretrain import (PretrainConfig, embed_batch, model_config_for, prepare, retrieval,
-                                         validate_pairs)
+from mujo_edge.training.pretrain import (
+    PretrainConfig,
+    embed_batch,
+    model_config_for,
+    prepare,
+    retrieval,
+    validate_pairs,
+)
 
 OBJECTIVES: Registry[ObjectiveBuilder] = Registry("pre-training objective")
 
@@ -41,8 +47,9 @@ class MujoObjective:
     def __init__(self, corpus: Corpus, arch: ArchConfig, config: PretrainConfig, val: np.ndarray) -> None:
         self.corpus, self.config, self.val = corpus, config, val
         train = ~val
-        self.normaliser = StreamNormaliser.fit({n: corpus.data[n][train & corpus.present[n]]
-                                                for n in corpus.modalities if corpus.kinds[n] != "video"})
+        self.normaliser = StreamNormaliser.fit(
+            {n: corpus.data[n][train & corpus.present[n]] for n in corpus.modalities if corpus.kinds[n] != "video"}
+        )
         self.data = prepare(corpus, self.normaliser)
         self.model_config = model_config_for(corpus, arch)
         self.train_config: Mapping[str, Any] = config.to_dict()
@@ -63,8 +70,10 @@ class MujoObjective:
 
     def validate(self, model: MujoModel) -> tuple[float, dict[str, Any]]:
         val_loss, pairs = validate_pairs(model, self.loss_fn, self.data, self.val, self.config.batch_size)
-        return val_loss, {**{f"val_pair/{k}": v for k, v in pairs.items()},
-                          **retrieval(model, self.corpus, self.data, self.val, self.config.anchor)}
+        return val_loss, {
+            **{f"val_pair/{k}": v for k, v in pairs.items()},
+            **retrieval(model, self.corpus, self.data, self.val, self.config.anchor),
+        }
 
     def epoch_fields(self) -> dict[str, Any]:
         return {}
@@ -89,12 +98,16 @@ class BaselineObjective:
     def __init__(self, corpus: Corpus, arch: ArchConfig, config: BaselineConfig, val: np.ndarray) -> None:
         anchor = config.anchor
         if anchor not in corpus.data or corpus.kinds[anchor] != "sensor":
-            raise ConfigError(f"anchor {anchor!r} is not a sensor modality of the corpus "
-                              f"({[n for n in corpus.modalities if corpus.kinds[n] == 'sensor']})", field="anchor")
+            raise ConfigError(
+                f"anchor {anchor!r} is not a sensor modality of the corpus "
+                f"({[n for n in corpus.modalities if corpus.kinds[n] == 'sensor']})",
+                field="anchor",
+            )
         rows, window = corpus.data[anchor].shape[1:]
         if rows % 3 or window != arch.window:
-            raise ConfigError(f"{anchor} windows are [{rows}, {window}]; need x/y/z triplets of {arch.window} steps",
-                              field=anchor)
+            raise ConfigError(
+                f"{anchor} windows are [{rows}, {window}]; need x/y/z triplets of {arch.window} steps", field=anchor
+            )
         self.name, self.corpus, self.config = config.method, corpus, config
         self.batch_what = f" of {anchor}"
         has = corpus.present[anchor]
@@ -133,7 +146,7 @@ class BaselineObjective:
         sums: dict[str, float] = {}
         size = self.config.batch_size
         for s in range(0, len(self.val_idx), size):
-            batch = torch.from_numpy(self.val_idx[s:s + size])
+            batch = torch.from_numpy(self.val_idx[s : s + size])
             if len(batch) < 2:  # NT-Xent needs a negative; one window changes nothing for the others
                 continue
             loss, extras = self.head.loss(model, self.x[batch], self.normalise, generator)
@@ -169,8 +182,7 @@ def _mujo(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, val: np.ndar
 def _baseline(method: str) -> ObjectiveBuilder:
     def build(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, val: np.ndarray) -> BaselineObjective:
         if not isinstance(config, BaselineConfig) or config.method != method:
-            raise ConfigError(f"the {method} objective takes a BaselineConfig with method {method!r}",
-                              field="config")
+            raise ConfigError(f"the {method} objective takes a BaselineConfig with method {method!r}", field="config")
         return BaselineObjective(corpus, arch, config, val)
 
     return build

@@ -21,16 +21,19 @@ def plot_pretrain_curves(metrics_jsonl: Path, png: Path) -> Path:
     ax_loss.set(xlabel="epoch", ylabel="pairwise InfoNCE", title="MuJo pre-training loss")
     ax_loss.legend()
     keys = {k for r in rows for k in r if k.endswith("/top1") or ("@" in k and k.endswith("/balanced_top1"))}
-    keys = {k.replace("/top1", "/balanced_top1") if k.replace("/top1", "/balanced_top1") in rows[-1] else k
-            for k in keys}
+    keys = {
+        k.replace("/top1", "/balanced_top1") if k.replace("/top1", "/balanced_top1") in rows[-1] else k for k in keys
+    }
     for key in sorted(keys):
-        line, = ax_ret.plot(epochs, [r.get(key, float("nan")) for r in rows],
-                            label=key.replace("/balanced_top1", " balanced top-1").replace("/top1", " top-1"))
+        (line,) = ax_ret.plot(
+            epochs,
+            [r.get(key, float("nan")) for r in rows],
+            label=key.replace("/balanced_top1", " balanced top-1").replace("/top1", " top-1"),
+        )
         chance = rows[-1].get(key.rsplit("/", 1)[0] + "/chance")
         if chance is not None:
             ax_ret.axhline(chance, color=line.get_color(), linestyle=":", linewidth=1)
-    ax_ret.set(xlabel="epoch", ylabel="accuracy", title="retrieval on held-out subjects (dotted: chance)",
-               ylim=(0, 1))
+    ax_ret.set(xlabel="epoch", ylabel="accuracy", title="retrieval on held-out subjects (dotted: chance)", ylim=(0, 1))
     ax_ret.legend(fontsize=8)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -86,12 +86,18 @@ class _Prepared:
 
 def prepare(corpus: Corpus, normaliser: StreamNormaliser) -> _Prepared:
     """The corpus z-scored per stream (streams without statistics as they are), as tensors."""
-    x = {name: torch.from_numpy(np.ascontiguousarray(normaliser.apply(name, corpus.data[name])))
-         for name in corpus.modalities}
+    x = {
+        name: torch.from_numpy(np.ascontiguousarray(normaliser.apply(name, corpus.data[name])))
+        for name in corpus.modalities
+    }
     table = None if corpus.text_table is None else torch.from_numpy(corpus.text_table.astype(np.float32))
-    return _Prepared(x=x, present={n: torch.from_numpy(corpus.present[n]) for n in corpus.modalities},
-                     text_id=torch.from_numpy(corpus.text_id), group=torch.from_numpy(corpus.group),
-                     text_table=table)
+    return _Prepared(
+        x=x,
+        present={n: torch.from_numpy(corpus.present[n]) for n in corpus.modalities},
+        text_id=torch.from_numpy(corpus.text_id),
+        group=torch.from_numpy(corpus.group),
+        text_table=table,
+    )
 
 
 def embed_batch(model: MujoModel, data: _Prepared, idx: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -118,8 +124,9 @@ def embed_batch(model: MujoModel, data: _Prepared, idx: Tensor) -> tuple[dict[st
 
 
 @torch.no_grad()
-def retrieval(model: MujoModel, corpus: Corpus, data: _Prepared, val: np.ndarray, anchor: str,
-              gallery: int = 256) -> dict[str, float]:
+def retrieval(
+    model: MujoModel, corpus: Corpus, data: _Prepared, val: np.ndarray, anchor: str, gallery: int = 256
+) -> dict[str, float]:
     """Cross-modal retrieval on validation windows (top-k accuracy and the chance level of each).
 
     anchor -> text: rank the label prototypes (mean embedding of a label's phrasings) of the window's own
@@ -143,9 +150,19 @@ def retrieval(model: MujoModel, corpus: Corpus, data: _Prepared, val: np.ndarray
             labels = sorted(set(corpus.label[(corpus.source == source) & (corpus.text_id != NO_TEXT)].tolist()))
             if not sel.any() or len(labels) < 2:
                 continue
-            protos = torch.stack([torch.nn.functional.normalize(tz[torch.from_numpy(np.unique(
-                corpus.text_id[(corpus.source == source) & (corpus.label == lab)]))].mean(0), dim=0)
-                for lab in labels])
+            protos = torch.stack(
+                [
+                    torch.nn.functional.normalize(
+                        tz[
+                            torch.from_numpy(
+                                np.unique(corpus.text_id[(corpus.source == source) & (corpus.label == lab)])
+                            )
+                        ].mean(0),
+                        dim=0,
+                    )
+                    for lab in labels
+                ]
+            )
             truth = torch.tensor([labels.index(lab) for lab in corpus.label[idx.numpy()[sel]]])
             ranks = (za[torch.from_numpy(sel)] @ protos.t()).argsort(dim=1, descending=True)
             hits1 += int((ranks[:, 0] == truth).sum())
@@ -160,9 +177,14 @@ def retrieval(model: MujoModel, corpus: Corpus, data: _Prepared, val: np.ndarray
         if n:
             # balanced top-1 (mean per-label recall) is what to compare with chance: plain top-1 rewards
             # always answering the most common label
-            out.update({f"{anchor}->text/top1": hits1 / n, f"{anchor}->text/top5": hits5 / n,
-                        f"{anchor}->text/balanced_top1": float(np.mean(recalls)),
-                        f"{anchor}->text/chance": float(np.mean(chance))})
+            out.update(
+                {
+                    f"{anchor}->text/top1": hits1 / n,
+                    f"{anchor}->text/top5": hits5 / n,
+                    f"{anchor}->text/balanced_top1": float(np.mean(recalls)),
+                    f"{anchor}->text/chance": float(np.mean(chance)),
+                }
+            )
     for other in data.x:
         if other == anchor or corpus.kinds[other] != "sensor":
             continue
@@ -173,35 +195,53 @@ def retrieval(model: MujoModel, corpus: Corpus, data: _Prepared, val: np.ndarray
         zs = torch.nn.functional.normalize(model.embed(anchor, data.x[anchor][both]), dim=-1)
         hits = 0
         for s in range(0, len(both), gallery):
-            sim = zs[s:s + gallery] @ zo[s:s + gallery].t()
+            sim = zs[s : s + gallery] @ zo[s : s + gallery].t()
             hits += int((sim.argmax(dim=1) == torch.arange(sim.shape[0])).sum())
         out[f"{anchor}->{other}/top1"] = hits / len(both)
         out[f"{anchor}->{other}/chance"] = min(1.0, 1.0 / min(gallery, len(both)))
     return out
 
 
-def pretrain(corpus: Corpus, arch: ArchConfig, config: PretrainConfig, out: str | Path, *, resume: bool = False,
-             dist_info: DistInfo = DistInfo(), progress: Progress | None = None,
-             stop_after_epoch: int | None = None) -> RunSummary:
+def pretrain(
+    corpus: Corpus,
+    arch: ArchConfig,
+    config: PretrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    dist_info: DistInfo = DistInfo(),
+    progress: Progress | None = None,
+    stop_after_epoch: int | None = None,
+) -> RunSummary:
     """MuJo pre-training on `corpus` by the one loop (`training.loop.train`, objective "mujo"): writes `last.pt`,
     `best.pt`, `metrics.jsonl` and `config.json` into `out` and returns the run summary."""
     from mujo_edge.training.loop import train
     from mujo_edge.training.objectives import OBJECTIVES
 
-    return train(corpus, arch, config, out, OBJECTIVES.get("mujo"), resume=resume, dist_info=dist_info,
-                 progress=progress, stop_after_epoch=stop_after_epoch)
+    return train(
+        corpus,
+        arch,
+        config,
+        out,
+        OBJECTIVES.get("mujo"),
+        resume=resume,
+        dist_info=dist_info,
+        progress=progress,
+        stop_after_epoch=stop_after_epoch,
+    )
 
 
 @torch.no_grad()
-def validate_pairs(model: MujoModel, loss_fn: PairwiseInfoNCE, data: _Prepared, val: np.ndarray,
-              batch_size: int) -> tuple[float, dict[str, float]]:
+def validate_pairs(
+    model: MujoModel, loss_fn: PairwiseInfoNCE, data: _Prepared, val: np.ndarray, batch_size: int
+) -> tuple[float, dict[str, float]]:
     """Window-weighted validation loss, overall and per modality pair."""
     model.eval()
     idx = np.flatnonzero(val)
     totals, n = 0.0, 0
     pair_sums: dict[str, float] = {}
     for s in range(0, len(idx), batch_size):
-        batch = torch.from_numpy(idx[s:s + batch_size])
+        batch = torch.from_numpy(idx[s : s + batch_size])
         if len(batch) < 2:
             continue
         emb, masks = embed_batch(model, data, batch)

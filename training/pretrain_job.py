@@ -61,8 +61,9 @@ def job_config(recipe: PretrainRecipe, method: str) -> ScheduleConfig:
     return BaselineConfig(**schedule, method=method, anchor=recipe.train.anchor)
 
 
-def job_corpus(job: PretrainJob, recipe: PretrainRecipe, dist_info: DistInfo,
-               progress: BuildProgress | None = None) -> Corpus:
+def job_corpus(
+    job: PretrainJob, recipe: PretrainRecipe, dist_info: DistInfo, progress: BuildProgress | None = None
+) -> Corpus:
     """The run's corpus: the saved one when resuming, a reused folder (checked to leave the targets out), or
     one built from the recipe (saved under `out/corpus` by the main rank)."""
     from mujo_edge.training.leave_out import check_sources_left_out
@@ -82,20 +83,29 @@ def job_corpus(job: PretrainJob, recipe: PretrainRecipe, dist_info: DistInfo,
     from mujo_edge.training.text import PrecomputedTextEncoder, TextEncoder
 
     embedder = PrecomputedTextEncoder.from_file(job.text_vectors) if job.text_vectors else TextEncoder()
-    corpus = build_corpus(recipe.corpus, data_root=data_home(job.data_dir), embedder=embedder, extra=list(job.extra),
-                          progress=progress)
+    corpus = build_corpus(
+        recipe.corpus, data_root=data_home(job.data_dir), embedder=embedder, extra=list(job.extra), progress=progress
+    )
     if dist_info.is_main:
         corpus.save(job.out / CORPUS_DIR)
     return corpus
 
 
-def run_job(job: PretrainJob, recipe: PretrainRecipe, corpus: Corpus, dist_info: DistInfo,
-            progress: Progress | None = None) -> RunSummary:
+def run_job(
+    job: PretrainJob, recipe: PretrainRecipe, corpus: Corpus, dist_info: DistInfo, progress: Progress | None = None
+) -> RunSummary:
     """Pre-train `job.method` on `corpus` with the recipe's model and schedule (resuming when asked)."""
     from mujo_edge.training.models import load_model_preset
 
     arch = load_model_preset(recipe.model).arch
     config = job_config(recipe, job.method)
-    return train(corpus, arch, config, job.out, OBJECTIVES.get(job.method), resume=job.resume, dist_info=dist_info,
-                 progress=progress)
-
+    return train(
+        corpus,
+        arch,
+        config,
+        job.out,
+        OBJECTIVES.get(job.method),
+        resume=job.resume,
+        dist_info=dist_info,
+        progress=progress,
+    )

@@ -37,8 +37,11 @@ class CorpusRecipe:
         if not self.modalities:
             raise ConfigError("at least one modality is needed", field="corpus.modalities")
         if self.synthetic_per_motion < 0 or self.synthetic_duration_s < 2.5:
-            raise ConfigError("synthetic_per_motion must be >= 0 and synthetic_duration_s >= 2.5 (one window plus "
-                              "the smoothing margin)", field="corpus.synthetic_duration_s")
+            raise ConfigError(
+                "synthetic_per_motion must be >= 0 and synthetic_duration_s >= 2.5 (one window plus "
+                "the smoothing margin)",
+                field="corpus.synthetic_duration_s",
+            )
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -62,8 +65,13 @@ class PretrainRecipe:
         return replace(self, train=replace(self.train, **changes))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "model": self.model,
-                "corpus": asdict(self.corpus), "train": self.train.to_dict()}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "model": self.model,
+            "corpus": asdict(self.corpus),
+            "train": self.train.to_dict(),
+        }
 
 
 def load_pretrain_preset(name_or_path: str | Path) -> PretrainRecipe:
@@ -75,8 +83,12 @@ def load_pretrain_preset(name_or_path: str | Path) -> PretrainRecipe:
         corpus = data.get("corpus")
         if not isinstance(corpus, Mapping):
             raise ConfigError("missing [corpus] table", field="corpus")
-        return PretrainRecipe(name=Path(str(name_or_path)).stem, description=str(data.get("description", "")).strip(),
-                              model=str(data.get("model", "wrist")), corpus=CorpusRecipe(**corpus),
-                              train=PretrainConfig.from_dict(data.get("train", {})))
+        return PretrainRecipe(
+            name=Path(str(name_or_path)).stem,
+            description=str(data.get("description", "")).strip(),
+            model=str(data.get("model", "wrist")),
+            corpus=CorpusRecipe(**corpus),
+            train=PretrainConfig.from_dict(data.get("train", {})),
+        )
     except (ConfigError, TypeError) as e:
         raise LayoutError(f"not a valid pre-training preset: {e}", path=where) from e

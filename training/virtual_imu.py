@@ -63,8 +63,9 @@ class Skeleton:
 
     def __post_init__(self) -> None:
         if len(self.joints) != len(self.parents) or len(set(self.joints)) != len(self.joints):
-            raise ConfigError(f"need distinct joint names, one parent each: {self.joints}, {self.parents}",
-                              field="skeleton")
+            raise ConfigError(
+                f"need distinct joint names, one parent each: {self.joints}, {self.parents}", field="skeleton"
+            )
         for i, p in enumerate(self.parents):
             if not -1 <= p < len(self.joints) or p == i:
                 raise ConfigError(f"joint '{self.joints[i]}' has parent index {p}", field="skeleton")
@@ -85,9 +86,25 @@ class Skeleton:
 
 H36M_17 = Skeleton(
     name="h36m17",
-    joints=("hip", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot", "spine",
-            "thorax", "neck", "head", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
-            "right_elbow", "right_wrist"),
+    joints=(
+        "hip",
+        "right_hip",
+        "right_knee",
+        "right_foot",
+        "left_hip",
+        "left_knee",
+        "left_foot",
+        "spine",
+        "thorax",
+        "neck",
+        "head",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+    ),
     parents=(-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
 )
 
@@ -149,15 +166,25 @@ def _leg(side: str, placement: str, thigh: bool) -> BodySite:
 
 
 # the elbow/knee flexion axis fixes a limb sensor's roll; "backward" then "down" take over for a straight limb
-SITES: Mapping[str, BodySite] = MappingProxyType({s.placement: s for s in (
-    _arm("left", "wrist", 0.9), _arm("right", "wrist", 0.9),
-    _arm("left", "forearm", 0.5), _arm("right", "forearm", 0.5),
-    _arm("left", "upperarm", 0.5), _arm("right", "upperarm", 0.5),
-    BodySite("chest", "spine", "thorax", 0.8, ("backward", "down")),
-    BodySite("waist", "hip", "spine", 0.0, ("backward", "down")),
-    _leg("right", "pocket", thigh=True), _leg("left", "leftpocket", thigh=True),
-    _leg("left", "leftankle", thigh=False), _leg("right", "rightankle", thigh=False),
-)})
+SITES: Mapping[str, BodySite] = MappingProxyType(
+    {
+        s.placement: s
+        for s in (
+            _arm("left", "wrist", 0.9),
+            _arm("right", "wrist", 0.9),
+            _arm("left", "forearm", 0.5),
+            _arm("right", "forearm", 0.5),
+            _arm("left", "upperarm", 0.5),
+            _arm("right", "upperarm", 0.5),
+            BodySite("chest", "spine", "thorax", 0.8, ("backward", "down")),
+            BodySite("waist", "hip", "spine", 0.0, ("backward", "down")),
+            _leg("right", "pocket", thigh=True),
+            _leg("left", "leftpocket", thigh=True),
+            _leg("left", "leftankle", thigh=False),
+            _leg("right", "rightankle", thigh=False),
+        )
+    }
+)
 
 SMOOTHERS = ("savgol", "butterworth")
 SENSORS = ("acc", "gyro")
@@ -229,17 +256,23 @@ class VirtualImuConfig:
 class VirtualImu:
     """Signals at the pose frame rate, before resampling. S = number of sites."""
 
-    t: np.ndarray         # [T] s
-    acc: np.ndarray       # [T, S, 3] m/s^2, specific force in the sensor frame
-    gyro: np.ndarray      # [T, S, 3] rad/s, sensor frame
+    t: np.ndarray  # [T] s
+    acc: np.ndarray  # [T, S, 3] m/s^2, specific force in the sensor frame
+    gyro: np.ndarray  # [T, S, 3] rad/s, sensor frame
     rotation: np.ndarray  # [T, S, 3, 3] world <- sensor (columns are the sensor axes in world coordinates)
     position: np.ndarray  # [T, S, 3] m, world
     sites: tuple[BodySite, ...]
-    cutoff_hz: float      # the cut-off actually used at this frame rate
+    cutoff_hz: float  # the cut-off actually used at this frame rate
 
 
-def simulate_native(joints: np.ndarray, fps: float, config: VirtualImuConfig = VirtualImuConfig(), *,
-                    skeleton: Skeleton = H36M_17, source: str = "virtual") -> VirtualImu:
+def simulate_native(
+    joints: np.ndarray,
+    fps: float,
+    config: VirtualImuConfig = VirtualImuConfig(),
+    *,
+    skeleton: Skeleton = H36M_17,
+    source: str = "virtual",
+) -> VirtualImu:
     """Virtual IMU at every site of `config`, at the pose frame rate. `joints` [T, J, 3] m, `fps` Hz."""
     x = _validate_joints(joints, skeleton, source)
     fps = float(fps)
@@ -249,16 +282,20 @@ def simulate_native(joints: np.ndarray, fps: float, config: VirtualImuConfig = V
     for site in sites:
         for j in site.joint_names():
             if j not in skeleton.joints:
-                raise ConfigError(f"site '{site.placement}' needs joint '{j}', which skeleton '{skeleton.name}' "
-                                  f"lacks", field="sites")
+                raise ConfigError(
+                    f"site '{site.placement}' needs joint '{j}', which skeleton '{skeleton.name}' lacks", field="sites"
+                )
     cutoff = min(config.cutoff_hz, config.max_cutoff_fraction * fps)
     if cutoff < config.cutoff_hz:
         log.debug("%s: cut-off lowered to %.2f Hz for %g fps", source, cutoff, fps)
     smooth = _Smoother(config.smoother, fps, cutoff)
     need = max(config.min_frames, smooth.min_frames)
     if x.shape[0] < need:
-        raise SampleError(f"{x.shape[0]} frames; need at least {need} ({need / fps:.2f} s at {fps:g} fps)",
-                          path=source, field="joints")
+        raise SampleError(
+            f"{x.shape[0]} frames; need at least {need} ({need / fps:.2f} s at {fps:g} fps)",
+            path=source,
+            field="joints",
+        )
     pos, acc_j = smooth(x, 0), smooth(x, 2)
     gravity = -STANDARD_GRAVITY * np.asarray(config.up_axis, dtype=np.float64)
     axes = _body_axes(pos, skeleton) if any(isinstance(r, str) for s in sites for r in s.references) else {}
@@ -270,13 +307,29 @@ def simulate_native(joints: np.ndarray, fps: float, config: VirtualImuConfig = V
         a_site.append((1 - w) * acc_j[:, p] + w * acc_j[:, c])
     rot = np.stack(rots, axis=1)
     acc = np.einsum("tsji,tsj->tsi", rot, np.stack(a_site, axis=1) - gravity)  # R^T (p'' - g)
-    return VirtualImu(t=np.arange(x.shape[0]) / fps, acc=acc, gyro=_angular_velocity(rot, fps), rotation=rot,
-                      position=np.stack(p_site, axis=1), sites=sites, cutoff_hz=cutoff)
+    return VirtualImu(
+        t=np.arange(x.shape[0]) / fps,
+        acc=acc,
+        gyro=_angular_velocity(rot, fps),
+        rotation=rot,
+        position=np.stack(p_site, axis=1),
+        sites=sites,
+        cutoff_hz=cutoff,
+    )
 
 
-def simulate(joints: np.ndarray, fps: float, config: VirtualImuConfig = VirtualImuConfig(), *,
-             skeleton: Skeleton = H36M_17, subject: str = "virtual", source: str = "virtual",
-             recording_id: str | None = None, label: str | None = None, t0: float = 0.0) -> Recording:
+def simulate(
+    joints: np.ndarray,
+    fps: float,
+    config: VirtualImuConfig = VirtualImuConfig(),
+    *,
+    skeleton: Skeleton = H36M_17,
+    subject: str = "virtual",
+    source: str = "virtual",
+    recording_id: str | None = None,
+    label: str | None = None,
+    t0: float = 0.0,
+) -> Recording:
     """Virtual IMU as a `Recording` on an exact `config.output_rate_hz` grid (channels: `config.channels()`).
 
     `label`, if given, becomes the single class and labels every sample.
@@ -285,14 +338,26 @@ def simulate(joints: np.ndarray, fps: float, config: VirtualImuConfig = VirtualI
     signals = {"acc": v.acc, "gyro": v.gyro}
     x = np.concatenate([signals[k][:, i] for i in range(len(v.sites)) for k in config.sensors], axis=1)
     n = x.shape[0]
-    rec = Recording.create(t0 + v.t, x, config.channels(), subject=subject, source=source, recording_id=recording_id,
-                           classes=() if label is None else (label,),
-                           labels=None if label is None else np.zeros(n, dtype=np.int16),
-                           meta={NATIVE_RATE: f"{float(fps):g}", SOURCE_SAMPLES: str(n), "virtual_imu": skeleton.name,
-                                 "cutoff_hz": f"{v.cutoff_hz:g}"})
+    rec = Recording.create(
+        t0 + v.t,
+        x,
+        config.channels(),
+        subject=subject,
+        source=source,
+        recording_id=recording_id,
+        classes=() if label is None else (label,),
+        labels=None if label is None else np.zeros(n, dtype=np.int16),
+        meta={
+            NATIVE_RATE: f"{float(fps):g}",
+            SOURCE_SAMPLES: str(n),
+            "virtual_imu": skeleton.name,
+            "cutoff_hz": f"{v.cutoff_hz:g}",
+        },
+    )
     # a gap check tuned for sensors would flag slow video frame rates; pose frames are never missing here
-    window = WindowConfig(rate_hz=config.output_rate_hz, max_gap_s=max(0.25, 2.0 / fps),
-                          interpolation=config.interpolation)
+    window = WindowConfig(
+        rate_hz=config.output_rate_hz, max_gap_s=max(0.25, 2.0 / fps), interpolation=config.interpolation
+    )
     return resample(rec, window)
 
 
@@ -323,10 +388,18 @@ class QuantileMap:
 
     def apply_to(self, recording: Recording) -> Recording:
         """The recording with every channel mapped (channel order must match the fitted arrays)."""
-        return Recording(t=recording.t, x=self.apply(recording.x), channels=recording.channels,
-                         subject=recording.subject, classes=recording.classes, labels=recording.labels,
-                         source=recording.source, recording_id=recording.recording_id, valid=recording.valid,
-                         meta=MappingProxyType({**recording.meta, "quantile_mapped": "true"}))
+        return Recording(
+            t=recording.t,
+            x=self.apply(recording.x),
+            channels=recording.channels,
+            subject=recording.subject,
+            classes=recording.classes,
+            labels=recording.labels,
+            source=recording.source,
+            recording_id=recording.recording_id,
+            valid=recording.valid,
+            meta=MappingProxyType({**recording.meta, "quantile_mapped": "true"}),
+        )
 
 
 def fit_quantile_map(virtual: np.ndarray, reference: np.ndarray, n_quantiles: int = 201) -> QuantileMap:
@@ -354,16 +427,24 @@ def fit_quantile_map(virtual: np.ndarray, reference: np.ndarray, n_quantiles: in
 def _validate_joints(joints: np.ndarray, skeleton: Skeleton, source: str) -> np.ndarray:
     x = np.asarray(joints, dtype=np.float64)
     if x.ndim != 3 or x.shape[2] != 3:
-        raise SampleError(f"joints have shape {x.shape}, expected [T, {skeleton.n_joints}, 3]", path=source,
-                          field="joints")
+        raise SampleError(
+            f"joints have shape {x.shape}, expected [T, {skeleton.n_joints}, 3]", path=source, field="joints"
+        )
     if x.shape[1] != skeleton.n_joints:
-        raise SampleError(f"joints have {x.shape[1]} joints per frame but skeleton '{skeleton.name}' has "
-                          f"{skeleton.n_joints} ({', '.join(skeleton.joints)})", path=source, field="joints")
+        raise SampleError(
+            f"joints have {x.shape[1]} joints per frame but skeleton '{skeleton.name}' has "
+            f"{skeleton.n_joints} ({', '.join(skeleton.joints)})",
+            path=source,
+            field="joints",
+        )
     bad = ~np.isfinite(x).all(axis=2)
     if bad.any():
         frame, joint = (int(i[0]) for i in np.nonzero(bad))
-        raise SampleError(f"non-finite position at frame {frame} ({int(bad.any(axis=1).sum())} such frames)",
-                          path=source, field=skeleton.joints[joint])
+        raise SampleError(
+            f"non-finite position at frame {frame} ({int(bad.any(axis=1).sum())} such frames)",
+            path=source,
+            field=skeleton.joints[joint],
+        )
     return x
 
 
@@ -402,7 +483,7 @@ def _savgol_window(fps: float, cutoff_hz: float) -> int:
     """Shortest odd window whose cubic Savitzky-Golay gain at `cutoff_hz` is at most -3 dB."""
     w = np.array([2 * np.pi * cutoff_hz / fps])
     for n in range(5, 2 * int(10 * fps) + 7, 2):
-        if abs(freqz(savgol_coeffs(n, 3), worN=w)[1][0]) <= 2 ** -0.5:
+        if abs(freqz(savgol_coeffs(n, 3), worN=w)[1][0]) <= 2**-0.5:
             return n
     return n
 
@@ -415,8 +496,10 @@ def _body_axes(pos: np.ndarray, skeleton: Skeleton) -> dict[str, np.ndarray]:
     """Body right/up/forward [T, 3] from hips, shoulders, pelvis and thorax (names as in `H36M_17`)."""
     missing = [j for j in _BODY_JOINTS if j not in skeleton.joints]
     if missing:
-        raise ConfigError(f"body axes need joints {missing}, which skeleton '{skeleton.name}' lacks; "
-                          "use Bone references only", field="references")
+        raise ConfigError(
+            f"body axes need joints {missing}, which skeleton '{skeleton.name}' lacks; use Bone references only",
+            field="references",
+        )
     j = {n: pos[:, skeleton.index(n)] for n in _BODY_JOINTS}
     # hips and shoulders together: either pair alone twists with the pelvis or the shoulder girdle
     right = _unit(j["right_hip"] - j["left_hip"] + j["right_shoulder"] - j["left_shoulder"])
@@ -426,14 +509,24 @@ def _body_axes(pos: np.ndarray, skeleton: Skeleton) -> dict[str, np.ndarray]:
     return {"right": right, "left": -right, "up": up, "down": -up, "forward": forward, "backward": -forward}
 
 
-def _site_frame(pos: np.ndarray, site: BodySite, skeleton: Skeleton, axes: dict[str, np.ndarray],
-                config: VirtualImuConfig, smooth: _Smoother, source: str) -> np.ndarray:
+def _site_frame(
+    pos: np.ndarray,
+    site: BodySite,
+    skeleton: Skeleton,
+    axes: dict[str, np.ndarray],
+    config: VirtualImuConfig,
+    smooth: _Smoother,
+    source: str,
+) -> np.ndarray:
     """World <- sensor rotations [T, 3, 3] for one site."""
     bone = pos[:, skeleton.index(site.child)] - pos[:, skeleton.index(site.parent)]
     length = np.linalg.norm(bone, axis=-1)
     if (length < 1e-6).any():
-        raise SampleError(f"bone {site.parent}->{site.child} has zero length at frame {int(np.argmin(length))}",
-                          path=source, field=site.child)
+        raise SampleError(
+            f"bone {site.parent}->{site.child} has zero length at frame {int(np.argmin(length))}",
+            path=source,
+            field=site.child,
+        )
     x = bone / length[:, None]
     cands, conf = [], []
     for ref in site.references:

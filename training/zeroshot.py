@@ -107,8 +107,10 @@ def _pick_stream(windows: Windows, config: ModelConfig, anchor: str, stream: str
     streams = triaxial_streams(windows.channels)
     if stream is not None:
         if stream not in streams:
-            raise ConfigError(f"the windows have no channels {stream}_x/_y/_z (channels: "
-                              f"{', '.join(windows.channels)})", field="stream")
+            raise ConfigError(
+                f"the windows have no channels {stream}_x/_y/_z (channels: {', '.join(windows.channels)})",
+                field="stream",
+            )
         return stream
     for name in [anchor, *_sensor_streams(config)]:
         if name in streams:
@@ -118,8 +120,11 @@ def _pick_stream(windows: Windows, config: ModelConfig, anchor: str, stream: str
     same = [n for n in streams if kind is not None and (_parse_stream(n) or ("", ""))[1] == kind[1]]
     if len(same) == 1:
         return same[0]
-    raise ConfigError(f"none of the checkpoint's sensor streams ({', '.join(_sensor_streams(config))}) is in "
-                      f"the windows ({', '.join(windows.channels)}): pass stream=", field="stream")
+    raise ConfigError(
+        f"none of the checkpoint's sensor streams ({', '.join(_sensor_streams(config))}) is in "
+        f"the windows ({', '.join(windows.channels)}): pass stream=",
+        field="stream",
+    )
 
 
 def _parse_channel(name: str) -> Channel | None:
@@ -156,20 +161,24 @@ def _unit_rows(z: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def _class_embeddings(model: MujoModel, texts: Mapping[str, LabelText], classes: list[str],
-                      text_encoder: TextEmbedder, prompts: str) -> Tensor:
+def _class_embeddings(
+    model: MujoModel, texts: Mapping[str, LabelText], classes: list[str], text_encoder: TextEmbedder, prompts: str
+) -> Tensor:
     """[K, D] unit label embeddings in the joint space (one per class, in `classes` order)."""
     phrasings = [texts[c].all if prompts == "all" else (texts[c].primary,) for c in classes]
     flat = [p for ps in phrasings for p in ps]
     raw = np.asarray(text_encoder.embed(flat), dtype=np.float32)
     expected = model.config.modality(TEXT).input_dim
     if raw.ndim != 2 or raw.shape != (len(flat), expected):
-        raise ConfigError(f"the text encoder gives vectors of shape {raw.shape[1:]}, the checkpoint's text branch "
-                          f"takes {expected} (was it pre-trained with another text model?)", field="text_encoder")
+        raise ConfigError(
+            f"the text encoder gives vectors of shape {raw.shape[1:]}, the checkpoint's text branch "
+            f"takes {expected} (was it pre-trained with another text model?)",
+            field="text_encoder",
+        )
     z = _unit_rows(model.embed(TEXT, torch.from_numpy(raw)))
     out, start = [], 0
     for ps in phrasings:
-        out.append(_unit_rows(z[start:start + len(ps)].mean(dim=0)))
+        out.append(_unit_rows(z[start : start + len(ps)].mean(dim=0)))
         start += len(ps)
     return torch.stack(out)
 
@@ -181,9 +190,18 @@ def _f1_topk(y: np.ndarray, ranks: np.ndarray, k: int, labels: list[int], n_clas
     return macro_f1_from_confusion(confusion_matrix(y, pred, n_classes), labels)
 
 
-def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, stream: str | None = None,
-              text_encoder: TextEmbedder, null: bool = False, prompts: str = "primary",
-              texts: Mapping[str, LabelText] | None = None, batch_size: int = 512) -> ZeroShotResult:
+def zero_shot(
+    checkpoint: Mapping[str, Any],
+    windows: Windows,
+    dataset: str,
+    *,
+    stream: str | None = None,
+    text_encoder: TextEmbedder,
+    null: bool = False,
+    prompts: str = "primary",
+    texts: Mapping[str, LabelText] | None = None,
+    batch_size: int = 512,
+) -> ZeroShotResult:
     """Classify `windows` by the nearest label text in the checkpoint's joint space (no target training).
 
     checkpoint: a pre-training checkpoint (`pretrain.load_checkpoint`): keys model, model_config,
@@ -208,8 +226,9 @@ def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, 
         raise ConfigError("the checkpoint has no text branch: zero-shot needs one", field="checkpoint")
     anchor = str(checkpoint["train_config"].get("anchor", ""))
     if windows.x.ndim != 3 or windows.x.shape[2] != config.arch.window:
-        raise ConfigError(f"windows are {list(windows.x.shape)}, the model takes [W, C, {config.arch.window}]",
-                          field="windows")
+        raise ConfigError(
+            f"windows are {list(windows.x.shape)}, the model takes [W, C, {config.arch.window}]", field="windows"
+        )
 
     name = _pick_stream(windows, config, anchor, stream)
     rows = windows.with_channels([f"{name}_{a}" for a in AXES])
@@ -217,16 +236,25 @@ def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, 
     fallback = name not in sensors
     encoder = anchor if fallback else name
     if encoder not in sensors:
-        raise ConfigError(f"the checkpoint has no sensor modality '{name}' and its anchor '{anchor}' is not one "
-                          f"(sensor modalities: {', '.join(sensors)})", field="stream")
+        raise ConfigError(
+            f"the checkpoint has no sensor modality '{name}' and its anchor '{anchor}' is not one "
+            f"(sensor modalities: {', '.join(sensors)})",
+            field="stream",
+        )
     if config.modality(encoder).input_dim != len(rows.channels):
-        raise ConfigError(f"modality '{encoder}' takes {config.modality(encoder).input_dim} rows, stream '{name}' "
-                          f"has {len(rows.channels)}", field="stream")
+        raise ConfigError(
+            f"modality '{encoder}' takes {config.modality(encoder).input_dim} rows, stream '{name}' "
+            f"has {len(rows.channels)}",
+            field="stream",
+        )
     normaliser = StreamNormaliser.from_dict(checkpoint["normaliser"], "checkpoint").get(encoder)
     if normaliser is None:
         raise ConfigError(f"the checkpoint has no normalisation statistics for '{encoder}'", field="normaliser")
-    note = (f"stream '{name}' embedded by the anchor encoder '{encoder}' (the checkpoint has no '{name}' branch)"
-            if fallback else "")
+    note = (
+        f"stream '{name}' embedded by the anchor encoder '{encoder}' (the checkpoint has no '{name}' branch)"
+        if fallback
+        else ""
+    )
     if note:
         log.info(note)
 
@@ -253,19 +281,43 @@ def zero_shot(checkpoint: Mapping[str, Any], windows: Windows, dataset: str, *, 
         idx = np.flatnonzero(keep)
         ranks = []
         for s in range(0, len(idx), batch_size):
-            part = idx[s:s + batch_size]
+            part = idx[s : s + batch_size]
             x = normaliser.apply(rows.x[part])
             z = _unit_rows(model.embed(encoder, torch.from_numpy(np.ascontiguousarray(x, np.float32))))
             sim = z @ labels_z.t()
             ranks.append(sim.argsort(dim=1, descending=True).numpy())
     rank = np.concatenate(ranks)
-    return _score(rank, y, candidates, table, dataset=dataset, stream=name, encoder=encoder, fallback=fallback,
-                  null=null, prompts=prompts, dropped=int((~keep).sum()), note=note)
+    return _score(
+        rank,
+        y,
+        candidates,
+        table,
+        dataset=dataset,
+        stream=name,
+        encoder=encoder,
+        fallback=fallback,
+        null=null,
+        prompts=prompts,
+        dropped=int((~keep).sum()),
+        note=note,
+    )
 
 
-def _score(rank: np.ndarray, y: np.ndarray, candidates: list[str], table: Mapping[str, LabelText], *,
-           dataset: str, stream: str, encoder: str, fallback: bool, null: bool, prompts: str, dropped: int,
-           note: str) -> ZeroShotResult:
+def _score(
+    rank: np.ndarray,
+    y: np.ndarray,
+    candidates: list[str],
+    table: Mapping[str, LabelText],
+    *,
+    dataset: str,
+    stream: str,
+    encoder: str,
+    fallback: bool,
+    null: bool,
+    prompts: str,
+    dropped: int,
+    note: str,
+) -> ZeroShotResult:
     k_all = len(candidates)
     pred = rank[:, 0]
     present = sorted(set(y.tolist()))
@@ -275,14 +327,30 @@ def _score(rank: np.ndarray, y: np.ndarray, candidates: list[str], table: Mappin
     support = cm.sum(axis=1)
     recall = {c: (float(cm[i, i] / support[i]) if support[i] else float("nan")) for i, c in enumerate(candidates)}
     return ZeroShotResult(
-        dataset=dataset, stream=stream, encoder=encoder, anchor_fallback=fallback, null=null, prompts=prompts,
-        classes=tuple(candidates), texts=tuple("" if c == NULL else table[c].primary for c in candidates),
-        windows=len(y), dropped=dropped, top1=top[1], top3=top[3], top5=top[5],
-        macro_f1=f1[1], macro_f1_top3=f1[3], macro_f1_top5=f1[5],
+        dataset=dataset,
+        stream=stream,
+        encoder=encoder,
+        anchor_fallback=fallback,
+        null=null,
+        prompts=prompts,
+        classes=tuple(candidates),
+        texts=tuple("" if c == NULL else table[c].primary for c in candidates),
+        windows=len(y),
+        dropped=dropped,
+        top1=top[1],
+        top3=top[3],
+        top5=top[5],
+        macro_f1=f1[1],
+        macro_f1_top3=f1[3],
+        macro_f1_top5=f1[5],
         chance={f"top{k}": min(k, k_all) / k_all for k in TOP_K} | {"macro_f1_uniform": 1.0 / k_all},
         confusion=tuple(tuple(int(v) for v in r) for r in cm),
-        recall=recall, support={c: int(s) for c, s in zip(candidates, support)}, note=note,
-        y_true=y, y_pred=pred.astype(np.int64))
+        recall=recall,
+        support={c: int(s) for c, s in zip(candidates, support)},
+        note=note,
+        y_true=y,
+        y_pred=pred.astype(np.int64),
+    )
 
 
 def plot_confusion(result: ZeroShotResult, png_path: str | Path, *, annotate_max_classes: int = 15) -> Path:
@@ -304,16 +372,25 @@ def plot_confusion(result: ZeroShotResult, png_path: str | Path, *, annotate_max
     ax.set_xticks(range(k), result.classes, rotation=45, ha="right")
     ax.set_yticks(range(k), [f"{c} ({result.support.get(c, 0)})" for c in result.classes])
     ax.set(xlabel="predicted (nearest label text)", ylabel="true class (windows)")
-    ax.set_title(f"zero-shot {result.dataset} / {result.stream}"
-                 f"{'' if result.encoder == result.stream else f' via {result.encoder}'}\n"
-                 f"top-1 {result.top1:.3f}  macro-F1 {result.macro_f1:.3f}  (chance {result.chance['top1']:.3f})",
-                 fontsize=10)
+    ax.set_title(
+        f"zero-shot {result.dataset} / {result.stream}"
+        f"{'' if result.encoder == result.stream else f' via {result.encoder}'}\n"
+        f"top-1 {result.top1:.3f}  macro-F1 {result.macro_f1:.3f}  (chance {result.chance['top1']:.3f})",
+        fontsize=10,
+    )
     if k <= annotate_max_classes:
         for i in range(k):
             for j in range(k):
                 if cm[i, j] or i == j:  # a 0 on the diagonal is worth showing
-                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(int(cm[i, j])),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     fig.tight_layout()
     out = Path(png_path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,9 @@ from mujo_edge.bundle import Manifest
 from mujo_edge.errors import ConfigError
 
 
-def labelled_windows(manifest: Manifest, data: str | None = None, root: str | Path | None = None,
-                     subjects: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def labelled_windows(
+    manifest: Manifest, data: str | None = None, root: str | Path | None = None, subjects: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(x float32 [W, C, L] SI, label names [W], description) of windows whose label the bundle knows.
 
     `data` is a dataset name or a CSV file/folder in the bring-your-own layout; by default the dataset the
@@ -28,15 +29,20 @@ def labelled_windows(manifest: Manifest, data: str | None = None, root: str | Pa
     if subjects is None and data == provenance.dataset:
         subjects = provenance.held_out
     is_file = Path(str(data)).exists()
-    windows = prepare("csv" if is_file else str(data), data if is_file else root,
-                      selection=manifest.channel_selection(), config=manifest.window).windows
+    windows = prepare(
+        "csv" if is_file else str(data),
+        data if is_file else root,
+        selection=manifest.channel_selection(),
+        config=manifest.window,
+    ).windows
     if subjects:
         windows = windows.for_subjects(list(subjects))
     windows = windows.with_channels(manifest.channels)
     names = np.array([windows.classes[y] if y >= 0 else "" for y in windows.y], dtype=str)
     keep = np.isin(names, np.asarray(manifest.labels, dtype=str))
     if not keep.any():
-        raise ConfigError(f"no window of {data} carries one of the bundle's labels {list(manifest.labels)}",
-                          field="--data")
+        raise ConfigError(
+            f"no window of {data} carries one of the bundle's labels {list(manifest.labels)}", field="--data"
+        )
     info = {"data": str(data), "subjects": sorted(set(windows.subject[keep].tolist())), "windows": int(keep.sum())}
     return windows.x[keep], names[keep], info

@@ -71,8 +71,13 @@ def _write_inputs(folder: Path, x: np.ndarray, y: Sequence[str] | np.ndarray) ->
 def _run_worker(args: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """Run `python -m mujo_edge.bench.worker` with `args` as JSON; its last stdout line is the result."""
     env = {**os.environ, "OMP_NUM_THREADS": str(max(args["threads"]))}
-    proc = subprocess.run([sys.executable, "-m", "mujo_edge.bench.worker", json.dumps(args)], capture_output=True,
-                          text=True, timeout=timeout_s, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mujo_edge.bench.worker", json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -80,10 +85,17 @@ def _run_worker(args: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def run_matrix(bundle_path: str | Path, x: np.ndarray, y: Sequence[str] | np.ndarray, *,
-               timing: TimingConfig = TimingConfig(), checkpoint: str | Path | None = None,
-               artifacts: Sequence[str] | None = None, progress: Progress | None = None,
-               timeout_s: float = 1800) -> list[dict[str, Any]]:
+def run_matrix(
+    bundle_path: str | Path,
+    x: np.ndarray,
+    y: Sequence[str] | np.ndarray,
+    *,
+    timing: TimingConfig = TimingConfig(),
+    checkpoint: str | Path | None = None,
+    artifacts: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    timeout_s: float = 1800,
+) -> list[dict[str, Any]]:
     """One row per (artifact, threads): raw SI windows `x` [W, C, L] with true label names `y` [W].
 
     `checkpoint` adds torch eager fp32 of the same classifier as the reference row. Export-failed artifacts
@@ -96,19 +108,27 @@ def run_matrix(bundle_path: str | Path, x: np.ndarray, y: Sequence[str] | np.nda
         todo = ([TORCH_ROW] if checkpoint is not None else []) + names
         for name in todo:
             art = None if name == TORCH_ROW else bundle.manifest.artifact(name)
-            base = {"artifact": name, "format": "torch" if art is None else art.format,
-                    "precision": Precision.FP32 if art is None else art.precision,
-                    "engine": TORCH_ENGINE if art is None else art.engine,
-                    "export_status": "-" if art is None else art.status,
-                    "size_mb": None if art is None or art.bytes is None else art.bytes / 1e6}
+            base = {
+                "artifact": name,
+                "format": "torch" if art is None else art.format,
+                "precision": Precision.FP32 if art is None else art.precision,
+                "engine": TORCH_ENGINE if art is None else art.engine,
+                "export_status": "-" if art is None else art.status,
+                "size_mb": None if art is None or art.bytes is None else art.bytes / 1e6,
+            }
             if art is not None and not art.usable:
                 rows.append({**base, "status": art.status, "notes": art.notes})
                 continue
             if progress:
                 progress(name)
-            args = {"bundle": str(bundle.folder), "artifact": name, "inputs": str(inputs),
-                    "checkpoint": None if checkpoint is None else str(checkpoint),
-                    "threads": list(timing.threads), "timing": asdict(timing)}
+            args = {
+                "bundle": str(bundle.folder),
+                "artifact": name,
+                "inputs": str(inputs),
+                "checkpoint": None if checkpoint is None else str(checkpoint),
+                "threads": list(timing.threads),
+                "timing": asdict(timing),
+            }
             try:
                 result = _run_worker(args, timeout_s)
             except (BenchError, subprocess.TimeoutExpired) as e:

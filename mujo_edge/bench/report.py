@@ -14,8 +14,14 @@ def machine() -> dict[str, Any]:
     """Where the numbers were measured (timings only compare within one run on one machine)."""
     import os
 
-    return {"machine": platform.machine(), "system": platform.system(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "processor": platform.processor() or "", "when": time.strftime("%Y-%m-%d %H:%M")}
+    return {
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or "",
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def human(n: float) -> str:
@@ -32,20 +38,40 @@ def _f(v: Any, fmt: str = "{:.3f}") -> str:
 
 
 def matrix_markdown(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> str:
-    lines = [f"# Format matrix: {info.get('bundle', '')}", "",
-             f"Data: {info.get('data', {})}. Machine: {info.get('machine', {})}.", "",
-             "| artifact | engine | threads | status | size MB | macro-F1 | p50 ms | p90 ms | p99 ms | outliers | "
-             "batch-64 win/s | x torch | peak RSS MB | first inference s | XNNPACK ops |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Format matrix: {info.get('bundle', '')}",
+        "",
+        f"Data: {info.get('data', {})}. Machine: {info.get('machine', {})}.",
+        "",
+        "| artifact | engine | threads | status | size MB | macro-F1 | p50 ms | p90 ms | p99 ms | outliers | "
+        "batch-64 win/s | x torch | peak RSS MB | first inference s | XNNPACK ops |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         lat = r.get("latency", {})
         x = r.get("xnnpack")
-        lines.append(" | ".join([
-            f"| {r['artifact']}", r.get("engine", "-"), str(r.get("threads", "-")), r["status"],
-            _f(r.get("size_mb"), "{:.2f}"), _f(r.get("macro_f1")), _f(lat.get("p50_ms")), _f(lat.get("p90_ms")),
-            _f(lat.get("p99_ms")), str(lat.get("outliers", "-")), _f(r.get("throughput_wps"), "{:.0f}"),
-            _f(r.get("speedup_vs_torch"), "{:.1f}"), _f(r.get("peak_rss_mb"), "{:.0f}"),
-            _f(r.get("first_inference_s"), "{:.2f}"), f"{x['delegated']}/{x['ops']}" if x else "-"]) + " |")
+        lines.append(
+            " | ".join(
+                [
+                    f"| {r['artifact']}",
+                    r.get("engine", "-"),
+                    str(r.get("threads", "-")),
+                    r["status"],
+                    _f(r.get("size_mb"), "{:.2f}"),
+                    _f(r.get("macro_f1")),
+                    _f(lat.get("p50_ms")),
+                    _f(lat.get("p90_ms")),
+                    _f(lat.get("p99_ms")),
+                    str(lat.get("outliers", "-")),
+                    _f(r.get("throughput_wps"), "{:.0f}"),
+                    _f(r.get("speedup_vs_torch"), "{:.1f}"),
+                    _f(r.get("peak_rss_mb"), "{:.0f}"),
+                    _f(r.get("first_inference_s"), "{:.2f}"),
+                    f"{x['delegated']}/{x['ops']}" if x else "-",
+                ]
+            )
+            + " |"
+        )
     failed = [r for r in rows if r["status"] not in ("ok",)]
     for r in failed:
         lines.append(f"\n{r['artifact']}: {r['status']} {r.get('notes', '')}".rstrip())
@@ -54,9 +80,13 @@ def matrix_markdown(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) 
 
 def flops_markdown(preset: str, convention: str, measured: Mapping[str, Any]) -> str:
     """The Table 4 re-measurement (`training.table4.measure_preset`) as a markdown table per modality."""
-    lines = [f"# FLOPs and parameters of preset '{preset}' ({convention} convention)", "",
-             "| modality | encoder FLOPs | encoder params | projection FLOPs | projection params | total FLOPs | "
-             "total params | Table 4 row | max diff vs paper |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        f"# FLOPs and parameters of preset '{preset}' ({convention} convention)",
+        "",
+        "| modality | encoder FLOPs | encoder params | projection FLOPs | projection params | total FLOPs | "
+        "total params | Table 4 row | max diff vs paper |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
     diffs = {c["modality"]: max(abs(v) for v in c["diff_pct"].values()) for c in measured["table4"]}
     for r in measured["modalities"]:
         d = diffs.get(r["modality"])

@@ -42,9 +42,14 @@ async def _one_load(bundle: Path, watches: int, seconds: float, protocol: str) -
     for i in range(watches):
         t, xyz = _signal(seconds + 5, rate, i)
         name, address = f"bench-watch-{i}", f"F0:00:00:00:{i // 256:02X}:{i % 256:02X}"
-        devices.append((VirtualWatch(protocol, t, xyz, name=name, address=address, speed=1.0),
-                        WatchClient(protocol, address=address, scanner_backend=BumbleScannerBackend,
-                                    client_backend=BumbleClientBackend)))
+        devices.append(
+            (
+                VirtualWatch(protocol, t, xyz, name=name, address=address, speed=1.0),
+                WatchClient(
+                    protocol, address=address, scanner_backend=BumbleScannerBackend, client_backend=BumbleClientBackend
+                ),
+            )
+        )
     for watch, _ in devices:
         await watch.start()
     try:
@@ -65,16 +70,28 @@ async def _one_load(bundle: Path, watches: int, seconds: float, protocol: str) -
     cpu_share = cpu / wall
     p95 = float(np.percentile(lat, 95)) if lat.size else None
     carried = cpu_share < CPU_LIMIT and missing == 0 and p95 is not None and p95 < step_ms
-    return {"watches": watches, "seconds": round(wall, 1), "cpu_share": cpu_share, "samples": samples,
-            "missing_samples": missing, "predictions": int(lat.size),
-            "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
-            "latency_p95_ms": p95,
-            "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
-            "artifact": recognizer.artifact.name, "carried": carried}
+    return {
+        "watches": watches,
+        "seconds": round(wall, 1),
+        "cpu_share": cpu_share,
+        "samples": samples,
+        "missing_samples": missing,
+        "predictions": int(lat.size),
+        "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
+        "latency_p95_ms": p95,
+        "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
+        "artifact": recognizer.artifact.name,
+        "carried": carried,
+    }
 
 
-def bench_stream(bundle: str | Path, watches: Sequence[int] = (1, 2, 4, 8), seconds: float = 20.0,
-                 protocol: str = "mujo", progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def bench_stream(
+    bundle: str | Path,
+    watches: Sequence[int] = (1, 2, 4, 8),
+    seconds: float = 20.0,
+    protocol: str = "mujo",
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """One row per watch count (each a fresh event loop, link and set of watches)."""
     rows = []
     for n in watches:
@@ -86,14 +103,25 @@ def bench_stream(bundle: str | Path, watches: Sequence[int] = (1, 2, 4, 8), seco
 
 def stream_markdown(rows: Sequence[dict[str, Any]], info: dict[str, Any]) -> str:
     carried = [r["watches"] for r in rows if r["carried"]]
-    lines = [f"# Streaming load: {info.get('bundle', '')}", "", f"Machine: {info.get('machine', {})}.", "",
-             "| watches | CPU (1 = one core) | samples | missing | predictions | latency p50 ms | p95 ms | p99 ms | "
-             "carried |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"# Streaming load: {info.get('bundle', '')}",
+        "",
+        f"Machine: {info.get('machine', {})}.",
+        "",
+        "| watches | CPU (1 = one core) | samples | missing | predictions | latency p50 ms | p95 ms | p99 ms | "
+        "carried |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['watches']} | {r['cpu_share']:.2f} | {r['samples']} | {r['missing_samples']} | "
-                     f"{r['predictions']} | {r['latency_p50_ms'] or 0:.1f} | {r['latency_p95_ms'] or 0:.1f} | "
-                     f"{r['latency_p99_ms'] or 0:.1f} | {'yes' if r['carried'] else 'no'} |")
-    lines += ["", f"One core carries at least {max(carried) if carried else 0} watches in this run (CPU < "
-                  f"{CPU_LIMIT:.0%} of a core, nothing lost, p95 latency under one window step). The CPU share "
-                  "includes the emulated watches and the virtual radio."]
+        lines.append(
+            f"| {r['watches']} | {r['cpu_share']:.2f} | {r['samples']} | {r['missing_samples']} | "
+            f"{r['predictions']} | {r['latency_p50_ms'] or 0:.1f} | {r['latency_p95_ms'] or 0:.1f} | "
+            f"{r['latency_p99_ms'] or 0:.1f} | {'yes' if r['carried'] else 'no'} |"
+        )
+    lines += [
+        "",
+        f"One core carries at least {max(carried) if carried else 0} watches in this run (CPU < "
+        f"{CPU_LIMIT:.0%} of a core, nothing lost, p95 latency under one window step). The CPU share "
+        "includes the emulated watches and the virtual radio.",
+    ]
     return "\n".join(lines) + "\n"

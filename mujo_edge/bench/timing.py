@@ -37,9 +37,16 @@ def latency_stats(seconds: np.ndarray) -> dict[str, float | int]:
     q1, q3 = np.percentile(ms, [25, 75])
     fence = q3 + 3 * (q3 - q1)
     outliers = ms[ms > fence]
-    return {"n": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
-            "p99_ms": float(np.percentile(ms, 99)), "min_ms": float(ms.min()), "mean_ms": float(ms.mean()),
-            "outliers": len(outliers), "worst_ms": float(ms.max())}
+    return {
+        "n": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "min_ms": float(ms.min()),
+        "mean_ms": float(ms.mean()),
+        "outliers": len(outliers),
+        "worst_ms": float(ms.max()),
+    }
 
 
 def time_calls(fn: Callable[[np.ndarray], object], x: np.ndarray, runs: int, warmup: int) -> np.ndarray:
@@ -63,5 +70,8 @@ def measure(fn: Callable[[np.ndarray], object], windows: np.ndarray, config: Tim
     seconds = time_calls(lambda _: fn(next(it)), windows[:1], config.runs, config.warmup)
     batch = np.resize(windows, (config.batch, *windows.shape[1:])).astype(np.float32)
     batch_s = time_calls(fn, batch, config.batch_runs, warmup=2)
-    return {"latency": latency_stats(seconds),
-            "throughput_wps": float(config.batch / np.median(batch_s)), "batch": config.batch}
+    return {
+        "latency": latency_stats(seconds),
+        "throughput_wps": float(config.batch / np.median(batch_s)),
+        "batch": config.batch,
+    }

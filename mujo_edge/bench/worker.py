@@ -35,7 +35,7 @@ def _load(args: dict[str, Any], threads: int) -> tuple[Any, Any]:
 
 
 def _predict(engine: Any, z: np.ndarray, batch: int = 64) -> np.ndarray:
-    return np.concatenate([engine.run(z[i:i + batch]).argmax(axis=1) for i in range(0, len(z), batch)])
+    return np.concatenate([engine.run(z[i : i + batch]).argmax(axis=1) for i in range(0, len(z), batch)])
 
 
 def main(argv: list[str] | None = None) -> int:

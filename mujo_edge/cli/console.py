@@ -15,8 +15,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 # how every table colours an artifact's export status
-STATUS_STYLE = {ArtifactStatus.PASS: "green", ArtifactStatus.FAILED_PARITY: "yellow",
-                ArtifactStatus.EXPORT_FAILED: "red"}
+STATUS_STYLE = {
+    ArtifactStatus.PASS: "green",
+    ArtifactStatus.FAILED_PARITY: "yellow",
+    ArtifactStatus.EXPORT_FAILED: "red",
+}
 
 
 def comma_list(value: str | None) -> tuple[str, ...] | None:
@@ -39,9 +42,15 @@ def comma_ints(value: str, field: str) -> tuple[int, ...]:
 @contextmanager
 def progress_callback(description: str) -> Iterator[Callable[[int, int, str], None]]:
     """A `progress(done, total, what)` callable drawing a transient rich bar on stderr."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[what]}", style="dim"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[what]}", style="dim"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=None, what="")
 
         def update(done: int, total: int, what: str) -> None:

@@ -36,24 +36,35 @@ def list_datasets() -> None:
         table.add_column(col)
     for loader in DATASETS:
         s = loader.spec
-        table.add_row(s.name, s.title, ", ".join(s.placements) or "any", s.native_rate, s.subjects,
-                      str(len(s.classes)) + (" + NULL" if s.has_null else "") if s.classes else "from labels")
+        table.add_row(
+            s.name,
+            s.title,
+            ", ".join(s.placements) or "any",
+            s.native_rate,
+            s.subjects,
+            str(len(s.classes)) + (" + NULL" if s.has_null else "") if s.classes else "from labels",
+        )
     console.print(table)
 
 
 @app.command("inspect")
 def inspect(
     name: Annotated[str, typer.Argument(help="Dataset loader name (see `mujo-edge data list`).")],
-    root: Annotated[Path | None, typer.Option("--root", help="Dataset folder (default: $MUJO_EDGE_DATA/<name> or "
-                                                             "../shared/data/<name>).")] = None,
-    placements: Annotated[str | None, typer.Option("--placements", help="Comma list of placements to keep, e.g. "
-                                                                        "wrist.")] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Dataset folder (default: $MUJO_EDGE_DATA/<name> or ../shared/data/<name>)."),
+    ] = None,
+    placements: Annotated[
+        str | None, typer.Option("--placements", help="Comma list of placements to keep, e.g. wrist.")
+    ] = None,
     sensors: Annotated[str | None, typer.Option("--sensors", help="Comma list of sensors to keep: acc, gyro.")] = None,
     rate: Annotated[float, typer.Option("--rate", help="Resampling rate in Hz.")] = 50.0,
     length: Annotated[int, typer.Option("--length", help="Window length in samples.")] = 100,
     step: Annotated[int, typer.Option("--step", help="Window step in samples.")] = 50,
-    max_gap: Annotated[float, typer.Option("--max-gap", help="Longest stretch (s) between samples that is "
-                                                             "interpolated; longer is a gap.")] = 0.25,
+    max_gap: Annotated[
+        float,
+        typer.Option("--max-gap", help="Longest stretch (s) between samples that is interpolated; longer is a gap."),
+    ] = 0.25,
     min_purity: Annotated[float, typer.Option("--min-purity", help="Share of a window its label must cover.")] = 0.6,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild windows instead of using the cache.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")] = False,
@@ -66,8 +77,7 @@ def inspect(
     selection = ChannelSelection(placements=comma_list(placements), sensors=comma_list(sensors))
     config = WindowConfig(rate_hz=rate, length=length, step=step, max_gap_s=max_gap, min_purity=min_purity)
     with progress_callback(f"reading {name}") as progress:
-        prepared = prepare(name, root, selection=selection, config=config, cache=not no_cache,
-                           progress=progress)
+        prepared = prepare(name, root, selection=selection, config=config, cache=not no_cache, progress=progress)
     summary = prepared.summary
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))
@@ -77,8 +87,7 @@ def inspect(
     _print_summary(summary, config, prepared.from_cache, dict(get_loader(name).spec.class_titles))
 
 
-def _print_summary(summary: DatasetSummary, config: WindowConfig, from_cache: bool,
-                   titles: dict[str, str]) -> None:
+def _print_summary(summary: DatasetSummary, config: WindowConfig, from_cache: bool, titles: dict[str, str]) -> None:
     from rich.table import Table
 
     lo, med, hi = summary.native_rate_hz
@@ -105,8 +114,11 @@ def _print_summary(summary: DatasetSummary, config: WindowConfig, from_cache: bo
     console.print(ch)
 
     total = max(summary.windows, 1)
-    win = Table(title=f"windows at {config.rate_hz:g} Hz: {config.length} samples ({config.window_s:g} s), "
-                      f"step {config.step}" + (" [dim](cached)[/]" if from_cache else ""), title_justify="left")
+    win = Table(
+        title=f"windows at {config.rate_hz:g} Hz: {config.length} samples ({config.window_s:g} s), "
+        f"step {config.step}" + (" [dim](cached)[/]" if from_cache else ""),
+        title_justify="left",
+    )
     win.add_column("class")
     win.add_column("activity")
     win.add_column("windows", justify="right")

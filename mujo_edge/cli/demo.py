@@ -40,16 +40,26 @@ def _live_display(recognizer: Recognizer) -> Display:
 
 
 def demo(
-    speed: Annotated[float, typer.Option("--speed", min=0.1, help="Replay speed (1 = real time; 10 plays ~8 min of "
-                                                                  "exercise in under a minute).")] = 10.0,
-    subject: Annotated[str | None, typer.Option("--subject", help="SPAR subject to replay (default: one the model "
-                                                                  "never saw).")] = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed", min=0.1, help="Replay speed (1 = real time; 10 plays ~8 min of exercise in under a minute)."
+        ),
+    ] = 10.0,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="SPAR subject to replay (default: one the model never saw).")
+    ] = None,
     sets: Annotated[int | None, typer.Option("--sets", min=1, help="Only the first N exercise sets.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="SPAR-watch folder (default: ../shared/data, else "
-                                                             "seglearn).")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="SPAR-watch folder (default: ../shared/data, else seglearn).")
+    ] = None,
     bundle: Annotated[Path | None, typer.Option("--bundle", help="Bundle to run (default: the embedded one).")] = None,
-    protocol: Annotated[str, typer.Option("--protocol", help="Protocol the virtual watch speaks: mujo, polar, "
-                                                             "metawear, banglejs, infinitime.")] = "mujo",
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol", help="Protocol the virtual watch speaks: mujo, polar, metawear, banglejs, infinitime."
+        ),
+    ] = "mujo",
     smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", help="No live view; only the summary.")] = False,
 ) -> None:
@@ -64,11 +74,12 @@ def demo(
     recognizer = Recognizer.from_bundle(bundle or bundle_path(), smoothing=smoothing)
     stream = demo_stream(recognizer.manifest, data, subject, sets)
     cv = dict(recognizer.manifest.metrics).get("cross_validated", {})
-    console.print(f"[bold]mujo-edge demo[/]: subject {stream.subject} ({stream.sets} exercise sets, "
-                  f"{len(stream.t) / recognizer.manifest.window.rate_hz / 60:.1f} min, from {stream.source}) "
-                  f"-> virtual {protocol} watch at {speed:g}x -> BLE -> {recognizer.artifact.name} "
-                  f"on {recognizer.artifact.engine}"
-                  + (f"; cross-validated macro-F1 {cv['macro_f1_mean']:.3f}" if cv else ""))
+    console.print(
+        f"[bold]mujo-edge demo[/]: subject {stream.subject} ({stream.sets} exercise sets, "
+        f"{len(stream.t) / recognizer.manifest.window.rate_hz / 60:.1f} min, from {stream.source}) "
+        f"-> virtual {protocol} watch at {speed:g}x -> BLE -> {recognizer.artifact.name} "
+        f"on {recognizer.artifact.engine}" + (f"; cross-validated macro-F1 {cv['macro_f1_mean']:.3f}" if cv else "")
+    )
 
     display = None if quiet else _live_display(recognizer)
     summary, truth = asyncio.run(run_demo(recognizer, stream, speed=speed, protocol=protocol, display=display))
@@ -77,8 +88,9 @@ def demo(
     if result is None:
         err_console.print("[red]no labelled window was predicted[/]")
         raise typer.Exit(1)
-    table = Table(title=f"against the recording's labels ({result.windows} windows of {result.predicted})",
-                  title_justify="left")
+    table = Table(
+        title=f"against the recording's labels ({result.windows} windows of {result.predicted})", title_justify="left"
+    )
     for col in ("", "accuracy", "macro-F1"):
         table.add_column(col, justify="right")
     table.add_row("per window", f"{result.accuracy:.3f}", f"{result.macro_f1:.3f}")

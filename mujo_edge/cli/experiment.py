@@ -6,29 +6,38 @@ from pathlib import Path
 
 import typer
 
-from mujo_edge.cli.console import console, progress_callback
 from mujo_edge.cli.console import comma_list as _csv_option
+from mujo_edge.cli.console import console, progress_callback
 
-app = typer.Typer(help="Experiments: label efficiency (Table 1 / Figure 2) and zero-shot (Table 3).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Experiments: label efficiency (Table 1 / Figure 2) and zero-shot (Table 3).", no_args_is_help=True
+)
 
 
 @app.command("label-efficiency")
 def label_efficiency(
     target: str = typer.Option(..., "--target", help="Dataset to evaluate on (left out of every pre-training)."),
     out: Path = typer.Option(..., "--out", help="Results folder; an interrupted grid resumes from results.csv."),
-    pretrained: list[str] = typer.Option([], "--pretrained", help="METHOD=CHECKPOINT, e.g. mujo=runs/w/best.pt, "
-                                                                 "simclr=runs/s/best.pt; repeatable."),
+    pretrained: list[str] = typer.Option(
+        [], "--pretrained", help="METHOD=CHECKPOINT, e.g. mujo=runs/w/best.pt, simclr=runs/s/best.pt; repeatable."
+    ),
     root: Path = typer.Option(None, "--root", help="Target dataset folder."),
     sensors: str = typer.Option("acc", "--sensors", help="Comma list: acc, gyro."),
     placements: str = typer.Option(None, "--placements", help="Comma list of placements."),
-    grid_name: str = typer.Option("full", "--grid", help="full: 1,2,5,10,20,50,100 % x 20 runs x baseline,frozen,"
-                                                          "finetuned (paper); reduced: 2,10 % x 5 runs x "
-                                                          "baseline,finetuned (under an hour on 2 cores)."),
+    grid_name: str = typer.Option(
+        "full",
+        "--grid",
+        help="full: 1,2,5,10,20,50,100 % x 20 runs x baseline,frozen,"
+        "finetuned (paper); reduced: 2,10 % x 5 runs x "
+        "baseline,finetuned (under an hour on 2 cores).",
+    ),
     fractions: str = typer.Option(None, "--fractions", help="Label percentages per class (overrides --grid)."),
     regimes: str = typer.Option(None, "--regimes", help="baseline, frozen, finetuned (overrides --grid)."),
-    runs: int = typer.Option(None, "--runs", help="Runs per cell (fresh labels and initialisation), round-robin "
-                                                  "over the folds (overrides --grid)."),
+    runs: int = typer.Option(
+        None,
+        "--runs",
+        help="Runs per cell (fresh labels and initialisation), round-robin over the folds (overrides --grid).",
+    ),
     folds: int = typer.Option(5, "--folds", help="Subject-wise folds."),
     with_null: bool = typer.Option(False, "--null", help="Keep the NULL class (unlabelled / transitions)."),
     epochs: int = typer.Option(200, "--epochs"),
@@ -45,16 +54,26 @@ def label_efficiency(
     from mujo_edge.training.models import load_model_preset
     from mujo_edge.windows import null_labels
 
-    grid = named_grid(grid_name, target, fractions=parse_fractions(fractions) if fractions else None,
-                      regimes=tuple(_csv_option(regimes) or ()) if regimes else None, runs=runs, folds=folds,
-                      epochs=epochs, patience=patience, forest=forest, seed=seed)
+    grid = named_grid(
+        grid_name,
+        target,
+        fractions=parse_fractions(fractions) if fractions else None,
+        regimes=tuple(_csv_option(regimes) or ()) if regimes else None,
+        runs=runs,
+        folds=folds,
+        epochs=epochs,
+        patience=patience,
+        forest=forest,
+        seed=seed,
+    )
     checkpoints = {name: read_pretrain(path) for name, path in methods_from(pretrained).items()}
     skipped = [r for r in grid.regimes if r != "baseline"] if not checkpoints else []
     if skipped:  # a valid request (e.g. the forest alone), but say so rather than skip cells silently
         console.print(f"[yellow]no --pretrained checkpoint: regime(s) {', '.join(skipped)} skipped[/]")
     spec = get_loader(target).spec
-    windows = prepare(target, root, selection=ChannelSelection(placements=_csv_option(placements),
-                                                               sensors=_csv_option(sensors))).windows
+    windows = prepare(
+        target, root, selection=ChannelSelection(placements=_csv_option(placements), sensors=_csv_option(sensors))
+    ).windows
     windows = null_labels(windows, spec.null_classes, with_null)
     arch = None if checkpoints else load_model_preset("wrist").arch
     with progress_callback(f"label efficiency on {target}") as progress:
@@ -88,17 +107,28 @@ def zero_shot(
     checkpoint = read_pretrain(pretrained)
     check_leave_target_out("pretrained", checkpoint, target)
     windows = prepare(target, root).windows
-    result = run(checkpoint.to_dict(), windows, target, stream=stream, text_encoder=TextEncoder(), null=with_null,
-                 prompts=prompts)
+    result = run(
+        checkpoint.to_dict(),
+        windows,
+        target,
+        stream=stream,
+        text_encoder=TextEncoder(),
+        null=with_null,
+        prompts=prompts,
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "zero-shot.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     png = plot_confusion(result, out / "confusion.png")
-    table = Table(title=f"zero-shot on {target} ({result.windows:,} windows, stream {result.stream})",
-                  title_justify="left")
+    table = Table(
+        title=f"zero-shot on {target} ({result.windows:,} windows, stream {result.stream})", title_justify="left"
+    )
     for col in ("", "top-1", "top-3", "top-5", "macro-F1"):
         table.add_column(col, justify="right")
     table.add_row("MuJo", f"{result.top1:.3f}", f"{result.top3:.3f}", f"{result.top5:.3f}", f"{result.macro_f1:.3f}")
-    table.add_row("chance", *(f"{result.chance[k]:.3f}" for k in ("top1", "top3", "top5")),
-                  f"{result.chance['macro_f1_uniform']:.3f}")
+    table.add_row(
+        "chance",
+        *(f"{result.chance[k]:.3f}" for k in ("top1", "top3", "top5")),
+        f"{result.chance['macro_f1_uniform']:.3f}",
+    )
     console.print(table)
     console.print(f"wrote {out / 'zero-shot.json'} and {png}")

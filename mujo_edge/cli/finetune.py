@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from mujo_edge.cli.console import console, err_console
 from mujo_edge.cli.console import comma_list as _csv_option
+from mujo_edge.cli.console import console, err_console
 
 
 def finetune(
@@ -18,8 +18,9 @@ def finetune(
     root: Path = typer.Option(None, "--root", help="Dataset folder."),
     sensors: str = typer.Option("acc", "--sensors", help="Comma list: acc, gyro (several streams = multimodal)."),
     placements: str = typer.Option(None, "--placements", help="Comma list of placements, e.g. wrist,pocket."),
-    pretrained: Path = typer.Option(None, "--pretrained", help="Pre-training checkpoint (best.pt); needed unless "
-                                                               "--regime baseline."),
+    pretrained: Path = typer.Option(
+        None, "--pretrained", help="Pre-training checkpoint (best.pt); needed unless --regime baseline."
+    ),
     regime: str = typer.Option("finetuned", "--regime", help="baseline | frozen | finetuned."),
     fraction: float = typer.Option(1.0, "--fraction", help="Share of labelled training windows per class."),
     folds: int = typer.Option(5, "--folds", help="Subject-wise folds."),
@@ -47,8 +48,9 @@ def finetune(
 
     config = FinetuneConfig(regime=regime, fraction=fraction, epochs=epochs, patience=patience, seed=seed)
     spec = get_loader(dataset).spec
-    prepared = prepare(dataset, root, selection=ChannelSelection(placements=_csv_option(placements),
-                                                                 sensors=_csv_option(sensors)))
+    prepared = prepare(
+        dataset, root, selection=ChannelSelection(placements=_csv_option(placements), sensors=_csv_option(sensors))
+    )
     windows = null_labels(prepared.windows, spec.null_classes, with_null)
     splits = subject_kfold(windows.subjects(), folds, seed=seed, n_val=1)
     if not 1 <= fold <= len(splits):
@@ -62,23 +64,42 @@ def finetune(
 
     def progress(event: FinetuneEpoch) -> None:
         history.append({"event": "epoch", **event.to_dict()})  # the history.jsonl layout of earlier versions
-        err_console.print(f"epoch {event.epoch:3d}  loss {event.train_loss:.4f}  "
-                          f"val macro-F1 {event.val_macro_f1:.3f}", highlight=False)
+        err_console.print(
+            f"epoch {event.epoch:3d}  loss {event.train_loss:.4f}  val macro-F1 {event.val_macro_f1:.3f}",
+            highlight=False,
+        )
 
-    result = run(windows.for_subjects(split.train), windows.for_subjects(split.val),
-                 windows.for_subjects(split.test), config, pretrained=ckpt, arch=arch, progress=progress)
+    result = run(
+        windows.for_subjects(split.train),
+        windows.for_subjects(split.val),
+        windows.for_subjects(split.test),
+        config,
+        pretrained=ckpt,
+        arch=arch,
+        progress=progress,
+    )
     texts = {c: t.primary for c, t in label_texts(dataset, [c for c in windows.classes if c != NULL_CLASS]).items()}
     out.mkdir(parents=True, exist_ok=True)
-    write_classifier(classifier_checkpoint(result, channels=windows.channels, window=windows.config.to_dict(),
-                                          dataset=dataset, label_texts=texts, config=config,
-                                          split={"train": split.train, "val": split.val, "test": split.test},
-                                          pretrained_from=str(pretrained) if pretrained else None),
-                    out / "classifier.pt")
+    write_classifier(
+        classifier_checkpoint(
+            result,
+            channels=windows.channels,
+            window=windows.config.to_dict(),
+            dataset=dataset,
+            label_texts=texts,
+            config=config,
+            split={"train": split.train, "val": split.val, "test": split.test},
+            pretrained_from=str(pretrained) if pretrained else None,
+        ),
+        out / "classifier.pt",
+    )
     (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
     (out / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     test = result.metrics["test"]
-    table = Table(title=f"{dataset} {split.name}, {regime}, {fraction:.0%} labels: test subjects "
-                        f"{', '.join(split.test)}", title_justify="left")
+    table = Table(
+        title=f"{dataset} {split.name}, {regime}, {fraction:.0%} labels: test subjects {', '.join(split.test)}",
+        title_justify="left",
+    )
     table.add_column("class")
     table.add_column("F1", justify="right")
     for cls, f1 in zip(result.classes, test["f1_per_class"]):

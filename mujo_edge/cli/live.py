@@ -36,12 +36,18 @@ if TYPE_CHECKING:
     from mujo_edge.runtime import Prediction, Recognizer
 
 # --device choices -> protocol ("watch": our own GATT profile on real hardware; "emulator": see --protocol)
-DEVICE_PROTOCOLS = {"watch": "mujo", "polar": "polar", "infinitime": "infinitime", "banglejs": "banglejs",
-                    "metawear": "metawear"}
+DEVICE_PROTOCOLS = {
+    "watch": "mujo",
+    "polar": "polar",
+    "infinitime": "infinitime",
+    "banglejs": "banglejs",
+    "metawear": "metawear",
+}
 DEVICES = (*DEVICE_PROTOCOLS, "emulator")
 
 
 # --- terminal output -------------------------------------------------------------------------------------------
+
 
 def _fmt(v: float | None, spec: str, unit: str = "") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{spec}}{unit}"
@@ -66,8 +72,11 @@ class LiveView:
 
         s = self.client.stats
         texts = self.recognizer.manifest.label_texts
-        t = Table(title=f"{s.device or self.client.protocol.name}  [dim]{self.client.protocol.name}[/]",
-                  show_header=False, title_justify="left")
+        t = Table(
+            title=f"{s.device or self.client.protocol.name}  [dim]{self.client.protocol.name}[/]",
+            show_header=False,
+            title_justify="left",
+        )
         t.add_column(style="bold")
         t.add_column()
         p = self.last
@@ -79,12 +88,19 @@ class LiveView:
             top = np.argsort(p.probabilities)[::-1][:3]
             t.add_row("top-3", ", ".join(f"{self.recognizer.labels[i]} {p.probabilities[i]:.2f}" for i in top))
         t.add_row("rate", f"{_fmt(s.measured_rate_hz, '.1f', ' Hz')} (nominal {s.nominal_rate_hz:g} Hz)")
-        t.add_row("loss", f"{100 * s.loss_fraction:.2f} % ({s.missing_samples} missing in {s.gaps} gaps), "
-                          f"{s.reconnects} reconnects, {s.decode_errors} bad packets")
-        t.add_row("latency", f"{_fmt(None if self.latency is None else 1e3 * self.latency, '.0f', ' ms')} "
-                             f"window end -> prediction ({self.count} predictions)")
-        for w in stream_warnings(s.measured_rate_hz, self.recognizer.manifest.window.rate_hz, s.loss_fraction,
-                           s.saturated_samples):
+        t.add_row(
+            "loss",
+            f"{100 * s.loss_fraction:.2f} % ({s.missing_samples} missing in {s.gaps} gaps), "
+            f"{s.reconnects} reconnects, {s.decode_errors} bad packets",
+        )
+        t.add_row(
+            "latency",
+            f"{_fmt(None if self.latency is None else 1e3 * self.latency, '.0f', ' ms')} "
+            f"window end -> prediction ({self.count} predictions)",
+        )
+        for w in stream_warnings(
+            s.measured_rate_hz, self.recognizer.manifest.window.rate_hz, s.loss_fraction, s.saturated_samples
+        ):
             t.add_row("[yellow]warning[/]", f"[yellow]{w}[/]")
         if not s.connected:
             t.add_row("[yellow]link[/]", f"[yellow]reconnecting... {s.last_error or ''}[/]")
@@ -102,19 +118,26 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
     head.add_row("device", summary.device)
     head.add_row("duration", f"{summary.duration_s:.1f} s")
     head.add_row("samples", f"{summary.samples} at {_fmt(summary.measured_rate_hz, '.1f', ' Hz')}")
-    head.add_row("gaps", f"{summary.gaps} ({summary.missing_samples} missing samples, "
-                         f"{100 * summary.loss_fraction:.2f} % loss)")
+    head.add_row(
+        "gaps", f"{summary.gaps} ({summary.missing_samples} missing samples, {100 * summary.loss_fraction:.2f} % loss)"
+    )
     head.add_row("reconnects / bad packets", f"{summary.reconnects} / {summary.decode_errors}")
     head.add_row("predictions", str(len(summary.predictions)))
     p50, p95 = summary.latency_percentile(50), summary.latency_percentile(95)
-    head.add_row("latency p50 / p95", f"{_fmt(None if p50 is None else 1e3 * p50, '.1f')} / "
-                                      f"{_fmt(None if p95 is None else 1e3 * p95, '.1f')} ms")
+    head.add_row(
+        "latency p50 / p95",
+        f"{_fmt(None if p50 is None else 1e3 * p50, '.1f')} / {_fmt(None if p95 is None else 1e3 * p95, '.1f')} ms",
+    )
     console.print(head)
     for w in summary.warnings:
         err_console.print(f"[yellow]warning:[/] {w}")
     window = recognizer.manifest.window
-    segs = segments(summary.predictions, [None] * len(summary.predictions), window.step / window.rate_hz,
-                    smoothed=recognizer.smoothing > 1)
+    segs = segments(
+        summary.predictions,
+        [None] * len(summary.predictions),
+        window.step / window.rate_hz,
+        smoothed=recognizer.smoothing > 1,
+    )
     if not segs:
         return
     t0 = summary.predictions[0].start_s
@@ -123,8 +146,14 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
         table.add_column(col, justify="right" if col in ("start", "end", "confidence", "windows") else "left")
     texts = recognizer.manifest.label_texts
     for s in segs:
-        table.add_row(f"{s.start_s - t0:.1f}", f"{s.end_s - t0:.1f}", f"[bold]{s.label}[/]",
-                      short_text(texts, s.label), f"{s.confidence:.2f}", str(s.windows))
+        table.add_row(
+            f"{s.start_s - t0:.1f}",
+            f"{s.end_s - t0:.1f}",
+            f"[bold]{s.label}[/]",
+            short_text(texts, s.label),
+            f"{s.confidence:.2f}",
+            str(s.windows),
+        )
     console.print(table)
 
 
@@ -134,6 +163,7 @@ def _write_json(path: Path | None, summary: LiveSummary) -> None:
 
 
 # --- commands ----------------------------------------------------------------------------------------------------
+
 
 def _sim_backends(link: str | None) -> tuple[type, type, dict[str, Any]]:
     """Bumble backends and the link for `--link` (`tcp:HOST:PORT`, or an in-process link name)."""
@@ -167,8 +197,9 @@ def _client_kwargs(device: str, link: str | None) -> dict[str, Any]:
 
 def devices(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to scan.")] = 5.0,
-    link: Annotated[str | None, typer.Option("--link", help="Scan the emulator's radio instead: tcp:HOST:PORT or a "
-                                                            "link name.")] = None,
+    link: Annotated[
+        str | None, typer.Option("--link", help="Scan the emulator's radio instead: tcp:HOST:PORT or a link name.")
+    ] = None,
 ) -> None:
     """List watches advertising nearby: name, address, signal strength and detected protocol."""
     from rich.table import Table
@@ -189,29 +220,34 @@ def devices(
     for col in ("name", "address", "RSSI", "protocol"):
         table.add_column(col, justify="right" if col == "RSSI" else "left")
     for d in found:
-        table.add_row(d.name or "[dim]?[/]", d.address, _fmt(d.rssi, "d", " dBm"),
-                      d.protocol or "[dim]unknown[/]")
+        table.add_row(d.name or "[dim]?[/]", d.address, _fmt(d.rssi, "d", " dBm"), d.protocol or "[dim]unknown[/]")
     console.print(table)
 
 
 def live(
     bundle: Annotated[Path, typer.Option("--bundle", help="Model bundle folder or .zip.")],
     device: Annotated[str, typer.Option("--device", help=f"One of {', '.join(DEVICES)}.")] = "watch",
-    address: Annotated[str | None, typer.Option("--address", help="The watch's address (default: first one "
-                                                                  "found).")] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="The watch's address (default: first one found).")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="The watch's advertised name.")] = None,
-    protocol: Annotated[str, typer.Option("--protocol", help="Protocol the emulator speaks (--device "
-                                                             "emulator).")] = "mujo",
-    link: Annotated[str | None, typer.Option("--link", help="Emulator radio: tcp:HOST:PORT or an in-process link "
-                                                            "name.")] = None,
-    record: Annotated[Path | None, typer.Option("--record", help="Save the raw stream as CSV (replay it with "
-                                                                 "`replay`).")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", min=0.1, help="Seconds to run (default: until "
-                                                                               "Ctrl-C).")] = None,
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="Protocol the emulator speaks (--device emulator).")
+    ] = "mujo",
+    link: Annotated[
+        str | None, typer.Option("--link", help="Emulator radio: tcp:HOST:PORT or an in-process link name.")
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Save the raw stream as CSV (replay it with `replay`).")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.1, help="Seconds to run (default: until Ctrl-C).")
+    ] = None,
     smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 1,
     engine: Annotated[str | None, typer.Option("--engine", help="litert, executorch or onnxruntime.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the summary and predictions as "
-                                                                     "JSON.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", help="Write the summary and predictions as JSON.")
+    ] = None,
 ) -> None:
     """Recognise exercise live from a watch: current activity, confidence, rate, loss and latency."""
     from rich.live import Live
@@ -235,8 +271,9 @@ def live(
         try:
             async with client:
                 with Live(view, console=console, refresh_per_second=4, transient=False):
-                    return await run_live(client, recognizer, duration=duration, record=record, stop=stop,
-                                          on_prediction=view.update)
+                    return await run_live(
+                        client, recognizer, duration=duration, record=record, stop=stop, on_prediction=view.update
+                    )
         finally:
             await _close_link(client.backend_kwargs.get("link"))
 
@@ -252,8 +289,9 @@ def replay(
     bundle: Annotated[Path, typer.Option("--bundle", help="Model bundle folder or .zip.")],
     smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 1,
     engine: Annotated[str | None, typer.Option("--engine", help="litert, executorch or onnxruntime.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the summary and predictions as "
-                                                                     "JSON.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", help="Write the summary and predictions as JSON.")
+    ] = None,
 ) -> None:
     """Re-run live recognition on a recorded stream, with its recorded timestamps (same windows as live)."""
     from mujo_edge.runtime import Recognizer

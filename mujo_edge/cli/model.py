@@ -17,12 +17,18 @@ _PARTS = ("encoder", "projection", "total")
 
 @app.command("summary")
 def summary(
-    preset: Annotated[str, typer.Option("--preset", help="Model preset name (see `--list`) or a TOML file "
-                                                         "path.")] = "wrist",
-    convention: Annotated[str, typer.Option("--convention",
-                                            help="FLOP counting: 'torch' (matmul/conv multiply-adds x 2, "
-                                                 "torch.utils.flop_counter) or 'paper' (plus the bias, ReLU, pooling "
-                                                 "and LayerNorm ops Table 4 counts).")] = "torch",
+    preset: Annotated[
+        str, typer.Option("--preset", help="Model preset name (see `--list`) or a TOML file path.")
+    ] = "wrist",
+    convention: Annotated[
+        str,
+        typer.Option(
+            "--convention",
+            help="FLOP counting: 'torch' (matmul/conv multiply-adds x 2, "
+            "torch.utils.flop_counter) or 'paper' (plus the bias, ReLU, pooling "
+            "and LayerNorm ops Table 4 counts).",
+        ),
+    ] = "torch",
     as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON instead of tables.")] = False,
     list_presets: Annotated[bool, typer.Option("--list", help="List the model presets and exit.")] = False,
 ) -> None:
@@ -44,16 +50,27 @@ def summary(
 def print_table4(preset: str, convention: str, rows: list[dict[str, Any]], comparison: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"model preset '{preset}': FLOPs (forward, one window, {convention} convention) and "
-                        f"parameters", title_justify="left")
+    table = Table(
+        title=f"model preset '{preset}': FLOPs (forward, one window, {convention} convention) and parameters",
+        title_justify="left",
+    )
     table.add_column("modality", style="bold")
     table.add_column("input")
-    for col in ("encoder FLOPs", "encoder params", "projection FLOPs", "projection params", "total FLOPs",
-                "total params"):
+    for col in (
+        "encoder FLOPs",
+        "encoder params",
+        "projection FLOPs",
+        "projection params",
+        "total FLOPs",
+        "total params",
+    ):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(f"{r['modality']} ({r['kind']})", " x ".join(map(str, r["input"])),
-                      *(human(r[f"{part}_{q}"]) for part in _PARTS for q in ("flops", "params")))
+        table.add_row(
+            f"{r['modality']} ({r['kind']})",
+            " x ".join(map(str, r["input"])),
+            *(human(r[f"{part}_{q}"]) for part in _PARTS for q in ("flops", "params")),
+        )
     console.print(table)
     if not comparison:
         console.print("[dim]no modality corresponds to a row of the paper's Table 4[/]")
@@ -70,6 +87,11 @@ def print_table4(preset: str, convention: str, rows: list[dict[str, Any]], compa
                 k = f"{part}_{q}"
                 d = c["diff_pct"][k]
                 cells += [human(c["ours"][k]), human(c["paper"][k]), "0.00 %" if abs(d) < 0.005 else f"{d:+.2f} %"]
-            cmp.add_row(c["modality"] if part == "encoder" else "", c["table4_row"] if part == "encoder" else "",
-                        part, *cells, end_section=part == "total")
+            cmp.add_row(
+                c["modality"] if part == "encoder" else "",
+                c["table4_row"] if part == "encoder" else "",
+                part,
+                *cells,
+                end_section=part == "total",
+            )
     console.print(cmp)

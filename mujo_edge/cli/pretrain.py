@@ -15,24 +15,51 @@ from mujo_edge.cli.console import console, err_console, progress_callback
 def pretrain(
     out: Annotated[Path, typer.Option("--out", help="Run folder: corpus, checkpoints, metrics, curves.")],
     preset: Annotated[str, typer.Option("--preset", help="Recipe name or TOML path.")] = "wrist-exercise",
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Dataset left out of the corpus (the "
-                                                      "evaluation target); repeat for several.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Folder holding the datasets (default: "
-                                              "$MUJO_EDGE_DATA or ../shared/data).")] = None,
-    extra: Annotated[list[Path] | None, typer.Option("--extra", help="Extra corpus folder in the corpus format "
-                                                     "(e.g. video or ada-002 features); repeatable.")] = None,
-    text_vectors: Annotated[Path | None, typer.Option("--text-vectors", help="Precomputed text embeddings (e.g. "
-                                                      "ada-002) for every description, instead of MiniLM: .npz "
-                                                      "with 'texts' and 'embeddings'.")] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Dataset left out of the corpus (the evaluation target); repeat for several."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder holding the datasets (default: $MUJO_EDGE_DATA or ../shared/data)."),
+    ] = None,
+    extra: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra", help="Extra corpus folder in the corpus format (e.g. video or ada-002 features); repeatable."
+        ),
+    ] = None,
+    text_vectors: Annotated[
+        Path | None,
+        typer.Option(
+            "--text-vectors",
+            help="Precomputed text embeddings (e.g. "
+            "ada-002) for every description, instead of MiniLM: .npz "
+            "with 'texts' and 'embeddings'.",
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the recipe's number of epochs.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="torch threads (0 = default).")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last "
-                                         "checkpoint.")] = False,
-    method: Annotated[str, typer.Option("--method", help="mujo | autoencoder | simclr | multitask: the baselines "
-                                        "train the anchor's encoder on the same corpus and schedule.")] = "mujo",
-    corpus_from: Annotated[Path | None, typer.Option("--corpus", help="Reuse a corpus folder built before (e.g. "
-                                                     "runs/wrist/corpus) instead of building one, so methods "
-                                                     "compare on exactly the same windows.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="mujo | autoencoder | simclr | multitask: the baselines "
+            "train the anchor's encoder on the same corpus and schedule.",
+        ),
+    ] = "mujo",
+    corpus_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus",
+            help="Reuse a corpus folder built before (e.g. "
+            "runs/wrist/corpus) instead of building one, so methods "
+            "compare on exactly the same windows.",
+        ),
+    ] = None,
 ) -> None:
     """Pre-train the sensor encoder by aligning every modality (MuJo), leaving --exclude datasets out."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,26 +70,47 @@ def pretrain(
     from mujo_edge.training.plots import plot_pretrain_curves
     from mujo_edge.training.pretrain_job import PretrainJob, job_corpus, run_job
 
-    job = PretrainJob(out=out, preset=preset, exclude=tuple(exclude or ()), data_dir=data, extra=tuple(extra or ()),
-                      text_vectors=text_vectors, epochs=epochs, threads=threads, resume=resume, method=method,
-                      corpus_from=corpus_from)
+    job = PretrainJob(
+        out=out,
+        preset=preset,
+        exclude=tuple(exclude or ()),
+        data_dir=data,
+        extra=tuple(extra or ()),
+        text_vectors=text_vectors,
+        epochs=epochs,
+        threads=threads,
+        resume=resume,
+        method=method,
+        corpus_from=corpus_from,
+    )
     recipe = job.recipe()
     dist_info = init_from_env()
     with progress_callback("building corpus") as building:
         corpus = job_corpus(job, recipe, dist_info, building)
     _print_corpus(corpus, recipe.corpus.exclude)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err_console) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as bar:
         epochs_task = bar.add_task("epochs", total=recipe.train.epochs, info="")
         steps_task = bar.add_task("steps", total=None, info="")
 
         def progress(event: Event) -> None:
             if isinstance(event, StepEnd):
-                bar.update(steps_task, completed=event.step, total=event.steps,
-                           info=f"loss {event.loss:.3f}  lr {event.lr:.2e}")
+                bar.update(
+                    steps_task,
+                    completed=event.step,
+                    total=event.steps,
+                    info=f"loss {event.loss:.3f}  lr {event.lr:.2e}",
+                )
             elif isinstance(event, EpochEnd):
-                bar.update(epochs_task, completed=event.epoch,
-                           info=f"val {event.val_loss:.3f} (best epoch {event.best_epoch})")
+                bar.update(
+                    epochs_task, completed=event.epoch, info=f"val {event.val_loss:.3f} (best epoch {event.best_epoch})"
+                )
                 bar.console.log(_epoch_line(event.metrics))
 
         summary = run_job(job, recipe, corpus, dist_info, progress)
@@ -77,13 +125,17 @@ def pretrain(
             if "/" in key and not key.startswith("val_pair"):
                 table.add_row(key, f"{value:.3f}")
         console.print(table)
-        console.print(f"checkpoints: {out / 'best.pt'}, {out / 'last.pt'}; metrics: {out / 'metrics.jsonl'}; "
-                      f"curves: {png}")
+        console.print(
+            f"checkpoints: {out / 'best.pt'}, {out / 'last.pt'}; metrics: {out / 'metrics.jsonl'}; curves: {png}"
+        )
 
 
 def _epoch_line(e: Mapping[str, Any]) -> str:
-    shown = [k for k in e if k.endswith("/balanced_top1")
-             or (k.endswith("/top1") and k.replace("/top1", "/balanced_top1") not in e)]
+    shown = [
+        k
+        for k in e
+        if k.endswith("/balanced_top1") or (k.endswith("/top1") and k.replace("/top1", "/balanced_top1") not in e)
+    ]
     ret = "  ".join(f"{k.split('/')[0]} {e[k]:.2f}" for k in shown)
     return f"epoch {e['epoch']:3d}  train {e['train_loss']:.4f}  val {e['val_loss']:.4f}  {ret}  ({e['seconds']:.0f} s)"
 
@@ -91,8 +143,11 @@ def _epoch_line(e: Mapping[str, Any]) -> str:
 def _print_corpus(corpus: Any, exclude: tuple[str, ...]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"pre-training corpus: {len(corpus):,} windows"
-                        + (f" (left out: {', '.join(exclude)})" if exclude else ""), title_justify="left")
+    table = Table(
+        title=f"pre-training corpus: {len(corpus):,} windows"
+        + (f" (left out: {', '.join(exclude)})" if exclude else ""),
+        title_justify="left",
+    )
     table.add_column("source")
     table.add_column("windows", justify="right")
     for name in corpus.modalities + ["text"]:

@@ -29,15 +29,24 @@ def _bundle() -> None:
 
 def predict(
     bundle: Annotated[Path, typer.Argument(help="Model bundle: a folder with mujo.json, or its .zip.")],
-    data: Annotated[str, typer.Option("--data", help="A CSV file or folder in the bring-your-own layout, or a "
-                                                     "dataset name (see `mujo-edge data list`).")],
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="A CSV file or folder in the bring-your-own layout, or a dataset name (see `mujo-edge data list`).",
+        ),
+    ],
     root: Annotated[Path | None, typer.Option("--root", help="Dataset folder when --data is a dataset name.")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="litert, executorch or onnxruntime (default: best "
-                                                                "installed for the bundle).")] = None,
-    artifact: Annotated[str | None, typer.Option("--artifact", help="Artifact name, e.g. tflite-int8 (default: "
-                                                                    "automatic).")] = None,
-    subjects: Annotated[str | None, typer.Option("--subjects", help="Comma list of subjects to keep from a "
-                                                                    "dataset.")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="litert, executorch or onnxruntime (default: best installed for the bundle)."),
+    ] = None,
+    artifact: Annotated[
+        str | None, typer.Option("--artifact", help="Artifact name, e.g. tflite-int8 (default: automatic).")
+    ] = None,
+    subjects: Annotated[
+        str | None, typer.Option("--subjects", help="Comma list of subjects to keep from a dataset.")
+    ] = None,
     smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 1,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for the engine.")] = 1,
     json_out: Annotated[bool, typer.Option("--json", help="Print predictions and metrics as JSON.")] = False,
@@ -47,11 +56,12 @@ def predict(
     from mujo_edge.runtime import Recognizer
     from mujo_edge.runtime.offline import load_for_bundle, predict_report
 
-    recognizer = Recognizer.from_bundle(bundle, engine=engine, artifact=artifact, threads=threads,
-                                        smoothing=smoothing)
+    recognizer = Recognizer.from_bundle(bundle, engine=engine, artifact=artifact, threads=threads, smoothing=smoothing)
     if recognizer.artifact.status != ArtifactStatus.PASS:
-        err_console.print(f"[yellow]warning:[/] artifact {recognizer.artifact.name} is "
-                          f"{recognizer.artifact.status} (parity {dict(recognizer.artifact.parity)})")
+        err_console.print(
+            f"[yellow]warning:[/] artifact {recognizer.artifact.name} is "
+            f"{recognizer.artifact.status} (parity {dict(recognizer.artifact.parity)})"
+        )
     recordings = load_for_bundle(data, root, recognizer.manifest, comma_list(subjects))
     report = predict_report(recognizer, recordings)
     if json_out:
@@ -63,12 +73,14 @@ def predict(
 def _print_report(recognizer: Recognizer, report: PredictReport) -> None:
     from rich.table import Table
 
-    console.print(f"[bold]{report.artifact}[/] on {report.engine} "
-                  f"({recognizer.bundle.source}), smoothing {report.smoothing}")
+    console.print(
+        f"[bold]{report.artifact}[/] on {report.engine} ({recognizer.bundle.source}), smoothing {report.smoothing}"
+    )
     texts = recognizer.manifest.label_texts
     for rec in report.recordings:
-        table = Table(title=f"{rec.source} (subject {rec.subject}); times in s from its first sample",
-                      title_justify="left")
+        table = Table(
+            title=f"{rec.source} (subject {rec.subject}); times in s from its first sample", title_justify="left"
+        )
         for col in ("start", "end"):
             table.add_column(col, justify="right")
         for col in ("predicted", "activity", "confidence", "windows", "true label"):
@@ -76,8 +88,15 @@ def _print_report(recognizer: Recognizer, report: PredictReport) -> None:
         for s in rec.segments:
             ok = s.true is None or s.true == s.label
             true = "" if s.true is None else (s.true if ok else f"[red]{s.true}[/]")
-            table.add_row(f"{s.start_s - rec.t0:.1f}", f"{s.end_s - rec.t0:.1f}", f"[bold]{s.label}[/]",
-                          short_text(texts, s.label), f"{s.confidence:.2f}", str(s.windows), true)
+            table.add_row(
+                f"{s.start_s - rec.t0:.1f}",
+                f"{s.end_s - rec.t0:.1f}",
+                f"[bold]{s.label}[/]",
+                short_text(texts, s.label),
+                f"{s.confidence:.2f}",
+                str(s.windows),
+                true,
+            )
         if not rec.segments:
             table.add_row("-", "-", "[dim]no complete window[/]", "", "", "0", "")
         console.print(table)
@@ -85,17 +104,20 @@ def _print_report(recognizer: Recognizer, report: PredictReport) -> None:
     if m is None:
         console.print("[dim]no labelled windows: no F1[/]")
         return
-    line = (f"macro-F1 [bold]{m.raw.macro_f1:.3f}[/], accuracy {m.raw.accuracy:.3f} over {m.raw.windows} labelled "
-            "windows")
+    line = (
+        f"macro-F1 [bold]{m.raw.macro_f1:.3f}[/], accuracy {m.raw.accuracy:.3f} over {m.raw.windows} labelled windows"
+    )
     if m.smoothed is not None:
         line += f"; smoothed: macro-F1 {m.smoothed.macro_f1:.3f}, accuracy {m.smoothed.accuracy:.3f}"
     console.print(line)
     if m.unknown_label_windows:
-        console.print(f"[yellow]{m.unknown_label_windows} windows carry a label the model does not know "
-                      f"(not scored)[/]")
+        console.print(
+            f"[yellow]{m.unknown_label_windows} windows carry a label the model does not know (not scored)[/]"
+        )
 
 
 # --- bundle inspect ------------------------------------------------------------------------------------
+
 
 def _human_bytes(n: int | None) -> str:
     if n is None:
@@ -121,8 +143,7 @@ def inspect_bundle(
 
     bundle = read_bundle(path)  # verifies schema, every file's size and sha256
     if as_json:
-        console.print_json(json.dumps({"source": str(bundle.source), "verified": True,
-                                       **bundle.manifest.to_dict()}))
+        console.print_json(json.dumps({"source": str(bundle.source), "verified": True, **bundle.manifest.to_dict()}))
         return
     _print_bundle(bundle)
 
@@ -138,8 +159,9 @@ def _print_bundle(bundle: Bundle) -> None:
     head.add_column()
     head.add_row("kind", m.kind)
     head.add_row("created", m.created or "-")
-    head.add_row("input", escape(f"[batch, {m.input_shape[0]}, {m.input_shape[1]}] float32, layout NCL, "
-                                 "z-scored by the runtime"))
+    head.add_row(
+        "input", escape(f"[batch, {m.input_shape[0]}, {m.input_shape[1]}] float32, layout NCL, z-scored by the runtime")
+    )
     head.add_row("rate", f"{w.rate_hz:g} Hz ({w.interpolation} resampling, gaps > {w.max_gap_s:g} s never bridged)")
     head.add_row("window", f"{w.length} samples ({w.window_s:g} s), step {w.step} ({w.step / w.rate_hz:g} s)")
     console.print(head)
@@ -159,16 +181,38 @@ def _print_bundle(bundle: Bundle) -> None:
     console.print(lab)
 
     art = Table(title="artifacts", title_justify="left")
-    for col in ("name", "format", "precision", "engine", "I/O", "status", "size", "sha256", "parity F1",
-                "dF1", "agreement", "max |dlogit|"):
+    for col in (
+        "name",
+        "format",
+        "precision",
+        "engine",
+        "I/O",
+        "status",
+        "size",
+        "sha256",
+        "parity F1",
+        "dF1",
+        "agreement",
+        "max |dlogit|",
+    ):
         art.add_column(col)
     for a in m.artifacts:
         p = a.parity
         style = STATUS_STYLE[a.status]
-        art.add_row(a.name, a.format, a.precision, a.engine, f"{a.input_dtype}/{a.output_dtype}",
-                    f"[{style}]{a.status}[/]", _human_bytes(a.bytes), (a.sha256 or "-")[:12],
-                    _fmt(p.get("macro_f1")), _fmt(p.get("delta_macro_f1")), _fmt(p.get("top1_agreement")),
-                    _fmt(p.get("max_abs_logit_diff")))
+        art.add_row(
+            a.name,
+            a.format,
+            a.precision,
+            a.engine,
+            f"{a.input_dtype}/{a.output_dtype}",
+            f"[{style}]{a.status}[/]",
+            _human_bytes(a.bytes),
+            (a.sha256 or "-")[:12],
+            _fmt(p.get("macro_f1")),
+            _fmt(p.get("delta_macro_f1")),
+            _fmt(p.get("top1_agreement")),
+            _fmt(p.get("max_abs_logit_diff")),
+        )
     console.print(art)
     for a in m.artifacts:
         if a.notes:

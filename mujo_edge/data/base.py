@@ -113,8 +113,13 @@ def data_home(data_dir: str | Path | None = None) -> Path:
     return SHARED_DATA
 
 
-def locate_root(spec: DatasetSpec, root: str | Path | None = None, *, data_dir: str | Path | None = None,
-                fallback: RootFallback | None = None) -> DataRoot:
+def locate_root(
+    spec: DatasetSpec,
+    root: str | Path | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    fallback: RootFallback | None = None,
+) -> DataRoot:
     """The one rule for where dataset `spec` lives, checked to exist.
 
     1. `root`, the dataset's own folder or file (`--root`), if given;
@@ -130,14 +135,20 @@ def locate_root(spec: DatasetSpec, root: str | Path | None = None, *, data_dir: 
         if not path.exists() and fallback is not None:
             return DataRoot(fallback.locate(), fallback.description)
         if not path.exists() and data_dir is None and not os.environ.get(DATA_ENV):
-            raise DataNotFoundError(f"no root given for dataset '{spec.name}': pass --root PATH or set {DATA_ENV}",
-                                    path=path)
+            raise DataNotFoundError(
+                f"no root given for dataset '{spec.name}': pass --root PATH or set {DATA_ENV}", path=path
+            )
     if not path.exists():
         raise DataNotFoundError(f"dataset '{spec.name}' not found", path=path)
     return DataRoot(path, str(path))
 
 
-def resolve_root(spec: DatasetSpec, root: str | Path | None = None, *, data_dir: str | Path | None = None,
-                 fallback: RootFallback | None = None) -> Path:
+def resolve_root(
+    spec: DatasetSpec,
+    root: str | Path | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    fallback: RootFallback | None = None,
+) -> Path:
     """The path of `locate_root` (for callers that never need to name a fallback)."""
     return locate_root(spec, root, data_dir=data_dir, fallback=fallback).path

@@ -45,9 +45,17 @@ def format_column(name: str, unit: str | None) -> str:
 
 class CsvRecordings(DatasetLoader):
     spec = DatasetSpec(
-        name="csv", title="your own CSV recordings", device="any", placements=(),
-        sensors=("acc", "gyro"), native_rate="any", subjects="any",
-        classes=(), folder="csv", citation="-", licence="yours",
+        name="csv",
+        title="your own CSV recordings",
+        device="any",
+        placements=(),
+        sensors=("acc", "gyro"),
+        native_rate="any",
+        subjects="any",
+        classes=(),
+        folder="csv",
+        citation="-",
+        licence="yours",
         notes="see `mujo_edge.data.csv_layout` or the README for the layout",
     )
 
@@ -68,8 +76,9 @@ class CsvRecordings(DatasetLoader):
             raise LayoutError("missing column 'timestamp'", path=path, line=1, field="timestamp")
         t_unit = columns[names.index("timestamp")][1] or "s"
         if t_unit not in TIME_UNITS:
-            raise LayoutError(f"timestamp unit {t_unit!r} not one of {list(TIME_UNITS)}", path=path, line=1,
-                              field="timestamp")
+            raise LayoutError(
+                f"timestamp unit {t_unit!r} not one of {list(TIME_UNITS)}", path=path, line=1, field="timestamp"
+            )
         channels: list[Channel] = []
         for (name, unit), header in zip(columns, table.header):
             if name in ("timestamp", "label", "subject"):
@@ -80,8 +89,9 @@ class CsvRecordings(DatasetLoader):
                 raise LayoutError(e.message, path=path, line=1, field=header) from None
         if not channels:
             raise LayoutError("no channel columns like wrist_acc_x", path=path, line=1)
-        values = table.numbers([h for (n, _), h in zip(columns, table.header)
-                                if n not in ("timestamp", "label", "subject")])
+        values = table.numbers(
+            [h for (n, _), h in zip(columns, table.header) if n not in ("timestamp", "label", "subject")]
+        )
         x = (values * np.array([c.to_si for c in channels])).astype(np.float32)
         t = table.numbers([table.header[names.index("timestamp")]])[:, 0] * TIME_UNITS[t_unit]
         classes: tuple[str, ...] = ()
@@ -94,8 +104,20 @@ class CsvRecordings(DatasetLoader):
         if "subject" in names:
             subjects = {c.strip() for c in table.column(table.header[names.index("subject")])}
             if len(subjects) != 1 or "" in subjects:
-                raise SampleError(f"one non-empty subject per file expected, found {sorted(subjects)[:5]}",
-                                  path=path, field="subject")
+                raise SampleError(
+                    f"one non-empty subject per file expected, found {sorted(subjects)[:5]}", path=path, field="subject"
+                )
             subject = subjects.pop()
-        return [Recording.create(t, x, channels, subject=subject, source=path, recording_id=path.stem,
-                                 classes=classes, labels=labels, first_line=table.first_line)]
+        return [
+            Recording.create(
+                t,
+                x,
+                channels,
+                subject=subject,
+                source=path,
+                recording_id=path.stem,
+                classes=classes,
+                labels=labels,
+                first_line=table.first_line,
+            )
+        ]

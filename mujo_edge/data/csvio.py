@@ -41,8 +41,9 @@ class CsvTable:
                     try:
                         float(r[i])
                     except ValueError:
-                        raise SampleError(f"not a number: {r[i]!r}", path=self.path, line=self.first_line + k,
-                                          field=n) from None
+                        raise SampleError(
+                            f"not a number: {r[i]!r}", path=self.path, line=self.first_line + k, field=n
+                        ) from None
             # every cell parses on its own, yet the table does not (e.g. too large for `dtype`)
             raise SampleError(f"columns {list(names)} do not fit {np.dtype(dtype).name}", path=self.path) from None
 
@@ -63,8 +64,7 @@ def read_csv(path: Path, *, required: Sequence[str] = (), delimiter: str = ",") 
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # blank line
                 if len(row) != len(header):
-                    raise LayoutError(f"{len(row)} cells, header has {len(header)}", path=path,
-                                      line=reader.line_num)
+                    raise LayoutError(f"{len(row)} cells, header has {len(header)}", path=path, line=reader.line_num)
                 rows.append(row)
     except UnicodeDecodeError as e:
         raise LayoutError(f"not UTF-8 text ({e.reason})", path=path) from None
@@ -72,8 +72,9 @@ def read_csv(path: Path, *, required: Sequence[str] = (), delimiter: str = ",") 
         raise LayoutError(f"malformed CSV: {e}", path=path) from None
     missing = [c for c in required if c not in header]
     if missing:
-        raise LayoutError(f"missing columns {missing} (header: {','.join(header)})", path=path, line=1,
-                          field=missing[0])
+        raise LayoutError(
+            f"missing columns {missing} (header: {','.join(header)})", path=path, line=1, field=missing[0]
+        )
     if not rows:
         raise SampleError("no data rows", path=path, line=2)
     return CsvTable(path, tuple(header), rows, first_line=2)

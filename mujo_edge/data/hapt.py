@@ -28,11 +28,20 @@ CHANNELS = (*triaxial("waist", "acc", "g"), *triaxial("waist", "gyro", "rad/s"))
 
 class Hapt(DatasetLoader):
     spec = DatasetSpec(
-        name="hapt", title="UCI HAPT activities + transitions (phone)",
-        device="Samsung Galaxy S II", placements=("waist",), sensors=("acc", "gyro"), native_rate="50 Hz",
-        subjects="30", classes=CLASSES, null_classes=TRANSITIONS, has_null=True, folder="hapt",
+        name="hapt",
+        title="UCI HAPT activities + transitions (phone)",
+        device="Samsung Galaxy S II",
+        placements=("waist",),
+        sensors=("acc", "gyro"),
+        native_rate="50 Hz",
+        subjects="30",
+        classes=CLASSES,
+        null_classes=TRANSITIONS,
+        has_null=True,
+        folder="hapt",
         class_titles={c: c.lower().replace("_", " ") for c in CLASSES},
-        citation="Reyes-Ortiz et al. 2016, Neurocomputing 171:754-767", licence="CC BY 4.0",
+        citation="Reyes-Ortiz et al. 2016, Neurocomputing 171:754-767",
+        licence="CC BY 4.0",
         notes="unlabelled samples are NULL; transitions are NULL in the with-NULL protocol",
     )
 
@@ -52,8 +61,11 @@ class Hapt(DatasetLoader):
         label = z["label"].astype(np.int16)
         bad = (label != -1) & ((label < 1) | (label > len(CLASSES)))
         if bad.any():
-            raise LayoutError(f"label {int(label[bad][0])} outside -1, 1..12 at sample {int(np.flatnonzero(bad)[0])}",
-                              path=path, field="label")
+            raise LayoutError(
+                f"label {int(label[bad][0])} outside -1, 1..12 at sample {int(np.flatnonzero(bad)[0])}",
+                path=path,
+                field="label",
+            )
         labels = np.where(label > 0, label - 1, -1).astype(np.int16)
         scale = np.array([STANDARD_GRAVITY] * 3 + [1.0] * 3, dtype=np.float32)
         out = []
@@ -63,10 +75,19 @@ class Hapt(DatasetLoader):
             idx = idx[np.argsort(z["sequence"][idx], kind="stable")]
             users = np.unique(z["user"][idx])
             if len(users) != 1:
-                raise LayoutError(f"recording {int(rid)} has samples of users {users.tolist()}", path=path,
-                                  field="user")
-            out.append(Recording.create(
-                z["sequence"][idx] / RATE_HZ, signals[idx] * scale, CHANNELS, subject=int(users[0]),
-                source=path, recording_id=f"hapt{int(rid):02d}", classes=CLASSES, labels=labels[idx],
-            ))
+                raise LayoutError(
+                    f"recording {int(rid)} has samples of users {users.tolist()}", path=path, field="user"
+                )
+            out.append(
+                Recording.create(
+                    z["sequence"][idx] / RATE_HZ,
+                    signals[idx] * scale,
+                    CHANNELS,
+                    subject=int(users[0]),
+                    source=path,
+                    recording_id=f"hapt{int(rid):02d}",
+                    classes=CLASSES,
+                    labels=labels[idx],
+                )
+            )
         return out

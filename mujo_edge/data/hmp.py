@@ -32,8 +32,20 @@ CODE_MAX = 63
 RANGE_G = 1.5
 # Primitive names as the files spell them, in the manual's order; class codes are their upper-case forms.
 PRIMITIVES = (
-    "brush_teeth", "climb_stairs", "comb_hair", "descend_stairs", "drink_glass", "eat_meat", "eat_soup",
-    "getup_bed", "liedown_bed", "pour_water", "sitdown_chair", "standup_chair", "use_telephone", "walk",
+    "brush_teeth",
+    "climb_stairs",
+    "comb_hair",
+    "descend_stairs",
+    "drink_glass",
+    "eat_meat",
+    "eat_soup",
+    "getup_bed",
+    "liedown_bed",
+    "pour_water",
+    "sitdown_chair",
+    "standup_chair",
+    "use_telephone",
+    "walk",
 )
 CLASSES = tuple(p.upper() for p in PRIMITIVES)
 TITLES = {c: p.replace("_", " ") for c, p in zip(CLASSES, PRIMITIVES, strict=True)}
@@ -63,8 +75,9 @@ def _read_codes(path: Path) -> np.ndarray:
         try:
             row = [int(c) for c in cells]
         except ValueError:
-            raise SampleError(f"values must be integers 0..{CODE_MAX}, got {line.strip()!r}", path=path,
-                              line=number) from None
+            raise SampleError(
+                f"values must be integers 0..{CODE_MAX}, got {line.strip()!r}", path=path, line=number
+            ) from None
         if min(row) < 0 or max(row) > CODE_MAX:
             raise SampleError(f"coded value out of 0..{CODE_MAX}: {line.strip()!r}", path=path, line=number)
         rows.append(row)
@@ -75,10 +88,18 @@ def _read_codes(path: Path) -> np.ndarray:
 
 class Hmp(DatasetLoader):
     spec = DatasetSpec(
-        name="hmp", title="HMP human motion primitives (wrist accelerometer)",
-        device="6-bit +-1.5 g accelerometer on the right wrist", placements=("wrist",), sensors=("acc",),
-        native_rate="32 Hz", subjects="16 (f1-f5, m1-m11; very uneven)", classes=CLASSES, class_titles=TITLES,
-        folder="hmp", citation="Bruno et al. 2013, IEEE ICRA pp. 1602-1607", licence=LICENCE,
+        name="hmp",
+        title="HMP human motion primitives (wrist accelerometer)",
+        device="6-bit +-1.5 g accelerometer on the right wrist",
+        placements=("wrist",),
+        sensors=("acc",),
+        native_rate="32 Hz",
+        subjects="16 (f1-f5, m1-m11; very uneven)",
+        classes=CLASSES,
+        class_titles=TITLES,
+        folder="hmp",
+        citation="Bruno et al. 2013, IEEE ICRA pp. 1602-1607",
+        licence=LICENCE,
         notes="short executions (a few seconds each); research licence: never shipped in a bundle or wheel",
     )
 
@@ -88,30 +109,42 @@ class Hmp(DatasetLoader):
         folders = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.lower().endswith("_model")}
         unknown = sorted(set(folders) - set(PRIMITIVES))
         if unknown:
-            raise LayoutError(f"unknown primitive folder {folders[unknown[0]].name!r} "
-                              f"(known: {', '.join(PRIMITIVES)})", path=root)
+            raise LayoutError(
+                f"unknown primitive folder {folders[unknown[0]].name!r} (known: {', '.join(PRIMITIVES)})", path=root
+            )
         parts = sorted(str(f.relative_to(root)) for folder in folders.values() for f in folder.glob("*.txt"))
         if not parts:
-            raise LayoutError("no Accelerometer-*.txt files below this folder (expected e.g. Walk/Accelerometer-"
-                              "2011-03-24-09-51-07-walk-f1.txt)", path=root)
+            raise LayoutError(
+                "no Accelerometer-*.txt files below this folder (expected e.g. Walk/Accelerometer-"
+                "2011-03-24-09-51-07-walk-f1.txt)",
+                path=root,
+            )
         return parts
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
         path = part_path(root, part)
         match = _FILE.match(path.name)
         if match is None:
-            raise LayoutError("file name does not follow Accelerometer-<YYYY-MM-DD-HH-MM-SS>-<primitive>-"
-                              "<volunteer>.txt", path=path)
+            raise LayoutError(
+                "file name does not follow Accelerometer-<YYYY-MM-DD-HH-MM-SS>-<primitive>-<volunteer>.txt", path=path
+            )
         start, primitive, volunteer = match.groups()
         if primitive != path.parent.name.lower():
-            raise LayoutError(f"file names primitive {primitive!r} but lies in folder {path.parent.name!r}",
-                              path=path)
+            raise LayoutError(f"file names primitive {primitive!r} but lies in folder {path.parent.name!r}", path=path)
         if primitive not in PRIMITIVES:
             raise LayoutError(f"unknown primitive {primitive!r} (known: {', '.join(PRIMITIVES)})", path=path)
         x = decode(_read_codes(path))
-        return [Recording.create(
-            np.arange(len(x)) / RATE_HZ, x, CHANNELS, subject=volunteer, source=path,
-            recording_id=f"{primitive}-{start}-{volunteer}", classes=CLASSES,
-            labels=np.full(len(x), PRIMITIVES.index(primitive), dtype=np.int16),
-            meta={"side": "right", "start": start}, first_line=1,
-        )]
+        return [
+            Recording.create(
+                np.arange(len(x)) / RATE_HZ,
+                x,
+                CHANNELS,
+                subject=volunteer,
+                source=path,
+                recording_id=f"{primitive}-{start}-{volunteer}",
+                classes=CLASSES,
+                labels=np.full(len(x), PRIMITIVES.index(primitive), dtype=np.int16),
+                meta={"side": "right", "start": start},
+                first_line=1,
+            )
+        ]

@@ -32,22 +32,40 @@ N_COLUMNS = 24
 SUBFOLDER = "MHEALTHDATASET"
 CLASSES = tuple(f"L{i}" for i in range(1, 13))
 TITLES = {
-    "L1": "standing still", "L2": "sitting and relaxing", "L3": "lying down", "L4": "walking",
-    "L5": "climbing stairs", "L6": "waist bends forward", "L7": "frontal elevation of arms",
-    "L8": "knees bending (crouching)", "L9": "cycling", "L10": "jogging", "L11": "running",
+    "L1": "standing still",
+    "L2": "sitting and relaxing",
+    "L3": "lying down",
+    "L4": "walking",
+    "L5": "climbing stairs",
+    "L6": "waist bends forward",
+    "L7": "frontal elevation of arms",
+    "L8": "knees bending (crouching)",
+    "L9": "cycling",
+    "L10": "jogging",
+    "L11": "running",
     "L12": "jump front and back",
 }
 # 0-based file column of each loaded channel's x axis, in channel order
-_LAYOUT = (("chest", "acc", "m/s^2", 0), ("ankle", "acc", "m/s^2", 5), ("ankle", "gyro", "deg/s", 8),
-           ("wrist", "acc", "m/s^2", 14), ("wrist", "gyro", "deg/s", 17))
+_LAYOUT = (
+    ("chest", "acc", "m/s^2", 0),
+    ("ankle", "acc", "m/s^2", 5),
+    ("ankle", "gyro", "deg/s", 8),
+    ("wrist", "acc", "m/s^2", 14),
+    ("wrist", "gyro", "deg/s", 17),
+)
 CHANNELS = tuple(c for placement, sensor, unit, _ in _LAYOUT for c in triaxial(placement, sensor, unit))
 _COLUMNS = [i for *_, first in _LAYOUT for i in range(first, first + 3)]
 LABEL_COLUMN = 23
 # names of all 24 file columns, so a bad cell is named by what it holds
 COLUMN_NAMES = (
-    "chest_acc_x", "chest_acc_y", "chest_acc_z", "ecg_1", "ecg_2",
+    "chest_acc_x",
+    "chest_acc_y",
+    "chest_acc_z",
+    "ecg_1",
+    "ecg_2",
     *(f"ankle_{s}_{a}" for s in ("acc", "gyro", "mag") for a in "xyz"),
-    *(f"wrist_{s}_{a}" for s in ("acc", "gyro", "mag") for a in "xyz"), "label",
+    *(f"wrist_{s}_{a}" for s in ("acc", "gyro", "mag") for a in "xyz"),
+    "label",
 )
 _LOG = re.compile(r"^mHealth_subject(\d+)\.log$")
 
@@ -129,10 +147,19 @@ def read_log(path: Path) -> np.ndarray:
 
 class Mhealth(DatasetLoader):
     spec = DatasetSpec(
-        name="mhealth", title="MHEALTH body-worn sensors, daily and exercise activities", device="Shimmer2",
-        placements=("chest", "ankle", "wrist"), sensors=("acc", "gyro"), native_rate="50 Hz", subjects="10",
-        classes=CLASSES, class_titles=TITLES, has_null=True, folder="mhealth",
-        citation="Banos et al. 2014, IWAAL 2014 (mHealthDroid)", licence="CC BY 4.0 (UCI)",
+        name="mhealth",
+        title="MHEALTH body-worn sensors, daily and exercise activities",
+        device="Shimmer2",
+        placements=("chest", "ankle", "wrist"),
+        sensors=("acc", "gyro"),
+        native_rate="50 Hz",
+        subjects="10",
+        classes=CLASSES,
+        class_titles=TITLES,
+        has_null=True,
+        folder="mhealth",
+        citation="Banos et al. 2014, IWAAL 2014 (mHealthDroid)",
+        licence="CC BY 4.0 (UCI)",
         notes="label 0 is NULL; the chest unit has acc only; ECG and magnetometers are not loaded",
     )
 
@@ -142,8 +169,10 @@ class Mhealth(DatasetLoader):
                 raise LayoutError("expected a file named mHealth_subject<N>.log", path=root)
             return [""]
         data = root / SUBFOLDER if (root / SUBFOLDER).is_dir() else root
-        logs = sorted((p for p in data.iterdir() if p.is_file() and _LOG.match(p.name)),
-                      key=lambda p: int(_LOG.match(p.name).group(1)))  # type: ignore[union-attr]
+        logs = sorted(
+            (p for p in data.iterdir() if p.is_file() and _LOG.match(p.name)),
+            key=lambda p: int(_LOG.match(p.name).group(1)),
+        )  # type: ignore[union-attr]
         if not logs:
             raise LayoutError("expected mHealth_subject<N>.log files in this folder", path=data)
         return [p.relative_to(root).as_posix() for p in logs]
@@ -157,15 +186,30 @@ class Mhealth(DatasetLoader):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             col = _COLUMNS[int(np.flatnonzero(~np.isfinite(x[i]))[0])]
-            raise SampleError(f"non-finite value {data[i, col]} ({int(bad.sum())} such rows)", path=path,
-                              line=_line_of_row(path, i), field=COLUMN_NAMES[col])
+            raise SampleError(
+                f"non-finite value {data[i, col]} ({int(bad.sum())} such rows)",
+                path=path,
+                line=_line_of_row(path, i),
+                field=COLUMN_NAMES[col],
+            )
         label = data[:, LABEL_COLUMN]
         bad = ~((label == np.round(label)) & (label >= 0) & (label <= len(CLASSES)))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise SampleError(f"label {label[i]!r} outside 0..{len(CLASSES)}", path=path,
-                              line=_line_of_row(path, i), field="label")
+            raise SampleError(
+                f"label {label[i]!r} outside 0..{len(CLASSES)}", path=path, line=_line_of_row(path, i), field="label"
+            )
         labels = np.where(label > 0, label - 1, UNLABELLED).astype(np.int16)
         scale = np.array([c.to_si for c in CHANNELS])  # deg/s -> rad/s for the gyros, 1 for acc
-        return [Recording.create(np.arange(len(x)) / RATE_HZ, x * scale, CHANNELS, subject=subject, source=path,
-                                 recording_id=f"mhealth_s{subject}", classes=CLASSES, labels=labels)]
+        return [
+            Recording.create(
+                np.arange(len(x)) / RATE_HZ,
+                x * scale,
+                CHANNELS,
+                subject=subject,
+                source=path,
+                recording_id=f"mhealth_s{subject}",
+                classes=CLASSES,
+                labels=labels,
+            )
+        ]

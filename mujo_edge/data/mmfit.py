@@ -44,14 +44,43 @@ from mujo_edge.units import STANDARD_GRAVITY
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("squats", "lunges", "bicep_curls", "situps", "pushups", "tricep_extensions", "dumbbell_rows",
-           "jumping_jacks", "dumbbell_shoulder_press", "lateral_shoulder_raises")
+CLASSES = (
+    "squats",
+    "lunges",
+    "bicep_curls",
+    "situps",
+    "pushups",
+    "tricep_extensions",
+    "dumbbell_rows",
+    "jumping_jacks",
+    "dumbbell_shoulder_press",
+    "lateral_shoulder_raises",
+)
 NULL_NAMES = ("non_activity",)  # the authors' name for "no exercise"; such rows label nothing
 DEVICES = {"sw_l": "leftwrist", "sw_r": "rightwrist", "sp_r": "pocket", "eb_l": "leftear", "eb_r": "rightear"}
 SENSORS = {"acc": ("acc", "m/s^2"), "gyr": ("gyro", "rad/s")}  # file suffix -> (sensor kind, source unit)
 WORKOUT_SUBJECT = {
-    "w00": 2, "w01": 0, "w02": 1, "w03": 0, "w04": 1, "w05": 2, "w06": 0, "w07": 1, "w08": 0, "w09": 1, "w10": 0,
-    "w11": 1, "w12": 3, "w13": 4, "w14": 0, "w15": 1, "w16": 5, "w17": 6, "w18": 7, "w19": 8, "w20": 9,
+    "w00": 2,
+    "w01": 0,
+    "w02": 1,
+    "w03": 0,
+    "w04": 1,
+    "w05": 2,
+    "w06": 0,
+    "w07": 1,
+    "w08": 0,
+    "w09": 1,
+    "w10": 0,
+    "w11": 1,
+    "w12": 3,
+    "w13": 4,
+    "w14": 0,
+    "w15": 1,
+    "w16": 5,
+    "w17": 6,
+    "w18": 7,
+    "w19": 8,
+    "w20": 9,
 }
 POSE_JOINTS = 17
 _WORKOUT = re.compile(r"^w\d{2}$")
@@ -71,9 +100,12 @@ def _w(*ids: str) -> tuple[str, ...]:
     return tuple(f"w{i}" for i in ids)
 
 
-MMFIT_SPLIT = WorkoutSplit(train=_w("01", "02", "03", "04", "06", "07", "08", "16", "17", "18"),
-                           val=_w("14", "15", "19"), test=_w("09", "10", "11"),
-                           unseen_test=_w("00", "05", "12", "13", "20"))
+MMFIT_SPLIT = WorkoutSplit(
+    train=_w("01", "02", "03", "04", "06", "07", "08", "16", "17", "18"),
+    val=_w("14", "15", "19"),
+    test=_w("09", "10", "11"),
+    unseen_test=_w("00", "05", "12", "13", "20"),
+)
 
 
 def subject_of(workout: str) -> str:
@@ -113,8 +145,9 @@ def read_labels(path: Path) -> list[tuple[int, int, int]]:
                 continue
             seen += 1
             if len(row) != 4:
-                raise LayoutError(f"{len(row)} cells, expected 4 (start, end, repetitions, exercise)",
-                                  path=path, line=line)
+                raise LayoutError(
+                    f"{len(row)} cells, expected 4 (start, end, repetitions, exercise)", path=path, line=line
+                )
             values = []
             for name, cell in zip(("start_frame", "end_frame", "repetitions"), row):
                 try:
@@ -122,14 +155,19 @@ def read_labels(path: Path) -> list[tuple[int, int, int]]:
                 except ValueError:
                     raise SampleError(f"not an integer: {cell!r}", path=path, line=line, field=name) from None
             if values[1] < values[0]:
-                raise SampleError(f"end frame {values[1]} before start frame {values[0]}", path=path, line=line,
-                                  field="end_frame")
+                raise SampleError(
+                    f"end frame {values[1]} before start frame {values[0]}", path=path, line=line, field="end_frame"
+                )
             exercise = row[3].strip()
             if exercise in NULL_NAMES:
                 continue
             if exercise not in CLASSES:
-                raise SampleError(f"unknown exercise {exercise!r} (known: {', '.join(CLASSES)})", path=path,
-                                  line=line, field="exercise")
+                raise SampleError(
+                    f"unknown exercise {exercise!r} (known: {', '.join(CLASSES)})",
+                    path=path,
+                    line=line,
+                    field="exercise",
+                )
             rows.append((values[0], values[1], CLASSES.index(exercise)))
     if not seen:
         raise SampleError("no label rows", path=path, line=1)
@@ -163,12 +201,19 @@ def _stream_file(folder: Path, workout: str, device: str, sensor: str) -> Path |
 
 class MmFit(DatasetLoader):
     spec = DatasetSpec(
-        name="mmfit", title="MM-Fit multi-device full-body workouts",
+        name="mmfit",
+        title="MM-Fit multi-device full-body workouts",
         device="2x Mobvoi TicWatch Pro (wrists), smartphone (right pocket), eSense earbud",
-        placements=tuple(DEVICES.values()), sensors=("acc", "gyro"), native_rate="~90-500 Hz by device",
-        subjects="10 (21 workouts)", classes=CLASSES, has_null=True, folder="mmfit",
+        placements=tuple(DEVICES.values()),
+        sensors=("acc", "gyro"),
+        native_rate="~90-500 Hz by device",
+        subjects="10 (21 workouts)",
+        classes=CLASSES,
+        has_null=True,
+        folder="mmfit",
         class_titles={c: c.replace("_", " ") for c in CLASSES},
-        citation="Strömbäck, Huang, Radu 2020, Proc. ACM IMWUT 4(4):168", licence="as published at mmfit.github.io",
+        citation="Strömbäck, Huang, Radu 2020, Proc. ACM IMWUT 4(4):168",
+        licence="as published at mmfit.github.io",
         notes="frames outside labelled sets are NULL; select placements every workout has, e.g. leftwrist",
     )
 
@@ -206,27 +251,32 @@ class MmFit(DatasetLoader):
         if workout not in WORKOUT_SUBJECT:
             log.warning("%s: not in the published workout -> participant mapping; subject = %s", folder, workout)
         labels = read_labels(folder / f"{workout}_labels.csv")
-        return [self._read_stream(files[d, s], workout, d, s, labels)  # type: ignore[arg-type]
-                for d in present for s in sensors]
+        return [
+            self._read_stream(files[d, s], workout, d, s, labels)  # type: ignore[arg-type]
+            for d in present
+            for s in sensors
+        ]
 
-    def _read_stream(self, path: Path, workout: str, device: str, sensor: str,
-                     label_rows: list[tuple[int, int, int]]) -> Recording:
+    def _read_stream(
+        self, path: Path, workout: str, device: str, sensor: str, label_rows: list[tuple[int, int, int]]
+    ) -> Recording:
         arr = load_npy(path)
         if arr.ndim != 2 or arr.shape[1] != 5:
-            raise LayoutError(f"array has shape {arr.shape}, expected (N, 5): frame, timestamp ms, x, y, z",
-                              path=path)
+            raise LayoutError(f"array has shape {arr.shape}, expected (N, 5): frame, timestamp ms, x, y, z", path=path)
         if arr.shape[0] == 0:
             raise SampleError("no samples", path=path)
         frames, ts = arr[:, 0], arr[:, 1].astype(np.float64)
         for name, col in (("frame", frames), ("timestamp", ts)):
             if not np.isfinite(col).all():
-                raise SampleError(f"non-finite {name} at sample {int(np.flatnonzero(~np.isfinite(col))[0])}",
-                                  path=path, field=name)
+                raise SampleError(
+                    f"non-finite {name} at sample {int(np.flatnonzero(~np.isfinite(col))[0])}", path=path, field=name
+                )
         back = np.flatnonzero(np.diff(ts) < 0)
         if len(back):
             i = int(back[0]) + 1
-            raise SampleError(f"timestamps go backwards at sample {i} ({ts[i - 1]!r} -> {ts[i]!r})", path=path,
-                              field="timestamp")
+            raise SampleError(
+                f"timestamps go backwards at sample {i} ({ts[i - 1]!r} -> {ts[i]!r})", path=path, field="timestamp"
+            )
         labels = np.full(len(arr), UNLABELLED, dtype=np.int16)
         for start, end, cls in label_rows:
             labels[(frames >= start) & (frames <= end)] = cls
@@ -237,10 +287,22 @@ class MmFit(DatasetLoader):
             magnitude = float(np.median(np.linalg.norm(x, axis=1)))
             # a unit mix-up (g, raw counts) would otherwise pass silently into training
             if not 0.5 * STANDARD_GRAVITY <= magnitude <= 2 * STANDARD_GRAVITY:
-                raise LayoutError(f"median acceleration magnitude {magnitude:.4g} is not near gravity in m/s^2; "
-                                  f"deselect this placement ({DEVICES[device]})", path=path, field="acc")
+                raise LayoutError(
+                    f"median acceleration magnitude {magnitude:.4g} is not near gravity in m/s^2; "
+                    f"deselect this placement ({DEVICES[device]})",
+                    path=path,
+                    field="acc",
+                )
         # phones and watches batch samples: repeated timestamps are averaged (counted in merged_duplicates)
         t, x, merged_labels, merged = merge_duplicate_timestamps(ts / 1000.0, x, labels)
-        return Recording.create(t, x, channels, subject=subject_of(workout), source=path, recording_id=workout,
-                                classes=CLASSES, labels=merged_labels,
-                                meta={GROUP: workout, "device": device, "merged_duplicates": str(merged)})
+        return Recording.create(
+            t,
+            x,
+            channels,
+            subject=subject_of(workout),
+            source=path,
+            recording_id=workout,
+            classes=CLASSES,
+            labels=merged_labels,
+            meta={GROUP: workout, "device": device, "merged_duplicates": str(merged)},
+        )

@@ -30,11 +30,23 @@ from mujo_edge.units import STANDARD_GRAVITY
 FOLDER = "A_DeviceMotion_data"
 RATE_HZ = 50.0
 CLASSES = ("dws", "ups", "wlk", "jog", "std", "sit")  # the order of ACT_LABELS in the published README
-TITLES = {"dws": "walking downstairs", "ups": "walking upstairs", "wlk": "walking", "jog": "jogging",
-          "std": "standing", "sit": "sitting"}
+TITLES = {
+    "dws": "walking downstairs",
+    "ups": "walking upstairs",
+    "wlk": "walking",
+    "jog": "jogging",
+    "std": "standing",
+    "sit": "sitting",
+}
 # trial numbers of each activity, as published (README: TRIAL_CODES)
-TRIALS: dict[str, tuple[int, ...]] = {"dws": (1, 2, 11), "ups": (3, 4, 12), "wlk": (7, 8, 15), "jog": (9, 16),
-                                      "std": (6, 14), "sit": (5, 13)}
+TRIALS: dict[str, tuple[int, ...]] = {
+    "dws": (1, 2, 11),
+    "ups": (3, 4, 12),
+    "wlk": (7, 8, 15),
+    "jog": (9, 16),
+    "std": (6, 14),
+    "sit": (5, 13),
+}
 GRAVITY = ("gravity.x", "gravity.y", "gravity.z")
 USER_ACC = ("userAcceleration.x", "userAcceleration.y", "userAcceleration.z")
 ROTATION = ("rotationRate.x", "rotationRate.y", "rotationRate.z")
@@ -46,9 +58,16 @@ _SUBJECT_FILE = re.compile(r"^sub_(\d+)\.csv$")
 
 class MotionSense(DatasetLoader):
     spec = DatasetSpec(
-        name="motionsense", title="MotionSense iPhone pocket activities", device="iPhone 6s (Core Motion)",
-        placements=("pocket",), sensors=("acc", "gyro"), native_rate="50 Hz", subjects="24", classes=CLASSES,
-        class_titles=TITLES, folder="motionsense",
+        name="motionsense",
+        title="MotionSense iPhone pocket activities",
+        device="iPhone 6s (Core Motion)",
+        placements=("pocket",),
+        sensors=("acc", "gyro"),
+        native_rate="50 Hz",
+        subjects="24",
+        classes=CLASSES,
+        class_titles=TITLES,
+        folder="motionsense",
         citation="Malekzadeh, Clegg, Cavallaro, Haddadi 2019, IoTDI '19 (Mobile Sensor Data Anonymization)",
         licence="MIT (motion-sense repository)",
         notes="acceleration = gravity + userAcceleration, converted from the iOS sign to specific force",
@@ -69,15 +88,22 @@ class MotionSense(DatasetLoader):
                 continue  # e.g. __MACOSX or notebooks next to the data
             act, trial = match.group(1), int(match.group(2))
             if trial not in TRIALS.get(act, ()):
-                raise LayoutError(f"unknown trial folder (published: "
-                                  f"{', '.join(f'{a}_{t}' for a, ts in TRIALS.items() for t in ts)})",
-                                  path=trial_dir)
+                raise LayoutError(
+                    f"unknown trial folder (published: "
+                    f"{', '.join(f'{a}_{t}' for a, ts in TRIALS.items() for t in ts)})",
+                    path=trial_dir,
+                )
             found += [f for f in trial_dir.iterdir() if _SUBJECT_FILE.match(f.name)]
         if not found:
             raise LayoutError("no <act>_<trial>/sub_<n>.csv files found", path=data)
         # natural order: activity, trial, subject number
-        found.sort(key=lambda f: (f.parent.name.split("_")[0], int(f.parent.name.split("_")[1]),
-                                  int(_SUBJECT_FILE.match(f.name).group(1))))  # type: ignore[union-attr]
+        found.sort(
+            key=lambda f: (
+                f.parent.name.split("_")[0],
+                int(f.parent.name.split("_")[1]),
+                int(_SUBJECT_FILE.match(f.name).group(1)),
+            )
+        )  # type: ignore[union-attr]
         return [f.relative_to(root).as_posix() for f in found]
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
@@ -87,13 +113,21 @@ class MotionSense(DatasetLoader):
         table = read_csv(path, required=(*ATTITUDE, *GRAVITY, *ROTATION, *USER_ACC))
         index_name = table.header[0]
         if index_name in (*ATTITUDE, *GRAVITY, *ROTATION, *USER_ACC):
-            raise LayoutError("the first column must be the unnamed sample index", path=path, line=1,
-                              field=index_name)
+            raise LayoutError("the first column must be the unnamed sample index", path=path, line=1, field=index_name)
         index = table.numbers([index_name])[:, 0]
         acc_g = -(table.numbers(GRAVITY) + table.numbers(USER_ACC))  # iOS sign -> specific force
         x = np.column_stack([acc_g * STANDARD_GRAVITY, table.numbers(ROTATION)])
-        return [Recording.create(
-            index / RATE_HZ, x, CHANNELS, subject=subject, source=path, recording_id=f"{act}_{trial}_sub{subject}",
-            classes=CLASSES, labels=np.full(len(x), CLASSES.index(act), dtype=np.int16),
-            meta={"trial": trial}, first_line=table.first_line,
-        )]
+        return [
+            Recording.create(
+                index / RATE_HZ,
+                x,
+                CHANNELS,
+                subject=subject,
+                source=path,
+                recording_id=f"{act}_{trial}_sub{subject}",
+                classes=CLASSES,
+                labels=np.full(len(x), CLASSES.index(act), dtype=np.int16),
+                meta={"trial": trial},
+                first_line=table.first_line,
+            )
+        ]

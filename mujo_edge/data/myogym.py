@@ -31,13 +31,35 @@ FILE = "MyoGym.mat"
 NULL_CODE = 99
 TIME_ACC, ACC, GYRO = 9, slice(10, 13), slice(14, 17)
 TITLES_BY_CODE = (
-    "Seated Cable Rows", "One-Arm Dumbbell Row", "Wide-Grip Pulldown Behind The Neck", "Bent Over Barbell Row",
-    "Reverse Grip Bent-Over Row", "Wide-Grip Front Pulldown", "Bench Press", "Incline Dumbbell Flyes",
-    "Incline Dumbbell Press", "Dumbbell Flyes", "Pushups", "Leverage Chest Press",
-    "Close-Grip Barbell Bench Press", "Bar Skullcrusher", "Triceps Pushdown", "Bench Dip / Dip",
-    "Overhead Triceps Extension", "Tricep Dumbbell Kickback", "Spider Curl", "Dumbbell Alternate Bicep Curl",
-    "Incline Hammer Curl", "Concentration Curl", "Cable Curl", "Hammer Curl", "Upright Barbell Row",
-    "Side Lateral Raise", "Front Dumbbell Raise", "Seated Dumbbell Shoulder Press", "Car Drivers",
+    "Seated Cable Rows",
+    "One-Arm Dumbbell Row",
+    "Wide-Grip Pulldown Behind The Neck",
+    "Bent Over Barbell Row",
+    "Reverse Grip Bent-Over Row",
+    "Wide-Grip Front Pulldown",
+    "Bench Press",
+    "Incline Dumbbell Flyes",
+    "Incline Dumbbell Press",
+    "Dumbbell Flyes",
+    "Pushups",
+    "Leverage Chest Press",
+    "Close-Grip Barbell Bench Press",
+    "Bar Skullcrusher",
+    "Triceps Pushdown",
+    "Bench Dip / Dip",
+    "Overhead Triceps Extension",
+    "Tricep Dumbbell Kickback",
+    "Spider Curl",
+    "Dumbbell Alternate Bicep Curl",
+    "Incline Hammer Curl",
+    "Concentration Curl",
+    "Cable Curl",
+    "Hammer Curl",
+    "Upright Barbell Row",
+    "Side Lateral Raise",
+    "Front Dumbbell Raise",
+    "Seated Dumbbell Shoulder Press",
+    "Car Drivers",
     "Lying Rear Delt Raise",
 )  # exercise codes 1..30 in order
 
@@ -57,22 +79,28 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         mat = scipy.io.loadmat(path, variable_names=["raw_data", "raw_data_labels"])
     except NotImplementedError:  # scipy's message for MATLAB v7.3 (HDF5) files
-        raise LayoutError("MATLAB v7.3 (HDF5) file: save it as v5 (MATLAB: save(..., '-v7')) or use the "
-                          "published MyoGym.mat", path=path) from None
+        raise LayoutError(
+            "MATLAB v7.3 (HDF5) file: save it as v5 (MATLAB: save(..., '-v7')) or use the published MyoGym.mat",
+            path=path,
+        ) from None
     except (ValueError, TypeError, OSError, EOFError) as e:
         raise LayoutError(f"not a readable MAT file ({e})", path=path) from None
     for key, cols in (("raw_data", 17), ("raw_data_labels", 2)):
         if key not in mat:
             raise LayoutError("variable missing", path=path, field=key)
         arr = mat[key]
-        if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[1] != cols \
-                or not np.issubdtype(arr.dtype, np.number):
-            raise LayoutError(f"expected a numeric [N, {cols}] matrix, got {getattr(arr, 'shape', type(arr))}",
-                              path=path, field=key)
+        if (
+            not isinstance(arr, np.ndarray)
+            or arr.ndim != 2
+            or arr.shape[1] != cols
+            or not np.issubdtype(arr.dtype, np.number)
+        ):
+            raise LayoutError(
+                f"expected a numeric [N, {cols}] matrix, got {getattr(arr, 'shape', type(arr))}", path=path, field=key
+            )
     raw, lab = mat["raw_data"].astype(np.float64), mat["raw_data_labels"]
     if raw.shape[0] != lab.shape[0]:
-        raise LayoutError(f"{lab.shape[0]} label rows for {raw.shape[0]} data rows", path=path,
-                          field="raw_data_labels")
+        raise LayoutError(f"{lab.shape[0]} label rows for {raw.shape[0]} data rows", path=path, field="raw_data_labels")
     if raw.shape[0] == 0:
         raise SampleError("no rows", path=path, field="raw_data")
     if not (np.isfinite(lab).all() and (lab == np.round(lab)).all()):
@@ -82,9 +110,17 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 class MyoGym(DatasetLoader):
     spec = DatasetSpec(
-        name="myogym", title="MyoGym forearm gym exercises", device="Thalmic Labs Myo armband (IMU)",
-        placements=("forearm",), sensors=("acc", "gyro"), native_rate="50 Hz", subjects="10", classes=CLASSES,
-        class_titles=dict(zip(CLASSES, TITLES_BY_CODE)), has_null=True, folder="myogym",
+        name="myogym",
+        title="MyoGym forearm gym exercises",
+        device="Thalmic Labs Myo armband (IMU)",
+        placements=("forearm",),
+        sensors=("acc", "gyro"),
+        native_rate="50 Hz",
+        subjects="10",
+        classes=CLASSES,
+        class_titles=dict(zip(CLASSES, TITLES_BY_CODE)),
+        has_null=True,
+        folder="myogym",
         citation="Koskimäki, Siirtola, Röning 2017, UbiComp/ISWC '17 Adjunct (MyoGym)",
         licence="as published by the authors (University of Oulu)",
         notes="exercise code 99 is NULL; EMG is not loaded",
@@ -100,8 +136,11 @@ class MyoGym(DatasetLoader):
         bad = ~(((exercise >= 1) & (exercise <= len(CLASSES))) | (exercise == NULL_CODE))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise SampleError(f"exercise code {int(exercise[i])} at row {i} outside 1..{len(CLASSES)}, {NULL_CODE}",
-                              path=path, field="raw_data_labels")
+            raise SampleError(
+                f"exercise code {int(exercise[i])} at row {i} outside 1..{len(CLASSES)}, {NULL_CODE}",
+                path=path,
+                field="raw_data_labels",
+            )
         labels = np.where(exercise == NULL_CODE, UNLABELLED, exercise - 1).astype(np.int16)
         scale = np.array([c.to_si for c in CHANNELS])  # g -> m/s^2, deg/s -> rad/s
         out = []
@@ -110,8 +149,11 @@ class MyoGym(DatasetLoader):
             t_us = raw[rows, TIME_ACC]
             if not np.isfinite(t_us).all():
                 i = int(rows[np.flatnonzero(~np.isfinite(t_us))[0]])
-                raise SampleError(f"non-finite accelerometer time at row {i} (0-based, column {TIME_ACC})",
-                                  path=path, field="raw_data")
+                raise SampleError(
+                    f"non-finite accelerometer time at row {i} (0-based, column {TIME_ACC})",
+                    path=path,
+                    field="raw_data",
+                )
             # a new IMU sample is where the accelerometer time changes; time 0 = no IMU sample yet
             new = np.concatenate([[True], t_us[1:] != t_us[:-1]]) & (t_us > 0)
             rows, t_us = rows[new], t_us[new]
@@ -124,11 +166,22 @@ class MyoGym(DatasetLoader):
                 bad = ~np.isfinite(x).all(axis=1)
                 if bad.any():  # named by the MAT row, which Recording.create cannot know
                     i = int(np.flatnonzero(bad)[0])
-                    raise SampleError(f"non-finite IMU value at row {int(r[i])} (0-based)", path=path,
-                                      field=CHANNELS[int(np.flatnonzero(~np.isfinite(x[i]))[0])].name)
-                out.append(Recording.create(
-                    t_us[a:b] / 1e6, x, CHANNELS, subject=int(subject), source=path,
-                    recording_id=f"myogym_t{int(subject)}" + (f"_{run}" if len(starts) > 2 else ""),
-                    classes=CLASSES, labels=labels[r], meta={"first_row": str(int(r[0]))},
-                ))
+                    raise SampleError(
+                        f"non-finite IMU value at row {int(r[i])} (0-based)",
+                        path=path,
+                        field=CHANNELS[int(np.flatnonzero(~np.isfinite(x[i]))[0])].name,
+                    )
+                out.append(
+                    Recording.create(
+                        t_us[a:b] / 1e6,
+                        x,
+                        CHANNELS,
+                        subject=int(subject),
+                        source=path,
+                        recording_id=f"myogym_t{int(subject)}" + (f"_{run}" if len(starts) > 2 else ""),
+                        classes=CLASSES,
+                        labels=labels[r],
+                        meta={"first_row": str(int(r[0]))},
+                    )
+                )
         return out

@@ -76,9 +76,20 @@ def harmonise_classes(recordings: Sequence[Recording], classes: Sequence[str]) -
         if missing:
             raise ConfigError(f"{r.source}: classes {missing} are not among {list(target)}", field="label")
         lut = np.array([target.index(c) for c in r.classes] + [UNLABELLED], dtype=np.int16)
-        out.append(Recording(t=r.t, x=r.x, channels=r.channels, subject=r.subject, classes=target,
-                             labels=lut[r.labels], source=r.source, recording_id=r.recording_id,
-                             valid=r.valid, meta=r.meta))
+        out.append(
+            Recording(
+                t=r.t,
+                x=r.x,
+                channels=r.channels,
+                subject=r.subject,
+                classes=target,
+                labels=lut[r.labels],
+                source=r.source,
+                recording_id=r.recording_id,
+                valid=r.valid,
+                meta=r.meta,
+            )
+        )
     return out
 
 
@@ -90,8 +101,13 @@ def _align_groups(recordings: list[Recording], config: WindowConfig) -> list[Rec
     return [g[0] if len(g) == 1 else align(g, config) for g in groups.values()]
 
 
-def load_recordings(loader: DatasetLoader, root: Path, selection: ChannelSelection,
-                    config: WindowConfig = WindowConfig(), progress: Progress | None = None) -> list[Recording]:
+def load_recordings(
+    loader: DatasetLoader,
+    root: Path,
+    selection: ChannelSelection,
+    config: WindowConfig = WindowConfig(),
+    progress: Progress | None = None,
+) -> list[Recording]:
     """Every recording of the dataset at `root`, channel-selected, grouped streams aligned, one class list."""
     parts = loader.parts(root)
     recordings: list[Recording] = []
@@ -105,8 +121,11 @@ def load_recordings(loader: DatasetLoader, root: Path, selection: ChannelSelecti
     names = recordings[0].channel_names
     for r in recordings:
         if r.channel_names != names:
-            raise ConfigError(f"{r.source}: channels {r.channel_names} differ from {names}; select channels "
-                              f"present in every recording", field="channels")
+            raise ConfigError(
+                f"{r.source}: channels {r.channel_names} differ from {names}; select channels "
+                f"present in every recording",
+                field="channels",
+            )
     return recordings
 
 
@@ -115,17 +134,23 @@ def summarise(name: str, root: Path, recordings: Sequence[Recording], windows: W
     counts = windows.class_counts()
     first = recordings[0]
     return DatasetSummary(
-        dataset=name, root=str(root), recordings=len(recordings),
+        dataset=name,
+        root=str(root),
+        recordings=len(recordings),
         subjects=tuple(windows.subjects()) if len(windows) else tuple(sorted({r.subject for r in recordings})),
         samples=int(sum(r.source_samples for r in recordings)),
         duration_s=float(sum(r.duration_s for r in recordings)),
-        native_rate_hz=(float(rates.min()), float(np.median(rates)), float(rates.max())) if len(rates) else
-        (float("nan"),) * 3,
-        channels=first.channel_names, source_units=tuple(c.source_unit for c in first.channels),
+        native_rate_hz=(float(rates.min()), float(np.median(rates)), float(rates.max()))
+        if len(rates)
+        else (float("nan"),) * 3,
+        channels=first.channel_names,
+        source_units=tuple(c.source_unit for c in first.channels),
         units=tuple(c.unit for c in first.channels),
         too_short=sum(1 for r in recordings if r.duration_s < windows.config.window_s),
         merged_duplicates=sum(int(r.meta.get("merged_duplicates", "0")) for r in recordings),
-        windows=len(windows), class_windows=counts, dropped=dict(windows.dropped),
+        windows=len(windows),
+        class_windows=counts,
+        dropped=dict(windows.dropped),
     )
 
 
@@ -142,8 +167,13 @@ def prepare(
     """Windows of dataset `name` at `root` (see `resolve_root`), from the cache when nothing changed."""
     loader = get_loader(name)
     path = resolve_root(loader.spec, root)
-    key_parts = {"dataset": name, "loader_version": loader.spec.version, "root": str(path.resolve()),
-                 "selection": asdict(selection), "window": config.to_dict()}
+    key_parts = {
+        "dataset": name,
+        "loader_version": loader.spec.version,
+        "root": str(path.resolve()),
+        "selection": asdict(selection),
+        "window": config.to_dict(),
+    }
     entry = None
     if cache:
         key = cache_key(key_parts, loader.fingerprint_files(path))
@@ -158,4 +188,3 @@ def prepare(
     if entry is not None:
         save_windows(entry, windows, summary.to_dict())
     return Prepared(windows, summary, from_cache=False)
-

@@ -25,8 +25,13 @@ from mujo_edge.errors import DataNotFoundError, LayoutError
 PACKAGE = "seglearn"
 RELATIVE = Path("data") / "watch_dataset.npy"
 SHA256 = "eb122f23cdf06ef6bd6c6c5312958ec5cf9d038e2e6d457b8081662c75a42537"  # seglearn 1.2.5
-_ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"), ("_codecs", "encode")}
+_ALLOWED = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("_codecs", "encode"),
+}
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -49,8 +54,9 @@ def read_watch_pickle(path: Path) -> dict[str, Any]:
     """The seglearn dict (X, y, subject, side, X_labels, y_labels) after the hash and allow-list checks."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SHA256:
-        raise LayoutError(f"sha256 {digest[:12]}... is not seglearn 1.2.5's watch dataset; refusing to unpickle",
-                          path=path)
+        raise LayoutError(
+            f"sha256 {digest[:12]}... is not seglearn 1.2.5's watch dataset; refusing to unpickle", path=path
+        )
     from numpy.lib import format as npy
 
     with path.open("rb") as f:
@@ -71,9 +77,12 @@ def spar_from_seglearn(cache_dir: Path | None = None) -> Path:
     when seglearn is not installed."""
     src = seglearn_file()
     if src is None:
-        raise DataNotFoundError("SPAR-watch data not found: put the shared data beside the project "
-                                "(../shared/data/spar_watch) or install the demo extra (pip install "
-                                "'mujo-edge[demo]', which brings seglearn's copy)", path=PACKAGE)
+        raise DataNotFoundError(
+            "SPAR-watch data not found: put the shared data beside the project "
+            "(../shared/data/spar_watch) or install the demo extra (pip install "
+            "'mujo-edge[demo]', which brings seglearn's copy)",
+            path=PACKAGE,
+        )
     folder = (cache_dir or default_cache_dir()) / "spar_watch_seglearn"
     target = folder / FILE
     if target.is_file():
@@ -84,11 +93,16 @@ def spar_from_seglearn(cache_dir: Path | None = None) -> Path:
     lengths = [len(x) for x in d["X"]]
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{FILE}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, samples=np.concatenate(d["X"]).astype(np.float32),
-             offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-             exercise=np.asarray(d["y"], np.int8), subject=np.asarray(d["subject"], np.int8),
-             side=np.asarray(d["side"], np.int8), channels=np.asarray(d["X_labels"], dtype="<U2"),
-             exercises=np.asarray(CODES))
+    np.savez(
+        tmp,
+        samples=np.concatenate(d["X"]).astype(np.float32),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        exercise=np.asarray(d["y"], np.int8),
+        subject=np.asarray(d["subject"], np.int8),
+        side=np.asarray(d["side"], np.int8),
+        channels=np.asarray(d["X_labels"], dtype="<U2"),
+        exercises=np.asarray(CODES),
+    )
     os.replace(tmp, target)
     return folder
 

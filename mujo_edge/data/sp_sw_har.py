@@ -35,13 +35,25 @@ def _channels(placement: str) -> tuple[Channel, ...]:
 
 class SpSwHar(DatasetLoader):
     spec = DatasetSpec(
-        name="sp_sw_har", title="sp-sw-har daily activities (watch + phone)",
-        device="smartwatch (wrist) + smartphone (pocket), simultaneous", placements=("wrist", "pocket"),
-        sensors=("acc", "gyro"), native_rate="~100 Hz irregular", subjects="23", classes=CLASSES,
-        class_titles={"SEATED": "seated", "STANDING_UP": "standing up", "WALKING": "walking",
-                      "TURNING": "turning", "SITTING_DOWN": "sitting down"},
-        folder="sp_sw_har", citation="Matey-Sanz, Casteleyn, Granell 2023, Data in Brief 109809",
-        licence="CC BY 4.0", notes="select --placements wrist (watch, default in training) or pocket, or both",
+        name="sp_sw_har",
+        title="sp-sw-har daily activities (watch + phone)",
+        device="smartwatch (wrist) + smartphone (pocket), simultaneous",
+        placements=("wrist", "pocket"),
+        sensors=("acc", "gyro"),
+        native_rate="~100 Hz irregular",
+        subjects="23",
+        classes=CLASSES,
+        class_titles={
+            "SEATED": "seated",
+            "STANDING_UP": "standing up",
+            "WALKING": "walking",
+            "TURNING": "turning",
+            "SITTING_DOWN": "sitting down",
+        },
+        folder="sp_sw_har",
+        citation="Matey-Sanz, Casteleyn, Granell 2023, Data in Brief 109809",
+        licence="CC BY 4.0",
+        notes="select --placements wrist (watch, default in training) or pocket, or both",
     )
 
     def _data_dir(self, root: Path) -> Path:
@@ -52,15 +64,20 @@ class SpSwHar(DatasetLoader):
 
     def parts(self, root: Path) -> list[str]:
         data = self._data_dir(root)
-        parts = sorted(str(p.relative_to(root))[: -len("_sw.csv")]
-                       for p in data.glob("s*/s*_*_sw.csv") if _EXECUTION.match(p.name))
+        parts = sorted(
+            str(p.relative_to(root))[: -len("_sw.csv")] for p in data.glob("s*/s*_*_sw.csv") if _EXECUTION.match(p.name)
+        )
         if not parts:
             raise LayoutError("no sXX_YY_sw.csv files found", path=data)
         return parts
 
     def fingerprint_files(self, root: Path) -> list[Path]:
-        return [root / f"{p}_{s}.csv" for p in self.parts(root) for s in DEVICES.values()
-                if (root / f"{p}_{s}.csv").is_file()]
+        return [
+            root / f"{p}_{s}.csv"
+            for p in self.parts(root)
+            for s in DEVICES.values()
+            if (root / f"{p}_{s}.csv").is_file()
+        ]
 
     def _read_stream(self, path: Path, placement: str) -> Recording:
         table = read_csv(path, required=(*VALUE_COLUMNS, "timestamp", "label"))
@@ -70,8 +87,9 @@ class SpSwHar(DatasetLoader):
         unknown = sorted(set(names) - set(CLASSES))
         if unknown:
             line = table.first_line + names.index(unknown[0])
-            raise SampleError(f"unknown label {unknown[0]!r} (known: {', '.join(CLASSES)})", path=path, line=line,
-                              field="label")
+            raise SampleError(
+                f"unknown label {unknown[0]!r} (known: {', '.join(CLASSES)})", path=path, line=line, field="label"
+            )
         labels = np.array([CLASSES.index(n) for n in names], dtype=np.int16)
         if (np.diff(ts) < 0).any():
             i = int(np.flatnonzero(np.diff(ts) < 0)[0]) + 1
@@ -79,10 +97,17 @@ class SpSwHar(DatasetLoader):
         t, x, merged_labels, merged = merge_duplicate_timestamps(ts / 1000.0, x, labels)
         match = re.match(r"^(s\d+)_(\d+)_", path.name)
         subject, execution = (match.group(1), match.group(2)) if match else (path.parent.name, path.stem)
-        return Recording.create(t, x, _channels(placement), subject=subject, source=path,
-                                recording_id=f"{subject}_{execution}", classes=CLASSES, labels=merged_labels,
-                                meta={"merged_duplicates": str(merged), "device": DEVICES[placement],
-                                      GROUP: f"{subject}_{execution}"})
+        return Recording.create(
+            t,
+            x,
+            _channels(placement),
+            subject=subject,
+            source=path,
+            recording_id=f"{subject}_{execution}",
+            classes=CLASSES,
+            labels=merged_labels,
+            meta={"merged_duplicates": str(merged), "device": DEVICES[placement], GROUP: f"{subject}_{execution}"},
+        )
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
         wanted = [p for p in DEVICES if selection.placements is None or p in selection.placements]

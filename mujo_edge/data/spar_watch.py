@@ -27,18 +27,31 @@ FILE = "spar_watch.npz"
 RATE_HZ = 50.0
 CODES = ("PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW")
 TITLES = {
-    "PEN": "pendulum", "ABD": "abduction", "FEL": "forward elevation", "IR": "internal rotation",
-    "ER": "external rotation", "TRAP": "lower trapezius row", "ROW": "bent-over row",
+    "PEN": "pendulum",
+    "ABD": "abduction",
+    "FEL": "forward elevation",
+    "IR": "internal rotation",
+    "ER": "external rotation",
+    "TRAP": "lower trapezius row",
+    "ROW": "bent-over row",
 }
 CHANNELS = (*triaxial("wrist", "acc", "g"), *triaxial("wrist", "gyro", "rad/s"))
 
 
 class SparWatch(DatasetLoader):
     spec = DatasetSpec(
-        name="spar_watch", title="SPAR shoulder exercises (Apple Watch)", device="Apple Watch",
-        placements=("wrist",), sensors=("acc", "gyro"), native_rate="50 Hz", subjects="10",
-        classes=CODES, class_titles=TITLES, folder="spar_watch",
-        citation="Burns et al. 2018, Physiol. Meas. 39:075007", licence="BSD-3 (seglearn)",
+        name="spar_watch",
+        title="SPAR shoulder exercises (Apple Watch)",
+        device="Apple Watch",
+        placements=("wrist",),
+        sensors=("acc", "gyro"),
+        native_rate="50 Hz",
+        subjects="10",
+        classes=CODES,
+        class_titles=TITLES,
+        folder="spar_watch",
+        citation="Burns et al. 2018, Physiol. Meas. 39:075007",
+        licence="BSD-3 (seglearn)",
         notes="accelerometer converted from the iOS sign to specific force",
     )
 
@@ -58,19 +71,28 @@ class SparWatch(DatasetLoader):
         if offsets[0] != 0 or offsets[-1] != len(samples) or (np.diff(offsets) <= 0).any():
             raise LayoutError("offsets must rise from 0 to the number of samples", path=path, field="offsets")
         if tuple(str(e) for e in z["exercises"]) != CODES:
-            raise LayoutError(f"exercise codes {list(z['exercises'])}, expected {list(CODES)}", path=path,
-                              field="exercises")
+            raise LayoutError(
+                f"exercise codes {list(z['exercises'])}, expected {list(CODES)}", path=path, field="exercises"
+            )
         if not ((z["exercise"] >= 0) & (z["exercise"] < len(CODES))).all():
             raise LayoutError("exercise index out of range", path=path, field="exercise")
         # iOS sign -> specific force, then g -> m/s^2
         scale = np.array([-STANDARD_GRAVITY] * 3 + [1.0] * 3, dtype=np.float32)
         out = []
         for r in range(n):
-            x = samples[offsets[r]:offsets[r + 1]] * scale
+            x = samples[offsets[r] : offsets[r + 1]] * scale
             side = "right" if int(z["side"][r]) == 1 else "left"
-            out.append(Recording.create(
-                np.arange(len(x)) / RATE_HZ, x, CHANNELS, subject=int(z["subject"][r]), source=path,
-                recording_id=f"spar{r:03d}", classes=CODES,
-                labels=np.full(len(x), int(z["exercise"][r]), dtype=np.int16), meta={"side": side},
-            ))
+            out.append(
+                Recording.create(
+                    np.arange(len(x)) / RATE_HZ,
+                    x,
+                    CHANNELS,
+                    subject=int(z["subject"][r]),
+                    source=path,
+                    recording_id=f"spar{r:03d}",
+                    classes=CODES,
+                    labels=np.full(len(x), int(z["exercise"][r]), dtype=np.int16),
+                    meta={"side": side},
+                )
+            )
         return out

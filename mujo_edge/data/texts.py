@@ -56,7 +56,7 @@ class DatasetTexts:
 
 
 def fallback_text(label: str) -> LabelText:
-    """"a person doing <label>" with underscores as spaces: the text of a user label nobody described."""
+    """ "a person doing <label>" with underscores as spaces: the text of a user label nobody described."""
     words = " ".join(label.replace("_", " ").split())
     if not words:
         raise ConfigError(f"label {label!r} has no words to describe", field="label")
@@ -81,8 +81,9 @@ def load_label_texts(path: str | Path) -> dict[str, DatasetTexts]:
     return _parse(raw, str(path))
 
 
-def label_texts(dataset: str, classes: Sequence[str] | None = None, *,
-                path: str | Path | None = None) -> dict[str, LabelText]:
+def label_texts(
+    dataset: str, classes: Sequence[str] | None = None, *, path: str | Path | None = None
+) -> dict[str, LabelText]:
     """The texts of a dataset's classes, in class order: {class code: LabelText}.
 
     dataset: a registered loader name. For datasets with fixed classes, `classes` may select a subset
@@ -97,21 +98,31 @@ def label_texts(dataset: str, classes: Sequence[str] | None = None, *,
         wanted = tuple(spec.classes) if classes is None else tuple(classes)
         unknown = [c for c in wanted if c not in spec.classes]
         if unknown:
-            raise ConfigError(f"{', '.join(map(repr, unknown))} not classes of dataset '{dataset}' "
-                              f"(classes: {', '.join(spec.classes)})", field="classes")
+            raise ConfigError(
+                f"{', '.join(map(repr, unknown))} not classes of dataset '{dataset}' "
+                f"(classes: {', '.join(spec.classes)})",
+                field="classes",
+            )
         table = _dataset_table(dataset, path)
         missing = [c for c in spec.classes if c not in table.classes]
         if missing:
-            raise LayoutError(f"no text for class(es) {', '.join(missing)} of dataset '{dataset}'", path=source,
-                              field=f"{dataset}.classes")
+            raise LayoutError(
+                f"no text for class(es) {', '.join(missing)} of dataset '{dataset}'",
+                path=source,
+                field=f"{dataset}.classes",
+            )
         extra = [c for c in table.classes if c not in spec.classes]
         if extra:
-            raise LayoutError(f"unknown class(es) {', '.join(extra)} for dataset '{dataset}' "
-                              f"(classes: {', '.join(spec.classes)})", path=source, field=f"{dataset}.classes")
+            raise LayoutError(
+                f"unknown class(es) {', '.join(extra)} for dataset '{dataset}' (classes: {', '.join(spec.classes)})",
+                path=source,
+                field=f"{dataset}.classes",
+            )
         return {c: table.classes[c] for c in wanted}
     if classes is None:
-        raise ConfigError(f"dataset '{dataset}' takes its classes from your labels: pass them as `classes`",
-                          field="classes")
+        raise ConfigError(
+            f"dataset '{dataset}' takes its classes from your labels: pass them as `classes`", field="classes"
+        )
     wanted = tuple(classes)
     if path is None:
         return {c: fallback_text(c) for c in wanted}
@@ -143,6 +154,7 @@ def null_text(dataset: str, *, path: str | Path | None = None) -> LabelText:
 
 # --- internals ---------------------------------------------------------------------------------------------
 
+
 def _spec(dataset: str) -> DatasetSpec:
     # imported here: the registry imports every loader (numpy, scipy), which reading texts does not need
     from mujo_edge.data.registry import get_loader
@@ -157,8 +169,11 @@ def _source_name(path: str | Path | None) -> str:
 def _dataset_table(dataset: str, path: str | Path | None) -> DatasetTexts:
     tables = packaged_texts() if path is None else load_label_texts(path)
     if dataset not in tables:
-        raise LayoutError(f"no texts for dataset '{dataset}' (tables: {', '.join(tables) or 'none'})",
-                          path=_source_name(path), field=dataset)
+        raise LayoutError(
+            f"no texts for dataset '{dataset}' (tables: {', '.join(tables) or 'none'})",
+            path=_source_name(path),
+            field=dataset,
+        )
     return tables[dataset]
 
 
@@ -189,13 +204,18 @@ def _parse(raw: str, source: str) -> dict[str, DatasetTexts]:
             raise LayoutError("expected a table [<dataset>.classes.<label>]", path=source, field=dataset)
         unknown = [k for k in table if k not in _DATASET_KEYS]
         if unknown:
-            raise LayoutError(f"unknown key(s) {', '.join(unknown)}; expected {' and '.join(_DATASET_KEYS)}",
-                              path=source, field=dataset)
+            raise LayoutError(
+                f"unknown key(s) {', '.join(unknown)}; expected {' and '.join(_DATASET_KEYS)}",
+                path=source,
+                field=dataset,
+            )
         classes_table = table.get("classes", {})
         if not isinstance(classes_table, dict):
             raise LayoutError("expected tables [<dataset>.classes.<label>]", path=source, field=f"{dataset}.classes")
-        classes = {str(label): _label_text(entry, source, f"{dataset}.classes.{label}")
-                   for label, entry in classes_table.items()}
+        classes = {
+            str(label): _label_text(entry, source, f"{dataset}.classes.{label}")
+            for label, entry in classes_table.items()
+        }
         null = _label_text(table["null"], source, f"{dataset}.null") if "null" in table else None
         if not classes and null is None:
             raise LayoutError("no class texts", path=source, field=dataset)
@@ -209,8 +229,9 @@ def _label_text(entry: Any, source: str, where: str) -> LabelText:
         raise LayoutError("expected a table with `primary` and `alternatives`", path=source, field=where)
     unknown = [k for k in entry if k not in _TEXT_KEYS]
     if unknown:
-        raise LayoutError(f"unknown key(s) {', '.join(unknown)}; expected {' and '.join(_TEXT_KEYS)}",
-                          path=source, field=where)
+        raise LayoutError(
+            f"unknown key(s) {', '.join(unknown)}; expected {' and '.join(_TEXT_KEYS)}", path=source, field=where
+        )
     if "primary" not in entry:
         raise LayoutError("missing `primary`", path=source, field=where)
     primary = _sentence(entry["primary"], source, f"{where}.primary")

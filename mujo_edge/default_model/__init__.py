@@ -17,6 +17,7 @@ PATH = Path(__file__).resolve().parent
 def bundle_path() -> Path:
     """The folder of the embedded bundle; DataNotFoundError when this install lacks it."""
     if not (PATH / MANIFEST).is_file():
-        raise DataNotFoundError("the embedded default bundle is missing from this install (reinstall mujo-edge)",
-                                path=PATH)
+        raise DataNotFoundError(
+            "the embedded default bundle is missing from this install (reinstall mujo-edge)", path=PATH
+        )
     return PATH

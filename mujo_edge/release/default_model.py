@@ -36,19 +36,28 @@ SHIPPED = "tflite-int8"
 MAX_BYTES = 6_000_000
 
 
-def cross_validated(results_csv: Path, method: str = "mujo", regime: str = "finetuned",
-                    fraction: float = 1.0) -> dict[str, Any]:
+def cross_validated(
+    results_csv: Path, method: str = "mujo", regime: str = "finetuned", fraction: float = 1.0
+) -> dict[str, Any]:
     """Mean +- std of one cell of a label-efficiency results.csv (per window and smoothed)."""
     with results_csv.open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["method"] == method and r["regime"] == regime
-                and float(r["fraction"]) == fraction]
+        rows = [
+            r
+            for r in csv.DictReader(fh)
+            if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == fraction
+        ]
     if not rows:
         raise ConfigError(f"{results_csv} has no {method}/{regime} row at {fraction:.0%} labels", field="--cv")
     f1 = np.array([float(r["macro_f1"]) for r in rows])
     smoothed = np.array([float(r["macro_f1_smoothed"]) for r in rows if r.get("macro_f1_smoothed")])
-    out = {"protocol": f"subject-wise {len({r['fold'] for r in rows})}-fold, {len(rows)} runs, {method} {regime}, "
-                       f"{fraction:.0%} labels", "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std()),
-           "runs": len(rows), "source": str(results_csv)}
+    out = {
+        "protocol": f"subject-wise {len({r['fold'] for r in rows})}-fold, {len(rows)} runs, {method} {regime}, "
+        f"{fraction:.0%} labels",
+        "macro_f1_mean": float(f1.mean()),
+        "macro_f1_std": float(f1.std()),
+        "runs": len(rows),
+        "source": str(results_csv),
+    }
     if len(smoothed):
         out.update({"macro_f1_smoothed5_mean": float(smoothed.mean()), "macro_f1_smoothed5_std": float(smoothed.std())})
     return out
@@ -60,8 +69,9 @@ def build_default(classifier: Path, out: Path, cv_results: Path, data_root: Path
 
     cv = cross_validated(cv_results)
     with tempfile.TemporaryDirectory(prefix="mujo-default-") as tmp:
-        report = export_checkpoint(classifier, Path(tmp) / "bundle", formats=("tflite",), int8=True,
-                                   calib="dataset", data_root=data_root)
+        report = export_checkpoint(
+            classifier, Path(tmp) / "bundle", formats=("tflite",), int8=True, calib="dataset", data_root=data_root
+        )
         bundle = read_bundle(report.bundle)
         art = bundle.manifest.artifact(SHIPPED)
         if not art.usable or art.status != ArtifactStatus.PASS:
@@ -87,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     m = build_default(args.classifier, args.out, args.cv, args.root)
     art = m.artifact(SHIPPED)
-    print(f"wrote {args.out}: {(art.bytes or 0) / 1e6:.2f} MB, held-out macro-F1 {art.parity['macro_f1']:.3f}, "
-          f"cross-validated {m.metrics['cross_validated']['macro_f1_mean']:.3f}")
+    print(
+        f"wrote {args.out}: {(art.bytes or 0) / 1e6:.2f} MB, held-out macro-F1 {art.parity['macro_f1']:.3f}, "
+        f"cross-validated {m.metrics['cross_validated']['macro_f1_mean']:.3f}"
+    )
     return 0
 
 

@@ -18,6 +18,17 @@ from mujo_edge.runtime.stream import StreamWindow, StreamWindower
 from mujo_edge.smoothing import Smoother
 
 __all__ = [
-    "ENGINES", "Engine", "EngineSpec", "EngineUnavailableError", "Prediction", "Recognizer", "Smoother",
-    "StreamWindow", "StreamWindower", "StreamingRecognizer", "candidate_artifacts", "load_engine", "softmax",
+    "ENGINES",
+    "Engine",
+    "EngineSpec",
+    "EngineUnavailableError",
+    "Prediction",
+    "Recognizer",
+    "Smoother",
+    "StreamWindow",
+    "StreamWindower",
+    "StreamingRecognizer",
+    "candidate_artifacts",
+    "load_engine",
+    "softmax",
 ]

@@ -103,6 +103,7 @@ def _available(name: str) -> bool:
 
 # --- int8 I/O --------------------------------------------------------------------------------------
 
+
 def quantise(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype[Any] | type) -> np.ndarray:
     """Float -> integer tensor: round(x / scale) + zero_point, clipped to the dtype's range."""
     info = np.iinfo(dtype)
@@ -119,14 +120,16 @@ def dequantise(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 def _check_io_dtype(artifact: Artifact, which: str, declared: str, actual: np.dtype[Any]) -> None:
     """The manifest's I/O dtype must be what the model file really takes; a mismatch means a mixed-up bundle."""
     if np.dtype(declared) != np.dtype(actual):
-        raise BundleError(f"the model's {which} is {np.dtype(actual).name} but the manifest says {declared}",
-                          field=f"artifacts.{artifact.name}.{which}_dtype")
+        raise BundleError(
+            f"the model's {which} is {np.dtype(actual).name} but the manifest says {declared}",
+            field=f"artifacts.{artifact.name}.{which}_dtype",
+        )
 
 
 def _batches(x: np.ndarray, size: int | None) -> list[np.ndarray]:
     if size is None or x.shape[0] <= size:
         return [x]
-    return [x[i:i + size] for i in range(0, x.shape[0], size)]
+    return [x[i : i + size] for i in range(0, x.shape[0], size)]
 
 
 def _pad_to(x: np.ndarray, size: int) -> np.ndarray:
@@ -139,12 +142,14 @@ def _pad_to(x: np.ndarray, size: int) -> np.ndarray:
 def _as_logits(y: np.ndarray, batch: int, artifact: Artifact) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 2 or y.shape[0] != batch:
-        raise BundleError(f"the model returned shape {y.shape}, expected [{batch}, classes]",
-                          field=f"artifacts.{artifact.name}")
+        raise BundleError(
+            f"the model returned shape {y.shape}, expected [{batch}, classes]", field=f"artifacts.{artifact.name}"
+        )
     return y
 
 
 # --- LiteRT (ai-edge-litert, or tflite-runtime on older devices) ------------------------------------
+
 
 class LiteRTEngine:
     """A .tflite model on `ai_edge_litert` (preferred) or `tflite_runtime`.
@@ -201,11 +206,12 @@ class LiteRTEngine:
             self._ensure_batch(batch)
             return _as_logits(self._run_one(x), batch, self.artifact)
         size = self._shape[0]
-        outs = [self._run_one(_pad_to(chunk, size))[:chunk.shape[0]] for chunk in _batches(x, size)]
+        outs = [self._run_one(_pad_to(chunk, size))[: chunk.shape[0]] for chunk in _batches(x, size)]
         return _as_logits(np.concatenate(outs), batch, self.artifact)
 
 
 # --- ONNX Runtime ------------------------------------------------------------------------------------
+
 
 class OnnxRuntimeEngine:
     """An .onnx model on ONNX Runtime's CPU provider with `threads` intra-op threads."""
@@ -218,8 +224,7 @@ class OnnxRuntimeEngine:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # one graph branch at a time: the model is a single chain
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=options,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise BundleError(f"ONNX Runtime cannot load the model: {e}", path=path) from None
         self.artifact = artifact
@@ -231,8 +236,9 @@ class OnnxRuntimeEngine:
         self._int8_in = np.dtype(artifact.input_dtype) != np.float32
         self._int8_out = np.dtype(artifact.output_dtype) != np.float32
         if (self._int8_in and artifact.input_quant is None) or (self._int8_out and artifact.output_quant is None):
-            raise BundleError("integer I/O needs input_quant/output_quant in the manifest",
-                              field=f"artifacts.{artifact.name}")
+            raise BundleError(
+                "integer I/O needs input_quant/output_quant in the manifest", field=f"artifacts.{artifact.name}"
+            )
 
     def run(self, x: np.ndarray) -> np.ndarray:
         outs = []
@@ -251,6 +257,7 @@ class OnnxRuntimeEngine:
 
 
 # --- ExecuTorch ---------------------------------------------------------------------------------------
+
 
 class ExecuTorchEngine:
     """A .pte program on ExecuTorch's Python runtime (`executorch.runtime`).
@@ -315,17 +322,34 @@ def _set_executorch_threads(threads: int) -> None:
 # --- registry ------------------------------------------------------------------------------------------
 
 ENGINES: Registry[EngineSpec] = Registry("engine")
-ENGINES.register(EngineName.LITERT, EngineSpec(
-    name=EngineName.LITERT, modules=("ai_edge_litert.interpreter", "tflite_runtime.interpreter"),
-    install="pip install 'mujo-edge[litert]' (ai-edge-litert; tflite-runtime also works where installed)",
-    loader=LiteRTEngine))
-ENGINES.register(EngineName.EXECUTORCH, EngineSpec(
-    name=EngineName.EXECUTORCH, modules=("executorch.runtime",),
-    install="pip install 'mujo-edge[export]' (executorch==1.4.1 with torch==2.13.0: its Python runtime needs torch)",
-    loader=ExecuTorchEngine, needs_torch=True))
-ENGINES.register(EngineName.ONNXRUNTIME, EngineSpec(
-    name=EngineName.ONNXRUNTIME, modules=("onnxruntime",), install="pip install onnxruntime",
-    loader=OnnxRuntimeEngine))
+ENGINES.register(
+    EngineName.LITERT,
+    EngineSpec(
+        name=EngineName.LITERT,
+        modules=("ai_edge_litert.interpreter", "tflite_runtime.interpreter"),
+        install="pip install 'mujo-edge[litert]' (ai-edge-litert; tflite-runtime also works where installed)",
+        loader=LiteRTEngine,
+    ),
+)
+ENGINES.register(
+    EngineName.EXECUTORCH,
+    EngineSpec(
+        name=EngineName.EXECUTORCH,
+        modules=("executorch.runtime",),
+        install="pip install 'mujo-edge[export]' (executorch==1.4.1 with torch==2.13.0: its Python runtime needs torch)",
+        loader=ExecuTorchEngine,
+        needs_torch=True,
+    ),
+)
+ENGINES.register(
+    EngineName.ONNXRUNTIME,
+    EngineSpec(
+        name=EngineName.ONNXRUNTIME,
+        modules=("onnxruntime",),
+        install="pip install onnxruntime",
+        loader=OnnxRuntimeEngine,
+    ),
+)
 
 
 def load_engine(name: str, path: str | Path, artifact: Artifact, threads: int = 1) -> Engine:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 # --- -------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LiveSummary:
     """What a live run (or a replay) did. latencies_s: per prediction, host time of the prediction minus the
@@ -55,14 +56,30 @@ class LiveSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "device": self.device, "duration_s": self.duration_s, "samples": self.samples,
-            "measured_rate_hz": self.measured_rate_hz, "gaps": self.gaps, "missing_samples": self.missing_samples,
-            "loss_fraction": self.loss_fraction, "reconnects": self.reconnects, "decode_errors": self.decode_errors,
-            "latency_p50_s": self.latency_percentile(50), "latency_p95_s": self.latency_percentile(95),
-            "warnings": list(self.warnings), **self.extra,
-            "predictions": [{"start_s": p.start_s, "end_s": p.end_s, "label": p.label, "smoothed": p.smoothed_label,
-                             "confidence": p.confidence, "latency_s": lat}
-                            for p, lat in zip(self.predictions, self.latencies_s)],
+            "device": self.device,
+            "duration_s": self.duration_s,
+            "samples": self.samples,
+            "measured_rate_hz": self.measured_rate_hz,
+            "gaps": self.gaps,
+            "missing_samples": self.missing_samples,
+            "loss_fraction": self.loss_fraction,
+            "reconnects": self.reconnects,
+            "decode_errors": self.decode_errors,
+            "latency_p50_s": self.latency_percentile(50),
+            "latency_p95_s": self.latency_percentile(95),
+            "warnings": list(self.warnings),
+            **self.extra,
+            "predictions": [
+                {
+                    "start_s": p.start_s,
+                    "end_s": p.end_s,
+                    "label": p.label,
+                    "smoothed": p.smoothed_label,
+                    "confidence": p.confidence,
+                    "latency_s": lat,
+                }
+                for p, lat in zip(self.predictions, self.latencies_s)
+            ],
         }
 
 
@@ -74,8 +91,9 @@ def stream_channels(recognizer: Recognizer) -> tuple[str, str, str]:
     acc = [c for c in parsed if c.sensor == "acc"]
     placements = sorted({c.placement for c in acc})
     if len(acc) != len(parsed) or len(placements) != 1:
-        raise ConfigError(f"a watch streams one accelerometer; the model needs {list(recognizer.channels)}",
-                          field="channels")
+        raise ConfigError(
+            f"a watch streams one accelerometer; the model needs {list(recognizer.channels)}", field="channels"
+        )
     return tuple(f"{placements[0]}_acc_{axis}" for axis in "xyz")  # type: ignore[return-value]
 
 
@@ -102,8 +120,9 @@ class CsvRecorder:
         return self.path.with_name(self.path.name + ".device_times.tsv")
 
     def write(self, t: np.ndarray, xyz: np.ndarray, t_device: np.ndarray | None = None) -> None:
-        self._fh.write("".join(f"{float(ti)!r},{float(a)!r},{float(b)!r},{float(c)!r}\n"
-                               for ti, (a, b, c) in zip(t, xyz)))
+        self._fh.write(
+            "".join(f"{float(ti)!r},{float(a)!r},{float(b)!r},{float(c)!r}\n" for ti, (a, b, c) in zip(t, xyz))
+        )
         self._fh.flush()
         if t_device is not None:
             if self._dev is None:
@@ -122,8 +141,10 @@ class CsvRecorder:
 def stream_warnings(rate: float | None, model_rate: float, loss: float, saturated: int) -> list[str]:
     out = []
     if rate is not None and rate < 0.9 * model_rate:
-        out.append(f"the device delivers {rate:.1f} Hz, below the {model_rate:g} Hz the model was trained on: "
-                   f"samples are interpolated and predictions may be less accurate")
+        out.append(
+            f"the device delivers {rate:.1f} Hz, below the {model_rate:g} Hz the model was trained on: "
+            f"samples are interpolated and predictions may be less accurate"
+        )
     if loss > 0.01:
         out.append(f"{100 * loss:.1f} % of samples lost")
     if saturated:
@@ -131,10 +152,16 @@ def stream_warnings(rate: float | None, model_rate: float, loss: float, saturate
     return out
 
 
-async def run_live(client: WatchClient, recognizer: Recognizer, *, duration: float | None = None,
-                   record: Path | None = None, stop: asyncio.Event | None = None,
-                   on_prediction: Callable[[Prediction, float], None] | None = None,
-                   on_batch: Callable[[DeviceSamples], None] | None = None) -> LiveSummary:
+async def run_live(
+    client: WatchClient,
+    recognizer: Recognizer,
+    *,
+    duration: float | None = None,
+    record: Path | None = None,
+    stop: asyncio.Event | None = None,
+    on_prediction: Callable[[Prediction, float], None] | None = None,
+    on_batch: Callable[[DeviceSamples], None] | None = None,
+) -> LiveSummary:
     """Recognise a started `WatchClient`'s stream until `duration` seconds (host clock) pass or it ends.
 
     Every batch is pushed to `recognizer.stream()` with the client's host timestamps (and written to `record`
@@ -182,17 +209,29 @@ async def run_live(client: WatchClient, recognizer: Recognizer, *, duration: flo
         error = str(task.exception())  # the watch gave up reconnecting: keep what was received
     emit(stream.flush())
     stats = client.stats
-    warnings = stream_warnings(stats.measured_rate_hz, recognizer.manifest.window.rate_hz, stats.loss_fraction,
-                         stats.saturated_samples)
+    warnings = stream_warnings(
+        stats.measured_rate_hz, recognizer.manifest.window.rate_hz, stats.loss_fraction, stats.saturated_samples
+    )
     if error:
         warnings.append(f"stream ended early: {error}")
-    return LiveSummary(device=str(client.device or client.protocol.name), duration_s=client.now() - start,
-                       samples=stats.samples, measured_rate_hz=stats.measured_rate_hz, gaps=stats.gaps,
-                       missing_samples=stats.missing_samples, reconnects=stats.reconnects,
-                       decode_errors=stats.decode_errors, predictions=tuple(preds), latencies_s=tuple(lats),
-                       warnings=tuple(warnings),
-                       extra={"protocol": client.protocol.name, "drift_ppm": stats.drift_ppm,
-                              "record": None if record is None else str(record)})
+    return LiveSummary(
+        device=str(client.device or client.protocol.name),
+        duration_s=client.now() - start,
+        samples=stats.samples,
+        measured_rate_hz=stats.measured_rate_hz,
+        gaps=stats.gaps,
+        missing_samples=stats.missing_samples,
+        reconnects=stats.reconnects,
+        decode_errors=stats.decode_errors,
+        predictions=tuple(preds),
+        latencies_s=tuple(lats),
+        warnings=tuple(warnings),
+        extra={
+            "protocol": client.protocol.name,
+            "drift_ppm": stats.drift_ppm,
+            "record": None if record is None else str(record),
+        },
+    )
 
 
 def load_recorded(path: Path) -> Recording:
@@ -223,7 +262,16 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
     missing = int(sum(max(0, round(g * rate) - 1) for g in gaps)) if rate else 0
     loss = missing / max(1, missing + recording.n_samples)
     warnings = stream_warnings(rate, recognizer.manifest.window.rate_hz, loss, 0)
-    return LiveSummary(device=recording.source, duration_s=recording.duration_s, samples=recording.n_samples,
-                       measured_rate_hz=rate, gaps=int(gaps.size), missing_samples=missing, reconnects=0,
-                       decode_errors=0, predictions=tuple(preds), latencies_s=tuple(p.latency_s for p in preds),
-                       warnings=tuple(warnings))
+    return LiveSummary(
+        device=recording.source,
+        duration_s=recording.duration_s,
+        samples=recording.n_samples,
+        measured_rate_hz=rate,
+        gaps=int(gaps.size),
+        missing_samples=missing,
+        reconnects=0,
+        decode_errors=0,
+        predictions=tuple(preds),
+        latencies_s=tuple(p.latency_s for p in preds),
+        warnings=tuple(warnings),
+    )

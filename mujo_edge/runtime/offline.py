@@ -35,8 +35,9 @@ def data_source(data: str, root: Path | None) -> tuple[DatasetLoader, Path]:
     return loader, resolve_root(loader.spec, root)
 
 
-def load_for_bundle(data: str, root: Path | None, manifest: Manifest, subjects: Sequence[str] | None = None
-                    ) -> list[Recording]:
+def load_for_bundle(
+    data: str, root: Path | None, manifest: Manifest, subjects: Sequence[str] | None = None
+) -> list[Recording]:
     """Recordings of `data` (see `data_source`) with the bundle's placements and sensors, of `subjects` if given."""
     from mujo_edge.data.prepare import load_recordings
 
@@ -96,12 +97,25 @@ class RecordingTimeline:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "subject": self.subject, "t0": self.t0,
-            "segments": [{**s.to_dict(), "start_rel_s": s.start_s - self.t0, "end_rel_s": s.end_s - self.t0}
-                         for s in self.segments],
-            "windows": [{"start_s": p.start_s, "end_s": p.end_s, "label": p.label, "smoothed": p.smoothed_label,
-                         "confidence": p.confidence, "true": y, "latency_s": p.latency_s}
-                        for p, y in zip(self.predictions, self.truth)],
+            "source": self.source,
+            "subject": self.subject,
+            "t0": self.t0,
+            "segments": [
+                {**s.to_dict(), "start_rel_s": s.start_s - self.t0, "end_rel_s": s.end_s - self.t0}
+                for s in self.segments
+            ],
+            "windows": [
+                {
+                    "start_s": p.start_s,
+                    "end_s": p.end_s,
+                    "label": p.label,
+                    "smoothed": p.smoothed_label,
+                    "confidence": p.confidence,
+                    "true": y,
+                    "latency_s": p.latency_s,
+                }
+                for p, y in zip(self.predictions, self.truth)
+            ],
         }
 
 
@@ -118,9 +132,15 @@ class PredictReport:
     metrics: ReportMetrics | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bundle": self.bundle, "artifact": self.artifact, "engine": self.engine, "smoothing": self.smoothing,
-                "mean_latency_ms": self.mean_latency_ms, "recordings": [r.to_dict() for r in self.recordings],
-                "metrics": None if self.metrics is None else self.metrics.to_dict()}
+        return {
+            "bundle": self.bundle,
+            "artifact": self.artifact,
+            "engine": self.engine,
+            "smoothing": self.smoothing,
+            "mean_latency_ms": self.mean_latency_ms,
+            "recordings": [r.to_dict() for r in self.recordings],
+            "metrics": None if self.metrics is None else self.metrics.to_dict(),
+        }
 
 
 def _metrics(timelines: Sequence[RecordingTimeline], labels: Sequence[str], smoothed: bool) -> ReportMetrics | None:
@@ -154,18 +174,31 @@ def predict_report(recognizer: Recognizer, recordings: Sequence[Recording]) -> P
     for rec in recordings:
         preds = recognizer.predict_recording(rec)
         truth = recognizer.true_labels(rec, preds)
-        timelines.append(RecordingTimeline(rec.source, rec.subject, float(rec.t[0]),
-                                           tuple(segments(preds, truth, step_s, smoothed)), tuple(preds),
-                                           tuple(truth)))
+        timelines.append(
+            RecordingTimeline(
+                rec.source,
+                rec.subject,
+                float(rec.t[0]),
+                tuple(segments(preds, truth, step_s, smoothed)),
+                tuple(preds),
+                tuple(truth),
+            )
+        )
     latencies = [p.latency_s for r in timelines for p in r.predictions]
-    return PredictReport(bundle=str(recognizer.bundle.source), artifact=recognizer.artifact.name,
-                         engine=recognizer.artifact.engine, smoothing=recognizer.smoothing,
-                         mean_latency_ms=1e3 * float(np.mean(latencies)) if latencies else None,
-                         recordings=tuple(timelines), metrics=_metrics(timelines, recognizer.labels, smoothed))
+    return PredictReport(
+        bundle=str(recognizer.bundle.source),
+        artifact=recognizer.artifact.name,
+        engine=recognizer.artifact.engine,
+        smoothing=recognizer.smoothing,
+        mean_latency_ms=1e3 * float(np.mean(latencies)) if latencies else None,
+        recordings=tuple(timelines),
+        metrics=_metrics(timelines, recognizer.labels, smoothed),
+    )
 
 
-def recording_to_replay(data: str, root: Path | None, subject: str | None, index: int,
-                        seconds: float | None = None) -> Recording:
+def recording_to_replay(
+    data: str, root: Path | None, subject: str | None, index: int, seconds: float | None = None
+) -> Recording:
     """Recording `index` (of `subject`, if given) of `data` (see `data_source`), accelerometer channels only,
     cut to its first `seconds` when given: what `mujo-edge emulate` streams from a virtual watch."""
     from mujo_edge.channels import ChannelSelection
@@ -185,6 +218,15 @@ def recording_to_replay(data: str, root: Path | None, subject: str | None, index
     if not seconds > 0:
         raise ConfigError(f"must be > 0, got {seconds}", field="seconds")
     keep = rec.t <= rec.t[0] + seconds
-    return type(rec).create(rec.t[keep], rec.x[keep], rec.channels, subject=rec.subject, source=rec.source,
-                            recording_id=rec.recording_id, classes=rec.classes, labels=rec.labels[keep],
-                            valid=rec.valid[keep], meta=dict(rec.meta))
+    return type(rec).create(
+        rec.t[keep],
+        rec.x[keep],
+        rec.channels,
+        subject=rec.subject,
+        source=rec.source,
+        recording_id=rec.recording_id,
+        classes=rec.classes,
+        labels=rec.labels[keep],
+        valid=rec.valid[keep],
+        meta=dict(rec.meta),
+    )

@@ -47,26 +47,36 @@ def _rank(order: Sequence[str], value: str) -> int:
     return order.index(value) if value in order else len(order)
 
 
-def candidate_artifacts(manifest: Manifest, engine: str | None = None, artifact: str | None = None
-                        ) -> list[Artifact]:
+def candidate_artifacts(manifest: Manifest, engine: str | None = None, artifact: str | None = None) -> list[Artifact]:
     """Artifacts to try, best first: the named one; else `engine`'s usable ones; else all usable ones."""
     if artifact is not None:
         chosen = manifest.artifact(artifact)
         if engine is not None and chosen.engine != engine:
             raise ConfigError(f"artifact {artifact!r} runs on {chosen.engine.value!r}, not {engine!r}", field="engine")
         if chosen.status == ArtifactStatus.EXPORT_FAILED or chosen.file is None:
-            raise BundleError(f"artifact {artifact!r} failed to export and has no model file"
-                              + (f" ({chosen.notes})" if chosen.notes else ""), field=f"artifacts.{artifact}.status")
+            raise BundleError(
+                f"artifact {artifact!r} failed to export and has no model file"
+                + (f" ({chosen.notes})" if chosen.notes else ""),
+                field=f"artifacts.{artifact}.status",
+            )
         return [chosen]
     if engine is not None:
         ENGINES.get(engine)  # UnknownNameError listing the known engines
     usable = [a for a in manifest.artifacts if a.usable and (engine is None or a.engine == engine)]
     if not usable:
         have = ", ".join(f"{a.name} ({a.engine}, {a.status})" for a in manifest.artifacts) or "none"
-        raise BundleError(f"no usable artifact{f' for engine {engine!r}' if engine else ''}; the bundle has: {have}",
-                          field="artifacts")
-    return sorted(usable, key=lambda a: (a.status != ArtifactStatus.PASS, _rank(PRECISION_PREFERENCE, a.precision),
-                                         _rank(ENGINE_PREFERENCE, a.engine)))
+        raise BundleError(
+            f"no usable artifact{f' for engine {engine!r}' if engine else ''}; the bundle has: {have}",
+            field="artifacts",
+        )
+    return sorted(
+        usable,
+        key=lambda a: (
+            a.status != ArtifactStatus.PASS,
+            _rank(PRECISION_PREFERENCE, a.precision),
+            _rank(ENGINE_PREFERENCE, a.engine),
+        ),
+    )
 
 
 def _load_first(bundle: Bundle, candidates: list[Artifact], threads: int, explicit: bool) -> tuple[Artifact, Engine]:
@@ -87,8 +97,11 @@ def _load_first(bundle: Bundle, candidates: list[Artifact], threads: int, explic
             continue
         return a, engine
     engines = sorted({e.engine for e in missing})
-    raise EngineUnavailableError(", ".join(engines), "; ".join(sorted({e.install for e in missing})),
-                                 f"no engine for the artifacts {[a.name for a in candidates]} imports here")
+    raise EngineUnavailableError(
+        ", ".join(engines),
+        "; ".join(sorted({e.install for e in missing})),
+        f"no engine for the artifacts {[a.name for a in candidates]} imports here",
+    )
 
 
 class Recognizer:
@@ -97,8 +110,11 @@ class Recognizer:
     def __init__(self, bundle: Bundle, artifact: Artifact, engine: Engine, smoothing: int = 1) -> None:
         manifest = bundle.manifest
         if manifest.kind != "classifier":
-            raise BundleError(f"the bundle holds a {manifest.kind!r}, the recognizer needs a classifier",
-                              path=bundle.source, field="kind")
+            raise BundleError(
+                f"the bundle holds a {manifest.kind!r}, the recognizer needs a classifier",
+                path=bundle.source,
+                field="kind",
+            )
         if not manifest.labels:
             raise BundleError("the bundle has no labels", path=bundle.source, field="labels")
         Smoother(smoothing, 1.0)  # validates smoothing >= 1 before anything runs
@@ -108,8 +124,14 @@ class Recognizer:
         self.smoothing = smoothing
 
     @classmethod
-    def from_bundle(cls, path: str | Path | Bundle, engine: str | None = None, artifact: str | None = None,
-                    threads: int = 1, smoothing: int = 1) -> Recognizer:
+    def from_bundle(
+        cls,
+        path: str | Path | Bundle,
+        engine: str | None = None,
+        artifact: str | None = None,
+        threads: int = 1,
+        smoothing: int = 1,
+    ) -> Recognizer:
         """Open (and verify) a bundle folder or .zip and load its best usable artifact.
 
         `artifact` names one artifact; else `engine` restricts to that engine's artifacts; else the first
@@ -121,8 +143,12 @@ class Recognizer:
         candidates = candidate_artifacts(bundle.manifest, engine, artifact)
         chosen, loaded = _load_first(bundle, candidates, threads, explicit=artifact is not None or engine is not None)
         if chosen.status != ArtifactStatus.PASS:
-            log.warning("artifact %s is %s at export (parity %s): predictions may differ from the trained model",
-                        chosen.name, chosen.status, dict(chosen.parity))
+            log.warning(
+                "artifact %s is %s at export (parity %s): predictions may differ from the trained model",
+                chosen.name,
+                chosen.status,
+                dict(chosen.parity),
+            )
         log.info("loaded %s on %s", chosen.name, chosen.engine)
         return cls(bundle, chosen, loaded, smoothing)
 
@@ -151,18 +177,24 @@ class Recognizer:
                 raise ConfigError(f"{len(channels)} channel names for {x.shape[1]} channels", field="channels")
             missing = [c for c in self.channels if c not in channels]
             if missing:
-                raise ConfigError(f"the input lacks {missing}: expected {list(self.channels)}, got {list(channels)}",
-                                  field="channels")
+                raise ConfigError(
+                    f"the input lacks {missing}: expected {list(self.channels)}, got {list(channels)}", field="channels"
+                )
             x = x[:, channel_indices(channels, self.channels)]
         elif x.shape[1] != want_c:
             raise ConfigError(f"expected {want_c} channels {list(self.channels)}, got {x.shape[1]}", field="channels")
         if x.shape[2] != want_l:
-            raise ConfigError(f"expected windows of {want_l} samples ({self.manifest.window.window_s:g} s at "
-                              f"{self.manifest.window.rate_hz:g} Hz), got {x.shape[2]}", field="window.length")
+            raise ConfigError(
+                f"expected windows of {want_l} samples ({self.manifest.window.window_s:g} s at "
+                f"{self.manifest.window.rate_hz:g} Hz), got {x.shape[2]}",
+                field="window.length",
+            )
         bad = ~np.isfinite(x).all(axis=(1, 2))
         if bad.any():
-            raise SampleError(f"window {int(np.flatnonzero(bad)[0])} holds non-finite values "
-                              f"({int(bad.sum())} such windows)", field="x")
+            raise SampleError(
+                f"window {int(np.flatnonzero(bad)[0])} holds non-finite values ({int(bad.sum())} such windows)",
+                field="x",
+            )
         return x
 
     def logits(self, x_raw: np.ndarray, channels: Sequence[str] | None = None) -> tuple[np.ndarray, float]:
@@ -176,12 +208,16 @@ class Recognizer:
         out = self.engine.run(z)
         elapsed = time.perf_counter() - t0
         if out.shape != (x.shape[0], k):
-            raise BundleError(f"the model returned logits of shape {out.shape}, the manifest has {k} labels",
-                              path=self.bundle.source, field=f"artifacts.{self.artifact.name}")
+            raise BundleError(
+                f"the model returned logits of shape {out.shape}, the manifest has {k} labels",
+                path=self.bundle.source,
+                field=f"artifacts.{self.artifact.name}",
+            )
         return out, elapsed
 
-    def predict_windows(self, x_raw: np.ndarray, channels: Sequence[str] | None = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+    def predict_windows(
+        self, x_raw: np.ndarray, channels: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Label indices int64 [W] and probabilities float64 [W, K] of raw SI windows float32 [W, C, L].
 
         `channels`, when given, names the input's channels; they are then picked and ordered by name,
@@ -191,8 +227,9 @@ class Recognizer:
         logits, _ = self.logits(x_raw, channels)
         return logits.argmax(axis=1).astype(np.int64), softmax(logits)
 
-    def _predictions(self, logits: np.ndarray, starts: Sequence[float] | np.ndarray, seconds: float,
-                     smoother: Smoother) -> list[Prediction]:
+    def _predictions(
+        self, logits: np.ndarray, starts: Sequence[float] | np.ndarray, seconds: float, smoother: Smoother
+    ) -> list[Prediction]:
         probs = softmax(logits)
         latency = seconds / max(len(starts), 1)
         window_s = self.manifest.window.window_s
@@ -200,10 +237,19 @@ class Recognizer:
         for row, p, start in zip(logits, probs, starts):
             i = int(row.argmax())
             s = smoother.update(i, float(start))
-            out.append(Prediction(label=self.labels[i], index=i, probabilities=tuple(float(v) for v in p),
-                                  logits=tuple(float(v) for v in row), start_s=float(start),
-                                  end_s=float(start) + window_s, latency_s=latency,
-                                  smoothed_label=self.labels[s], smoothed_index=s))
+            out.append(
+                Prediction(
+                    label=self.labels[i],
+                    index=i,
+                    probabilities=tuple(float(v) for v in p),
+                    logits=tuple(float(v) for v in row),
+                    start_s=float(start),
+                    end_s=float(start) + window_s,
+                    latency_s=latency,
+                    smoothed_label=self.labels[s],
+                    smoothed_index=s,
+                )
+            )
         return out
 
     def _smoother(self) -> Smoother:
@@ -217,25 +263,40 @@ class Recognizer:
         names = recording.channel_names
         missing = [c for c in self.channels if c not in names]
         if missing:
-            raise ConfigError(f"{recording.source}: the model needs channels {list(self.channels)}; the recording "
-                              f"lacks {missing} (has {list(names)})", field="channels")
+            raise ConfigError(
+                f"{recording.source}: the model needs channels {list(self.channels)}; the recording "
+                f"lacks {missing} (has {list(names)})",
+                field="channels",
+            )
         fitted = recording.with_channels(self.channels)
         for channel, unit in zip(fitted.channels, self.manifest.units):
             if channel.unit != unit:
-                raise ConfigError(f"{recording.source}: channel {channel.name} is in {channel.unit}, the "
-                                  f"model expects {unit}", field="units")
+                raise ConfigError(
+                    f"{recording.source}: channel {channel.name} is in {channel.unit}, the model expects {unit}",
+                    field="units",
+                )
         rate = recording.native_rate_hz()
         w = self.manifest.window
         if np.isfinite(rate) and 1.0 / rate > w.max_gap_s:
-            raise ConfigError(f"{recording.source}: samples arrive at {rate:.3g} Hz, {1 / rate:.3g} s apart, more than "
-                              f"the bundle's max_gap_s {w.max_gap_s:g} s: every interval would be a gap; the model "
-                              f"needs at least {1 / w.max_gap_s:.3g} Hz (it runs at {w.rate_hz:g} Hz)",
-                              field="sample_rate_hz")
+            raise ConfigError(
+                f"{recording.source}: samples arrive at {rate:.3g} Hz, {1 / rate:.3g} s apart, more than "
+                f"the bundle's max_gap_s {w.max_gap_s:g} s: every interval would be a gap; the model "
+                f"needs at least {1 / w.max_gap_s:.3g} Hz (it runs at {w.rate_hz:g} Hz)",
+                field="sample_rate_hz",
+            )
         labels = recording.labels if keep_labels else np.full(recording.n_samples, UNLABELLED, np.int16)
-        return Recording(t=recording.t, x=fitted.x, channels=fitted.channels,
-                         subject=recording.subject, classes=recording.classes, labels=labels,
-                         source=recording.source, recording_id=recording.recording_id, valid=recording.valid,
-                         meta=recording.meta)
+        return Recording(
+            t=recording.t,
+            x=fitted.x,
+            channels=fitted.channels,
+            subject=recording.subject,
+            classes=recording.classes,
+            labels=labels,
+            source=recording.source,
+            recording_id=recording.recording_id,
+            valid=recording.valid,
+            meta=recording.meta,
+        )
 
     def predict_recording(self, recording: Recording) -> list[Prediction]:
         """One Prediction per window of `recording` (raw samples, SI units, any rate), in time order.
@@ -245,8 +306,9 @@ class Recognizer:
         """
         windows = window_recording(self.fit_recording(recording), self.manifest.window)
         if len(windows) == 0:
-            log.warning("%s: no complete window without a gap (%.1f s of samples)", recording.source,
-                        recording.duration_s)
+            log.warning(
+                "%s: no complete window without a gap (%.1f s of samples)", recording.source, recording.duration_s
+            )
             return []
         logits, seconds = self.logits(windows.x)
         return self._predictions(logits, windows.start, seconds, self._smoother())
@@ -289,8 +351,11 @@ class StreamingRecognizer:
         names = tuple(channels) if channels is not None else recognizer.channels
         missing = [c for c in recognizer.channels if c not in names]
         if missing:
-            raise ConfigError(f"the stream lacks {missing}: the model needs {list(recognizer.channels)}, the "
-                              f"stream has {list(names)}", field="channels")
+            raise ConfigError(
+                f"the stream lacks {missing}: the model needs {list(recognizer.channels)}, the "
+                f"stream has {list(names)}",
+                field="channels",
+            )
         self.input_channels = names
         self._index = channel_indices(names, recognizer.channels)
         self.windower = StreamWindower(recognizer.manifest.window, recognizer.channels)
@@ -300,8 +365,11 @@ class StreamingRecognizer:
         """Add samples (t [N] seconds, strictly increasing; x [N, C] SI units in `input_channels` order)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.input_channels):
-            raise SampleError(f"samples have shape {x.shape}, expected (N, {len(self.input_channels)}) for "
-                              f"{list(self.input_channels)}", field="x")
+            raise SampleError(
+                f"samples have shape {x.shape}, expected (N, {len(self.input_channels)}) for "
+                f"{list(self.input_channels)}",
+                field="x",
+            )
         return self._predict(self.windower.push(t, x[:, self._index]))
 
     def flush(self) -> list[Prediction]:

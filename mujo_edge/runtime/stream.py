@@ -136,8 +136,10 @@ class StreamWindower:
     def _check(self, t: np.ndarray, x: np.ndarray) -> None:
         c = len(self.channels)
         if x.ndim != 2 or x.shape != (t.shape[0], c):
-            raise SampleError(f"samples have shape {x.shape}, expected ({t.shape[0]}, {c}) for channels "
-                              f"{', '.join(self.channels)}", field="x")
+            raise SampleError(
+                f"samples have shape {x.shape}, expected ({t.shape[0]}, {c}) for channels {', '.join(self.channels)}",
+                field="x",
+            )
         if not np.isfinite(t).all():
             raise SampleError("non-finite timestamp", field="timestamp")
         if not np.isfinite(x).all():
@@ -147,9 +149,11 @@ class StreamWindower:
         dt = np.diff(np.concatenate([prev, t]))
         if (dt <= 0).any():
             i = int(np.flatnonzero(dt <= 0)[0])
-            raise SampleError(f"timestamps must increase strictly (sample at {t[i]!r} s after "
-                              f"{np.concatenate([prev, t])[i]!r} s); call reset() to start a new stream",
-                              field="timestamp")
+            raise SampleError(
+                f"timestamps must increase strictly (sample at {t[i]!r} s after "
+                f"{np.concatenate([prev, t])[i]!r} s); call reset() to start a new stream",
+                field="timestamp",
+            )
 
     def _grid(self, k_lo: int, k_hi: int) -> np.ndarray:
         # exactly grid_for's arithmetic: t0 + k / rate for the same integers k
@@ -179,11 +183,16 @@ class StreamWindower:
         out = []
         while self._next_start + length <= self._k_next:
             i = self._next_start - self._buf_k
-            if self._buf_valid[i:i + length].all():
+            if self._buf_valid[i : i + length].all():
                 start = float(self._grid(self._next_start, self._next_start)[0])
-                out.append(StreamWindow(start_s=start, end_s=start + self.config.window_s,
-                                        x=np.ascontiguousarray(self._buf_x[i:i + length].T),
-                                        index=self._next_start))
+                out.append(
+                    StreamWindow(
+                        start_s=start,
+                        end_s=start + self.config.window_s,
+                        x=np.ascontiguousarray(self._buf_x[i : i + length].T),
+                        index=self._next_start,
+                    )
+                )
                 self.windows_emitted += 1
             else:
                 self.windows_dropped += 1

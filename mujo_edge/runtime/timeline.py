@@ -26,12 +26,19 @@ class Segment:
     confidence: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start_s": self.start_s, "end_s": self.end_s, "label": self.label, "true": self.true,
-                "windows": self.windows, "confidence": self.confidence}
+        return {
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "label": self.label,
+            "true": self.true,
+            "windows": self.windows,
+            "confidence": self.confidence,
+        }
 
 
-def segments(predictions: Sequence[Prediction], truth: Sequence[str | None], step_s: float,
-             smoothed: bool = False) -> list[Segment]:
+def segments(
+    predictions: Sequence[Prediction], truth: Sequence[str | None], step_s: float, smoothed: bool = False
+) -> list[Segment]:
     """Consecutive windows with the same predicted and true label merged into one segment.
 
     A segment also ends where windows are not contiguous (a gap, or windows dropped), so a pause in the
@@ -43,11 +50,18 @@ def segments(predictions: Sequence[Prediction], truth: Sequence[str | None], ste
         if runs:
             last, last_label, last_true = runs[-1]
             # contiguous: this window starts one step (within half a step) after the previous one
-            if (last_label == label and last_true == y
-                    and abs(p.start_s - last[-1].start_s - step_s) <= 0.5 * step_s):
+            if last_label == label and last_true == y and abs(p.start_s - last[-1].start_s - step_s) <= 0.5 * step_s:
                 last.append(p)
                 continue
         runs.append(([p], label, y))
-    return [Segment(start_s=ps[0].start_s, end_s=ps[-1].end_s, label=label, true=y, windows=len(ps),
-                    confidence=float(np.mean([p.confidence for p in ps])))
-            for ps, label, y in runs]
+    return [
+        Segment(
+            start_s=ps[0].start_s,
+            end_s=ps[-1].end_s,
+            label=label,
+            true=y,
+            windows=len(ps),
+            confidence=float(np.mean([p.confidence for p in ps])),
+        )
+        for ps, label, y in runs
+    ]

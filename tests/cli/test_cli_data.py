@@ -33,16 +33,30 @@ def test_data_list_shows_every_loader():
 
 
 def test_inspect_spar_watch_reports_real_numbers(shared_data):
-    r = runner.invoke(app, ["data", "inspect", "spar_watch", "--root", str(shared_data / "spar_watch")],
-                      env={"COLUMNS": "200"})
+    r = runner.invoke(
+        app, ["data", "inspect", "spar_watch", "--root", str(shared_data / "spar_watch")], env={"COLUMNS": "200"}
+    )
     assert r.exit_code == 0, r.output
     for text in ("140", "10: 1, 2, 3", "244,102", "50.0 Hz", "wrist_acc_x", "m/s^2", "PEN", "pendulum", "4,677"):
         assert text in r.output
 
 
 def test_inspect_json_and_selection(shared_data):
-    r = runner.invoke(app, ["data", "inspect", "sp_sw_har", "--root", str(shared_data / "sp_sw_har"),
-                            "--placements", "wrist", "--sensors", "acc", "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "data",
+            "inspect",
+            "sp_sw_har",
+            "--root",
+            str(shared_data / "sp_sw_har"),
+            "--placements",
+            "wrist",
+            "--sensors",
+            "acc",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output)
     assert summary["channels"] == ["wrist_acc_x", "wrist_acc_y", "wrist_acc_z"]

@@ -19,8 +19,24 @@ def manifest():
 
 
 def test_demo_runs_end_to_end_on_an_unseen_subject(shared_data):
-    r = subprocess.run([sys.executable, "-m", "mujo_edge", "demo", "--sets", "3", "--speed", "40", "--quiet",
-                        "--data", str(shared_data / "spar_watch")], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mujo_edge",
+            "demo",
+            "--sets",
+            "3",
+            "--speed",
+            "40",
+            "--quiet",
+            "--data",
+            str(shared_data / "spar_watch"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert "against the recording's labels" in out and "0.00 % loss" in out and "tflite-int8" in out

@@ -14,9 +14,29 @@ pytestmark = pytest.mark.slow
 
 
 def test_finetune_writes_a_complete_checkpoint(tmp_path, shared_data):
-    r = subprocess.run([sys.executable, "-m", "mujo_edge", "finetune", "--dataset", "spar_watch", "--root",
-                        str(shared_data / "spar_watch"), "--regime", "baseline", "--epochs", "1", "--fold", "2",
-                        "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mujo_edge",
+            "finetune",
+            "--dataset",
+            "spar_watch",
+            "--root",
+            str(shared_data / "spar_watch"),
+            "--regime",
+            "baseline",
+            "--epochs",
+            "1",
+            "--fold",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "macro-F1" in r.stdout
     ckpt = read_classifier(tmp_path / "classifier.pt")
@@ -32,7 +52,23 @@ def test_finetune_writes_a_complete_checkpoint(tmp_path, shared_data):
 
 
 def test_frozen_without_checkpoint_is_a_clear_error(tmp_path, shared_data):
-    r = subprocess.run([sys.executable, "-m", "mujo_edge", "finetune", "--dataset", "spar_watch", "--root",
-                        str(shared_data / "spar_watch"), "--regime", "frozen", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mujo_edge",
+            "finetune",
+            "--dataset",
+            "spar_watch",
+            "--root",
+            str(shared_data / "spar_watch"),
+            "--regime",
+            "frozen",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 1 and "needs a pre-trained checkpoint" in r.stderr

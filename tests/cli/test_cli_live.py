@@ -60,8 +60,14 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("live") / "bundle"
     folder.mkdir()
     fx.build_onnx(folder / "model.onnx")
-    art = Artifact("onnx-fp32", "onnx", "fp32", "model.onnx", "onnxruntime",
-                   parity={"top1_agreement": 1.0, "max_abs_logit_diff": 0.0})
+    art = Artifact(
+        "onnx-fp32",
+        "onnx",
+        "fp32",
+        "model.onnx",
+        "onnxruntime",
+        parity={"top1_agreement": 1.0, "max_abs_logit_diff": 0.0},
+    )
     write_manifest(folder, fx.manifest([art]))
     return folder
 
@@ -82,8 +88,9 @@ def test_run_live_and_replay_of_its_recording_agree(protocol: str, bundle: Path,
     async def main():
         watch = bridge.MiniWatch(protocol, "LiveWatch", "F0:00:00:00:06:01", xyz, speed=speed)
         async with watch:
-            client = bridge.WatchClient(protocol, name="LiveWatch", reconnect=bridge.FAST,
-                                        host_clock=bridge.scaled_clock(speed), **bridge.SIM)
+            client = bridge.WatchClient(
+                protocol, name="LiveWatch", reconnect=bridge.FAST, host_clock=bridge.scaled_clock(speed), **bridge.SIM
+            )
             async with client:
                 stop = asyncio.Event()
                 seen: list = []
@@ -95,8 +102,14 @@ def test_run_live_and_replay_of_its_recording_agree(protocol: str, bundle: Path,
                     stop.set()
 
                 stopper = asyncio.create_task(stop_when_done())
-                summary = await run_live(client, recognizer, record=record, stop=stop,
-                                         on_prediction=lambda p, lat: seen.append(lat), on_batch=consumed.append)
+                summary = await run_live(
+                    client,
+                    recognizer,
+                    record=record,
+                    stop=stop,
+                    on_prediction=lambda p, lat: seen.append(lat),
+                    on_batch=consumed.append,
+                )
                 await stopper
         return summary, seen
 
@@ -106,12 +119,18 @@ def test_run_live_and_replay_of_its_recording_agree(protocol: str, bundle: Path,
     # the recording reads back with the CSV loader: the very timestamps and values that were streamed
     back = load_recorded(record)
     assert back.n_samples == len(xyz) and back.channel_names == stream_channels(recognizer)
-    np.testing.assert_array_equal(back.x, bridge.PROTOCOLS.get(protocol).encoder(
-        bridge.default_settings(bridge.PROTOCOLS.get(protocol))).quantise(xyz).astype(np.float32))
+    np.testing.assert_array_equal(
+        back.x,
+        bridge.PROTOCOLS.get(protocol)
+        .encoder(bridge.default_settings(bridge.PROTOCOLS.get(protocol)))
+        .quantise(xyz)
+        .astype(np.float32),
+    )
     replayed = replay_recording(recognizer, back)
     assert _agreement(summary.predictions, replayed) == 1.0
-    np.testing.assert_allclose([p.probabilities for p in summary.predictions],
-                               [p.probabilities for p in replayed], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        [p.probabilities for p in summary.predictions], [p.probabilities for p in replayed], rtol=0, atol=1e-9
+    )
     # and they recognise the signal: 8 s blocks of curl / squat / rest
     truth = recognizer.true_labels(rec, recognizer.predict_recording(rec))
     offline = [t for t in truth if t is not None]
@@ -152,8 +171,9 @@ def test_replay_command_prints_summary_and_json(bundle: Path, tmp_path: Path) ->
         assert text in r.output
     data = json.loads(out.read_text())
     assert data["samples"] == rec.n_samples and len(data["predictions"]) >= 17
-    assert [p["label"] for p in data["predictions"]] == [p.label for p in replay_recording(
-        Recognizer.from_bundle(bundle), load_recorded(path))]
+    assert [p["label"] for p in data["predictions"]] == [
+        p.label for p in replay_recording(Recognizer.from_bundle(bundle), load_recorded(path))
+    ]
 
 
 def test_live_rejects_bad_arguments(bundle: Path) -> None:
@@ -164,6 +184,7 @@ def test_live_rejects_bad_arguments(bundle: Path) -> None:
 
 
 # --- end to end across processes: live --device emulator over a loopback TCP radio -----------------------------
+
 
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
@@ -210,14 +231,26 @@ def tcp_radio(tmp_path: Path):
     from mujo_edge.firmware_bridge.sim import controllers_command
 
     central, peripheral = _free_ports(2)
-    radio = subprocess.Popen(controllers_command(central, peripheral), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+    radio = subprocess.Popen(
+        controllers_command(central, peripheral), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     script = tmp_path / "watch.py"
     script.write_text(WATCH_PROCESS)
     bridge.waiting.wait_listening(radio, (central, peripheral))
-    watch = subprocess.Popen([sys.executable, str(script), str(peripheral), str(TESTS / "bridge" / "test_client.py"),
-                              str(TESTS / "core" / "runtime_fixtures.py"), "30"], cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    watch = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            str(peripheral),
+            str(TESTS / "bridge" / "test_client.py"),
+            str(TESTS / "core" / "runtime_fixtures.py"),
+            "30",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # a scan started before the watch process has imported bumble and begun advertising finds nothing
     if watch.stdout is None or watch.stdout.readline().strip() != "advertising":
         radio.kill()
@@ -237,9 +270,27 @@ def test_cli_live_emulator_end_to_end_over_tcp(bundle: Path, tcp_radio: int, tmp
     assert found.exit_code == 0, found.output
     assert "EmuWatch" in found.output and "mujo" in found.output
     # a fresh controller connection per command: the devices scan closed its own
-    r = runner.invoke(app, ["live", "--device", "emulator", "--name", "EmuWatch", "--bundle", str(bundle),
-                            "--link", f"tcp:127.0.0.1:{tcp_radio}", "--duration", "4", "--record", str(record),
-                            "--json-out", str(out)], env=WIDE)
+    r = runner.invoke(
+        app,
+        [
+            "live",
+            "--device",
+            "emulator",
+            "--name",
+            "EmuWatch",
+            "--bundle",
+            str(bundle),
+            "--link",
+            f"tcp:127.0.0.1:{tcp_radio}",
+            "--duration",
+            "4",
+            "--record",
+            str(record),
+            "--json-out",
+            str(out),
+        ],
+        env=WIDE,
+    )
     assert r.exit_code == 0, r.output + repr(r.exception)
     for text in ("live: onnx-fp32", "samples", "gaps", "latency p50 / p95", "recorded to"):
         assert text in r.output
@@ -267,8 +318,9 @@ def spar_minute(shared_data: Path):
     from mujo_edge.data.registry import get_loader
     from mujo_edge.recording import Recording
 
-    recs = load_recordings(get_loader("spar_watch"), shared_data / "spar_watch",
-                           ChannelSelection(placements=("wrist",), sensors=("acc",)))
+    recs = load_recordings(
+        get_loader("spar_watch"), shared_data / "spar_watch", ChannelSelection(placements=("wrist",), sensors=("acc",))
+    )
     subject = recs[0].subject
     parts = [r for r in recs if r.subject == subject]
     xs, n = [], 0
@@ -278,8 +330,9 @@ def spar_minute(shared_data: Path):
         if n >= 3000:
             break
     x = np.concatenate(xs)[:3000]
-    return Recording.create(1000.0 + np.arange(len(x)) / 50.0, x, parts[0].channels, subject=subject,
-                            source="spar_watch-60s")
+    return Recording.create(
+        1000.0 + np.arange(len(x)) / 50.0, x, parts[0].channels, subject=subject, source="spar_watch-60s"
+    )
 
 
 async def _stream_emulated(protocol: str, rec, recognizer, record: Path, address: str, **watch_kw):
@@ -287,8 +340,9 @@ async def _stream_emulated(protocol: str, rec, recognizer, record: Path, address
 
     watch = watch_from_recording(protocol, rec, speed=E2E_SPEED, address=address, **watch_kw)
     async with watch:
-        client = bridge.WatchClient(protocol, address=address, reconnect=bridge.FAST,
-                                    host_clock=bridge.scaled_clock(E2E_SPEED), **bridge.SIM)
+        client = bridge.WatchClient(
+            protocol, address=address, reconnect=bridge.FAST, host_clock=bridge.scaled_clock(E2E_SPEED), **bridge.SIM
+        )
         async with client:
             stop = asyncio.Event()
             consumed = bridge.Arrivals()
@@ -306,12 +360,14 @@ async def _stream_emulated(protocol: str, rec, recognizer, record: Path, address
 
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", PROTOCOLS_ALL)
-def test_emulated_spar_minute_live_equals_replay_and_nothing_lost(protocol: str, spar_minute, bundle: Path,
-                                                                  tmp_path: Path) -> None:
+def test_emulated_spar_minute_live_equals_replay_and_nothing_lost(
+    protocol: str, spar_minute, bundle: Path, tmp_path: Path
+) -> None:
     recognizer = Recognizer.from_bundle(bundle, engine="onnxruntime")
     record = tmp_path / f"{protocol}.csv"
-    watch, summary = asyncio.run(asyncio.wait_for(
-        _stream_emulated(protocol, spar_minute, recognizer, record, "F0:00:00:00:08:01"), 90))
+    watch, summary = asyncio.run(
+        asyncio.wait_for(_stream_emulated(protocol, spar_minute, recognizer, record, "F0:00:00:00:08:01"), 90)
+    )
     assert len(watch.lost) == 0 and summary.missing_samples == 0 and summary.gaps == 0
     assert summary.samples == len(watch.delivered) > 0
     replayed = replay_recording(recognizer, load_recorded(record))
@@ -321,14 +377,19 @@ def test_emulated_spar_minute_live_equals_replay_and_nothing_lost(protocol: str,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", PROTOCOLS_ALL)
-def test_emulated_forced_disconnects_every_sample_delivered_or_counted(protocol: str, spar_minute, bundle: Path,
-                                                                       tmp_path: Path) -> None:
+def test_emulated_forced_disconnects_every_sample_delivered_or_counted(
+    protocol: str, spar_minute, bundle: Path, tmp_path: Path
+) -> None:
     from mujo_edge.firmware_bridge.emulator import WatchFaults
 
     recognizer = Recognizer.from_bundle(bundle, engine="onnxruntime")
     faults = WatchFaults(drop_link_at_s=(15.0, 40.0), reconnect_after_s=2.0)
-    watch, summary = asyncio.run(asyncio.wait_for(_stream_emulated(
-        protocol, spar_minute, recognizer, tmp_path / "d.csv", "F0:00:00:00:09:01", faults=faults), 90))
+    watch, summary = asyncio.run(
+        asyncio.wait_for(
+            _stream_emulated(protocol, spar_minute, recognizer, tmp_path / "d.csv", "F0:00:00:00:09:01", faults=faults),
+            90,
+        )
+    )
     assert summary.reconnects == 2 and summary.samples == len(watch.delivered)
     # samples lost after the last delivered one (the recording ended while reconnecting) no host can count
     first, last = watch.delivered.t_stream[0], watch.delivered.t_stream[-1]
@@ -352,15 +413,20 @@ def test_emulated_two_watches_never_mixed(spar_minute, bundle: Path) -> None:
 
     async def main():
         from mujo_edge.recording import Recording
+
         rec_b = Recording.create(spar_minute.t, other, spar_minute.channels, subject="b", source="reversed")
         a = watch_from_recording("polar", spar_minute, speed=E2E_SPEED, address="F0:00:00:00:0A:01", name="A")
         b = watch_from_recording("mujo", rec_b, speed=E2E_SPEED, address="F0:00:00:00:0A:02", name="B")
         got: dict[str, list] = {"A": bridge.Arrivals(), "B": bridge.Arrivals()}
         async with a, b:
-            clients = [bridge.WatchClient(p, address=w.address, reconnect=bridge.FAST,
-                                          host_clock=bridge.scaled_clock(E2E_SPEED), **bridge.SIM)
-                       for p, w in (("polar", a), ("mujo", b))]
+            clients = [
+                bridge.WatchClient(
+                    p, address=w.address, reconnect=bridge.FAST, host_clock=bridge.scaled_clock(E2E_SPEED), **bridge.SIM
+                )
+                for p, w in (("polar", a), ("mujo", b))
+            ]
             async with bridge.MultiWatch(clients) as both:
+
                 async def consume() -> None:
                     async for batch in both.samples():
                         got[batch.device.name].append(batch)

@@ -33,12 +33,31 @@ def test_human_units_as_the_paper_prints_them():
 def test_summary_paper_table():
     r = invoke("summary", "--preset", "paper")
     assert r.exit_code == 0, r.output
-    for text in ("text (text)", "pose (pose)", "video (video)", "sensor_1 (sensor)", "sensor_3 (sensor)",
-                 "3 x 17 x 100", "9 x 100",
-                 "619.5140 K", "619.7120 K", "328.1920 K", "2.3296 M", "1.1804 M",  # encoder params = Table 4
-                 "3.9386 M", "4.2662 M", "3.6109 M", "4.5939 M",  # projection params = Table 4
-                 "2.1396 M", "38.0960 M", "7.8643 M",  # torch FLOPs
-                 "Sensor (MHEALTH)", "Sensor (MM-Fit)", "38.1508 M", "-0.58 %"):
+    for text in (
+        "text (text)",
+        "pose (pose)",
+        "video (video)",
+        "sensor_1 (sensor)",
+        "sensor_3 (sensor)",
+        "3 x 17 x 100",
+        "9 x 100",
+        "619.5140 K",
+        "619.7120 K",
+        "328.1920 K",
+        "2.3296 M",
+        "1.1804 M",  # encoder params = Table 4
+        "3.9386 M",
+        "4.2662 M",
+        "3.6109 M",
+        "4.5939 M",  # projection params = Table 4
+        "2.1396 M",
+        "38.0960 M",
+        "7.8643 M",  # torch FLOPs
+        "Sensor (MHEALTH)",
+        "Sensor (MM-Fit)",
+        "38.1508 M",
+        "-0.58 %",
+    ):
         assert text in r.output, text
 
 

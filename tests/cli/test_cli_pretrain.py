@@ -54,8 +54,13 @@ def recipe(tmp_path_factory):
 
 
 def cli(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "mujo_edge", "pretrain", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mujo_edge", "pretrain", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, recipe, shared_data):
@@ -117,12 +122,32 @@ def test_torchrun_with_two_processes_trains_like_one(tmp_path, shared_data):
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(RECIPE.format(model=tmp_path / "tiny.toml").replace("epochs = 16", "epochs = 2"))
     args = ["pretrain", "--preset", str(recipe), "--data", str(shared_data), "--exclude", "spar_watch"]
-    one = subprocess.run([sys.executable, "-m", "mujo_edge", *args, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, timeout=600)
+    one = subprocess.run(
+        [sys.executable, "-m", "mujo_edge", *args, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stdout + one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "mujo_edge", *args, "--out", str(tmp_path / "two")],
-                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "mujo_edge",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert two.returncode == 0, two.stdout + two.stderr
     a = load_checkpoint(tmp_path / "one" / "last.pt")
     b = load_checkpoint(tmp_path / "two" / "last.pt")
@@ -137,17 +162,39 @@ def test_torchrun_with_two_processes_trains_like_one(tmp_path, shared_data):
 
 def test_default_recipe_builds_its_full_corpus_and_trains(tmp_path, shared_data):
     """The shipped default (real + synthetic + text), one epoch: the corpus leaves the target out."""
-    r = subprocess.run([sys.executable, "-m", "mujo_edge", "pretrain", "--preset", "wrist-exercise", "--exclude",
-                        "spar_watch", "--epochs", "1", "--data", str(shared_data), "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mujo_edge",
+            "pretrain",
+            "--preset",
+            "wrist-exercise",
+            "--exclude",
+            "spar_watch",
+            "--epochs",
+            "1",
+            "--data",
+            str(shared_data),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     info = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
     assert set(info["sources"]) == {"sp_sw_har", "synthetic"}
     assert set(info["kinds"]) == {"wrist_acc", "wrist_gyro", "pocket_acc", "pose"}
     assert info["counts"]["pose"] > 10_000 and info["counts"]["pocket_acc"] == 1434
     metrics = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
-    for key in ("wrist_acc->text@sp_sw_har/balanced_top1", "wrist_acc->text@synthetic/balanced_top1",
-                "wrist_acc->wrist_gyro/top1", "wrist_acc->pocket_acc/top1"):
+    for key in (
+        "wrist_acc->text@sp_sw_har/balanced_top1",
+        "wrist_acc->text@synthetic/balanced_top1",
+        "wrist_acc->wrist_gyro/top1",
+        "wrist_acc->pocket_acc/top1",
+    ):
         assert 0.0 <= metrics[key] <= 1.0
 
 
@@ -156,16 +203,34 @@ def test_baseline_method_reuses_a_corpus_and_refuses_one_with_the_target(tmp_pat
     mujo = cli(*base, "--exclude", "spar_watch", "--out", tmp_path / "mujo")
     out, _ = mujo.communicate(timeout=600)
     assert mujo.returncode == 0, out
-    ae = cli(*base, "--exclude", "spar_watch", "--method", "autoencoder", "--corpus", tmp_path / "mujo" / "corpus",
-             "--out", tmp_path / "ae")
+    ae = cli(
+        *base,
+        "--exclude",
+        "spar_watch",
+        "--method",
+        "autoencoder",
+        "--corpus",
+        tmp_path / "mujo" / "corpus",
+        "--out",
+        tmp_path / "ae",
+    )
     out, _ = ae.communicate(timeout=600)
     assert ae.returncode == 0, out
     ckpt = load_checkpoint(tmp_path / "ae" / "best.pt")
     assert ckpt["train_config"]["method"] == "autoencoder" and "head" in ckpt
     assert ckpt["corpus"]["exclude"] == ["spar_watch"]  # provenance of the reused corpus
     # a corpus built with sp_sw_har in it cannot be reused by a run that must leave sp_sw_har out
-    bad = cli(*base, "--exclude", "sp_sw_har", "--method", "simclr", "--corpus", tmp_path / "mujo" / "corpus",
-              "--out", tmp_path / "bad")
+    bad = cli(
+        *base,
+        "--exclude",
+        "sp_sw_har",
+        "--method",
+        "simclr",
+        "--corpus",
+        tmp_path / "mujo" / "corpus",
+        "--out",
+        tmp_path / "bad",
+    )
     out, _ = bad.communicate(timeout=120)
     assert bad.returncode == 1 and "--corpus" in out and "sp_sw_har" in out and "Traceback" not in out
     wrong = cli(*base, "--method", "nope", "--out", tmp_path / "wrong")

@@ -30,10 +30,18 @@ WIDE = {"COLUMNS": "200"}
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory):
     models = tmp_path_factory.getbasetemp() / "runtime-models"
-    failed = Artifact("onnx-int8", "onnx", "int8", None, "onnxruntime", status=ArtifactStatus.EXPORT_FAILED,
-                      notes="no ConvInteger kernel")
-    return fx.make_bundle(tmp_path_factory.mktemp("cli") / "bundle", models, ["tflite-fp32", "onnx-fp32"],
-                          extra=[failed])
+    failed = Artifact(
+        "onnx-int8",
+        "onnx",
+        "int8",
+        None,
+        "onnxruntime",
+        status=ArtifactStatus.EXPORT_FAILED,
+        notes="no ConvInteger kernel",
+    )
+    return fx.make_bundle(
+        tmp_path_factory.mktemp("cli") / "bundle", models, ["tflite-fp32", "onnx-fp32"], extra=[failed]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +73,24 @@ def test_predict_csv_prints_a_timeline_and_f1(bundle, csv_folder):
 
 
 def test_predict_json_on_a_dataset_with_subjects(bundle, csv_folder):
-    r = runner.invoke(app, ["predict", str(bundle), "--data", "csv", "--root", str(csv_folder),
-                            "--engine", "onnxruntime", "--subjects", "s1", "--smoothing", "3", "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "predict",
+            str(bundle),
+            "--data",
+            "csv",
+            "--root",
+            str(csv_folder),
+            "--engine",
+            "onnxruntime",
+            "--subjects",
+            "s1",
+            "--smoothing",
+            "3",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["artifact"] == "onnx-fp32" and out["engine"] == "onnxruntime" and out["smoothing"] == 3
@@ -87,8 +111,9 @@ def test_predict_errors(bundle, csv_folder, tmp_path):
     r = runner.invoke(app, ["predict", str(bundle), "--data", str(csv_folder), "--artifact", "onnx-int8"])
     assert isinstance(r.exception, BundleError) and "failed to export" in str(r.exception)
     ankle = tmp_path / "ankle.csv"
-    ankle.write_text("timestamp,ankle_acc_x,ankle_acc_y,ankle_acc_z\n" +
-                     "".join(f"{i / 50},0,0,9.8\n" for i in range(300)))
+    ankle.write_text(
+        "timestamp,ankle_acc_x,ankle_acc_y,ankle_acc_z\n" + "".join(f"{i / 50},0,0,9.8\n" for i in range(300))
+    )
     r = runner.invoke(app, ["predict", str(bundle), "--data", str(ankle)])
     assert isinstance(r.exception, ConfigError)
 
@@ -96,8 +121,21 @@ def test_predict_errors(bundle, csv_folder, tmp_path):
 def test_bundle_inspect_table_and_json(bundle):
     r = runner.invoke(app, ["bundle", "inspect", str(bundle)], env=WIDE)
     assert r.exit_code == 0, r.output
-    for text in ("[batch, 3, 100]", "NCL", "50 Hz", "100 samples", "wrist_acc_x", "m/s^2", "biceps curl",
-                 "tflite-fp32", "onnx-fp32", "export-failed", "ConvInteger", "synthetic", "0.97"):
+    for text in (
+        "[batch, 3, 100]",
+        "NCL",
+        "50 Hz",
+        "100 samples",
+        "wrist_acc_x",
+        "m/s^2",
+        "biceps curl",
+        "tflite-fp32",
+        "onnx-fp32",
+        "export-failed",
+        "ConvInteger",
+        "synthetic",
+        "0.97",
+    ):
         assert text in r.output, text
     r = runner.invoke(app, ["bundle", "inspect", str(bundle), "--json"])
     assert r.exit_code == 0, r.output
@@ -123,8 +161,17 @@ def _prediction(start: float, label: str, confidence: float = 0.8):
     other = 1.0 - confidence
     probs = (confidence, other) if label == "a" else (other, confidence)
     index = 0 if label == "a" else 1
-    return Prediction(label=label, index=index, probabilities=probs, logits=probs, start_s=start, end_s=start + 2.0,
-                      latency_s=0.001, smoothed_label=label, smoothed_index=index)
+    return Prediction(
+        label=label,
+        index=index,
+        probabilities=probs,
+        logits=probs,
+        start_s=start,
+        end_s=start + 2.0,
+        latency_s=0.001,
+        smoothed_label=label,
+        smoothed_index=index,
+    )
 
 
 def test_segments_merge_contiguous_windows_and_break_at_a_label_a_truth_or_a_gap():
@@ -136,7 +183,11 @@ def test_segments_merge_contiguous_windows_and_break_at_a_label_a_truth_or_a_gap
     preds = [_prediction(s, lab, 0.6 + 0.1 * i) for i, (s, lab) in enumerate(zip(starts, labels))]
     segs = segments(preds, truth, step_s=1.0)
     assert [(s.start_s, s.end_s, s.label, s.true, s.windows) for s in segs] == [
-        (0.0, 3.0, "a", "a", 2), (2.0, 4.0, "a", "b", 1), (3.0, 5.0, "b", "b", 1), (6.0, 8.0, "b", "b", 1),
-        (7.0, 9.0, "b", None, 1)]
+        (0.0, 3.0, "a", "a", 2),
+        (2.0, 4.0, "a", "b", 1),
+        (3.0, 5.0, "b", "b", 1),
+        (6.0, 8.0, "b", "b", 1),
+        (7.0, 9.0, "b", None, 1),
+    ]
     assert segs[0].confidence == pytest.approx(0.65)  # mean of 0.6 and 0.7
     assert list(segs[0].to_dict()) == ["start_s", "end_s", "label", "true", "windows", "confidence"]

@@ -12,8 +12,10 @@ import numpy as np
 import scipy.io
 
 # --- MotionSense: A_DeviceMotion_data/<act>_<trial>/sub_<n>.csv ------------------------------------------
-MS_HEADER = (",attitude.roll,attitude.pitch,attitude.yaw,gravity.x,gravity.y,gravity.z,rotationRate.x,"
-             "rotationRate.y,rotationRate.z,userAcceleration.x,userAcceleration.y,userAcceleration.z")
+MS_HEADER = (
+    ",attitude.roll,attitude.pitch,attitude.yaw,gravity.x,gravity.y,gravity.z,rotationRate.x,"
+    "rotationRate.y,rotationRate.z,userAcceleration.x,userAcceleration.y,userAcceleration.z"
+)
 
 
 def motionsense_values(n: int, seed: int = 0) -> np.ndarray:
@@ -33,8 +35,7 @@ def write_motionsense_file(path: Path, values: np.ndarray) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_motionsense(root: Path, subjects=(1, 2), trials=(("dws", 1), ("jog", 9), ("sit", 5)),
-                      n: int = 150) -> Path:
+def write_motionsense(root: Path, subjects=(1, 2), trials=(("dws", 1), ("jog", 9), ("sit", 5)), n: int = 150) -> Path:
     """The dataset under `root/A_DeviceMotion_data`; returns that folder."""
     data = root / "A_DeviceMotion_data"
     for s in subjects:
@@ -52,8 +53,8 @@ def mhealth_values(n: int, seed: int = 0) -> np.ndarray:
     x[:, 8:11] = [90.0, -45.0, 0.0]  # left-ankle gyro, deg/s
     x[:, 17:20] = [180.0, 0.0, -30.0]  # right-lower-arm gyro, deg/s
     x[:, 23] = 0
-    x[n // 3: 2 * n // 3, 23] = 4
-    x[2 * n // 3:, 23] = 11
+    x[n // 3 : 2 * n // 3, 23] = 4
+    x[2 * n // 3 :, 23] = 11
     return x
 
 
@@ -88,8 +89,9 @@ def mmfit_stream(device: str, sensor: str, seconds: float = 8.0) -> np.ndarray:
     return np.column_stack([frame, MMFIT_T0_MS + np.round(t * 1000.0, 3), xyz])
 
 
-def write_mmfit_workout(root: Path, workout: str, devices=tuple(MMFIT_RATES), labels=MMFIT_LABELS,
-                        seconds: float = 8.0) -> Path:
+def write_mmfit_workout(
+    root: Path, workout: str, devices=tuple(MMFIT_RATES), labels=MMFIT_LABELS, seconds: float = 8.0
+) -> Path:
     folder = root / workout
     folder.mkdir(parents=True, exist_ok=True)
     for d in devices:
@@ -122,8 +124,9 @@ def write_mmfit(root: Path, workouts=("w00", "w01", "w19")) -> Path:
 
 
 # --- MyoGym: MyoGym.mat (MAT v5) with raw_data [N, 17] and raw_data_labels [N, 2] ---------------------------
-def myogym_rows(trainer: int, segments=((99, 2.0), (7, 3.0), (99, 1.0)), t0_us: float = 1.0e9,
-                lead_rows: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def myogym_rows(
+    trainer: int, segments=((99, 2.0), (7, 3.0), (99, 1.0)), t0_us: float = 1.0e9, lead_rows: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows as published: IMU at 50 Hz (acc in g, gyro in deg/s, times in us), every 4th IMU sample
     repeated on a second row (the EMG stream runs faster), `lead_rows` rows before the first IMU sample."""
     codes = np.concatenate([np.full(int(round(sec * 50)), code) for code, sec in segments])
@@ -156,6 +159,11 @@ def write_myogym(path: Path, trainers=(1, 2), lead_rows: int = 0) -> Path:
 def save_myogym(path: Path, raw: np.ndarray, labels: np.ndarray, **extra: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # the published file also holds feature matrices the loader must skip
-    variables = {"raw_data": raw, "raw_data_labels": labels.astype(np.float64),
-                 "features_acc": np.zeros((3, 4)), "piirteet_emg": np.zeros((3, 4)), **extra}
+    variables = {
+        "raw_data": raw,
+        "raw_data_labels": labels.astype(np.float64),
+        "features_acc": np.zeros((3, 4)),
+        "piirteet_emg": np.zeros((3, 4)),
+        **extra,
+    }
     scipy.io.savemat(path, variables, format="5")

@@ -62,6 +62,7 @@ def random_windows(n: int, seed: int = 0) -> np.ndarray:
 
 # --- model files -----------------------------------------------------------------------------------------
 
+
 def build_onnx(path: Path, batch: int | None = None) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -69,14 +70,20 @@ def build_onnx(path: Path, batch: int | None = None) -> Path:
     w, b = weights()
     dim = batch if batch is not None else "batch"
     graph = helper.make_graph(
-        [helper.make_node("Reshape", ["x", "shape"], ["flat"]),
-         helper.make_node("MatMul", ["flat", "W"], ["mm"]),
-         helper.make_node("Add", ["mm", "b"], ["logits"])],
+        [
+            helper.make_node("Reshape", ["x", "shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "b"], ["logits"]),
+        ],
         "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [dim, C, L])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [dim, K])],
-        initializer=[numpy_helper.from_array(np.array([-1, C * L], np.int64), "shape"),
-                     numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
+        initializer=[
+            numpy_helper.from_array(np.array([-1, C * L], np.int64), "shape"),
+            numpy_helper.from_array(w, "W"),
+            numpy_helper.from_array(b, "b"),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -102,7 +109,7 @@ def build_tflite(path: Path, int8: bool = False, batch: int | None = None) -> Pa
 
         def representative():
             for i in range(len(z)):
-                yield [z[i:i + 1].astype(np.float32)]
+                yield [z[i : i + 1].astype(np.float32)]
 
         del rng
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -145,8 +152,9 @@ def build_pte(path: Path, max_batch: int = 64) -> Path:
             return self.fc(x.reshape(x.shape[0], C * L))
 
     example = (torch.zeros(2, C, L),)
-    ep = torch.export.export(Linear().eval(), example,
-                             dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max_batch)},))
+    ep = torch.export.export(
+        Linear().eval(), example, dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max_batch)},)
+    )
     program = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
     path.write_bytes(program.buffer)
     return path
@@ -154,34 +162,64 @@ def build_pte(path: Path, max_batch: int = 64) -> Path:
 
 # --- bundles ---------------------------------------------------------------------------------------------
 
+
 def models(root: Path) -> dict[str, Artifact]:
     """Build (once per folder) every model file; returns the artifact of each (file relative to `root`)."""
     root.mkdir(parents=True, exist_ok=True)
     done = root / "artifacts.json"
     if done.is_file():
         return {d["name"]: Artifact.from_dict(d, str(done)) for d in json.loads(done.read_text())}
-    arts = [Artifact("onnx-fp32", "onnx", "fp32", build_onnx(root / "model.onnx").name, "onnxruntime",
-                     parity={"top1_agreement": 1.0, "max_abs_logit_diff": 0.0}),
-            Artifact("tflite-fp32", "tflite", "fp32", build_tflite(root / "model_fp32.tflite").name, "litert")]
+    arts = [
+        Artifact(
+            "onnx-fp32",
+            "onnx",
+            "fp32",
+            build_onnx(root / "model.onnx").name,
+            "onnxruntime",
+            parity={"top1_agreement": 1.0, "max_abs_logit_diff": 0.0},
+        ),
+        Artifact("tflite-fp32", "tflite", "fp32", build_tflite(root / "model_fp32.tflite").name, "litert"),
+    ]
     int8 = build_tflite(root / "model_int8.tflite", int8=True)
     qi, qo = tflite_quant(int8)
-    arts.append(Artifact("tflite-int8", "tflite", "int8", int8.name, "litert", input_dtype="int8",
-                         output_dtype="int8", input_quant=qi, output_quant=qo,
-                         parity={"top1_agreement": 0.99, "macro_f1": 0.98, "delta_macro_f1": -0.01}))
+    arts.append(
+        Artifact(
+            "tflite-int8",
+            "tflite",
+            "int8",
+            int8.name,
+            "litert",
+            input_dtype="int8",
+            output_dtype="int8",
+            input_quant=qi,
+            output_quant=qo,
+            parity={"top1_agreement": 0.99, "macro_f1": 0.98, "delta_macro_f1": -0.01},
+        )
+    )
     arts.append(Artifact("executorch-fp32", "executorch", "fp32", build_pte(root / "model.pte").name, "executorch"))
     done.write_text(json.dumps([a.to_dict() for a in arts]))
     return {a.name: a for a in arts}
 
 
 def manifest(artifacts: list[Artifact]) -> Manifest:
-    return Manifest(channels=CHANNELS, units=("m/s^2",) * C, window=WINDOW, normaliser=normaliser(),
-                    labels=LABELS, label_texts={"curl": "biceps curl", "squat": "squat", "rest": "resting"},
-                    artifacts=tuple(artifacts), training={"dataset": "synthetic", "windows": 123},
-                    metrics={"macro_f1": 0.97}, versions={"mujo-edge": "test"}, created="2024-01-01T00:00:00Z")
+    return Manifest(
+        channels=CHANNELS,
+        units=("m/s^2",) * C,
+        window=WINDOW,
+        normaliser=normaliser(),
+        labels=LABELS,
+        label_texts={"curl": "biceps curl", "squat": "squat", "rest": "resting"},
+        artifacts=tuple(artifacts),
+        training={"dataset": "synthetic", "windows": 123},
+        metrics={"macro_f1": 0.97},
+        versions={"mujo-edge": "test"},
+        created="2024-01-01T00:00:00Z",
+    )
 
 
-def make_bundle(folder: Path, model_dir: Path, names: list[str], extra: list[Artifact] = (),
-                status: dict[str, str] | None = None) -> Path:
+def make_bundle(
+    folder: Path, model_dir: Path, names: list[str], extra: list[Artifact] = (), status: dict[str, str] | None = None
+) -> Path:
     """A bundle folder with the named artifacts of `models(model_dir)` (copied) plus `extra` entries."""
     built = models(model_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,9 +234,19 @@ def make_bundle(folder: Path, model_dir: Path, names: list[str], extra: list[Art
 
 # --- recordings ------------------------------------------------------------------------------------------
 
-def recording(rate: float = 50.0, seconds: float = 40.0, *, gap_at_s: float | None = None, gap_s: float = 1.0,
-              jitter: float = 0.2, seed: int = 0, t0: float = 1657533977.81, labelled: bool = True,
-              extra_channel: bool = False) -> Recording:
+
+def recording(
+    rate: float = 50.0,
+    seconds: float = 40.0,
+    *,
+    gap_at_s: float | None = None,
+    gap_s: float = 1.0,
+    jitter: float = 0.2,
+    seed: int = 0,
+    t0: float = 1657533977.81,
+    labelled: bool = True,
+    extra_channel: bool = False,
+) -> Recording:
     """A synthetic recording: 8 s segments cycling through LABELS, channel k raised during label k.
 
     Timestamps jitter by +-`jitter` sample periods; `gap_at_s` inserts a pause of `gap_s` seconds.
@@ -217,8 +265,15 @@ def recording(rate: float = 50.0, seconds: float = 40.0, *, gap_at_s: float | No
     if extra_channel:
         x = np.concatenate([rng.normal(size=(n, 1)), x], axis=1)
         channels = [Channel.parse("wrist_gyro_x"), *channels]
-    return Recording.create(t0 + t, x.astype(np.float32), channels, subject="s1", source=f"synthetic-{rate:g}Hz",
-                            classes=LABELS if labelled else (), labels=label.astype(np.int16) if labelled else None)
+    return Recording.create(
+        t0 + t,
+        x.astype(np.float32),
+        channels,
+        subject="s1",
+        source=f"synthetic-{rate:g}Hz",
+        classes=LABELS if labelled else (),
+        labels=label.astype(np.int16) if labelled else None,
+    )
 
 
 def write_csv(path: Path, rec: Recording) -> Path:
@@ -227,8 +282,7 @@ def write_csv(path: Path, rec: Recording) -> Path:
     lines = [",".join(["timestamp[ms]", *names, "label", "subject"])]
     for i in range(rec.n_samples):
         lab = rec.classes[rec.labels[i]] if rec.labels[i] >= 0 else ""
-        lines.append(",".join([repr(float(rec.t[i] * 1000.0)), *(repr(float(v)) for v in rec.x[i]), lab,
-                               rec.subject]))
+        lines.append(",".join([repr(float(rec.t[i] * 1000.0)), *(repr(float(v)) for v in rec.x[i]), lab, rec.subject]))
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -66,8 +66,26 @@ def test_data_without_the_bundles_labels_is_refused(bundle, tmp_path):
 
 
 def test_cli_writes_json_and_markdown_and_enforces_min_f1(bundle, data, tmp_path):
-    base = [sys.executable, "-m", "mujo_edge", "bench", "formats", str(bundle), "--data", str(data), "--runs", "10",
-            "--warmup", "1", "--batch", "4", "--threads", "1", "--out", str(tmp_path)]
+    base = [
+        sys.executable,
+        "-m",
+        "mujo_edge",
+        "bench",
+        "formats",
+        str(bundle),
+        "--data",
+        str(data),
+        "--runs",
+        "10",
+        "--warmup",
+        "1",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     ok = subprocess.run([*base, "--min-f1", "0.5"], capture_output=True, text=True, timeout=600)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     payload = json.loads((tmp_path / "formats.json").read_text())

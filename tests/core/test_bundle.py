@@ -30,10 +30,17 @@ CHANNELS = ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z")
 
 
 def _manifest(artifacts):
-    return Manifest(channels=CHANNELS, units=("m/s^2",) * 3, window=WindowConfig(),
-                    normaliser=Normaliser(CHANNELS, (0.0, 0.0, 9.8), (1.0, 2.0, 3.0)), labels=("a", "b"),
-                    label_texts={"a": "activity a", "b": "activity b"}, artifacts=tuple(artifacts),
-                    training={"dataset": "x"}, versions={"onnx": "1"})
+    return Manifest(
+        channels=CHANNELS,
+        units=("m/s^2",) * 3,
+        window=WindowConfig(),
+        normaliser=Normaliser(CHANNELS, (0.0, 0.0, 9.8), (1.0, 2.0, 3.0)),
+        labels=("a", "b"),
+        label_texts={"a": "activity a", "b": "activity b"},
+        artifacts=tuple(artifacts),
+        training={"dataset": "x"},
+        versions={"onnx": "1"},
+    )
 
 
 @pytest.fixture
@@ -42,12 +49,30 @@ def bundle(tmp_path) -> Path:
     folder.mkdir()
     (folder / "model.onnx").write_bytes(b"onnx-bytes" * 100)
     (folder / "model.tflite").write_bytes(b"tflite-bytes" * 50)
-    arts = [Artifact("onnx-fp32", "onnx", "fp32", "model.onnx", "onnxruntime"),
-            Artifact("tflite-int8", "tflite", "int8", "model.tflite", "litert", input_dtype="int8",
-                     output_dtype="int8", input_quant=(0.05, 3), output_quant=(0.1, -2),
-                     parity={"top1_agreement": 0.99}),
-            Artifact("executorch-int8", "executorch", "int8", None, "executorch", status=ArtifactStatus.EXPORT_FAILED,
-                     notes="lowering failed")]
+    arts = [
+        Artifact("onnx-fp32", "onnx", "fp32", "model.onnx", "onnxruntime"),
+        Artifact(
+            "tflite-int8",
+            "tflite",
+            "int8",
+            "model.tflite",
+            "litert",
+            input_dtype="int8",
+            output_dtype="int8",
+            input_quant=(0.05, 3),
+            output_quant=(0.1, -2),
+            parity={"top1_agreement": 0.99},
+        ),
+        Artifact(
+            "executorch-int8",
+            "executorch",
+            "int8",
+            None,
+            "executorch",
+            status=ArtifactStatus.EXPORT_FAILED,
+            notes="lowering failed",
+        ),
+    ]
     write_manifest(folder, _manifest(arts))
     return folder
 
@@ -150,8 +175,14 @@ def test_not_a_zip(tmp_path):
 
 def test_channel_mismatch_with_normaliser_and_bad_status():
     with pytest.raises(LayoutError):
-        Manifest(channels=CHANNELS, units=("m/s^2",) * 3, window=WindowConfig(),
-                 normaliser=Normaliser(("a", "b", "c"), (0, 0, 0), (1, 1, 1)), labels=("a",), label_texts={})
+        Manifest(
+            channels=CHANNELS,
+            units=("m/s^2",) * 3,
+            window=WindowConfig(),
+            normaliser=Normaliser(("a", "b", "c"), (0, 0, 0), (1, 1, 1)),
+            labels=("a",),
+            label_texts={},
+        )
     with pytest.raises(LayoutError):
         Artifact("x", "onnx", "fp32", "m.onnx", "onnxruntime", status="weird")
     with pytest.raises(LayoutError):
@@ -182,13 +213,15 @@ def test_a_manifest_written_before_typing_loads_and_writes_back_byte_identical(t
 def test_enums_serialise_as_the_strings_mujo_json_has_always_held(bundle):
     raw = json.loads((bundle / MANIFEST).read_text())
     assert [(a["status"], a["precision"], a["engine"]) for a in raw["artifacts"]] == [
-        ("pass", "fp32", "onnxruntime"), ("pass", "int8", "litert"), ("export-failed", "int8", "executorch")]
+        ("pass", "fp32", "onnxruntime"),
+        ("pass", "int8", "litert"),
+        ("export-failed", "int8", "executorch"),
+    ]
     a = read_bundle(bundle).manifest.artifact("onnx-fp32")
     assert type(a.to_dict()["status"]) is str and f"{a.engine} {a.status}" == "onnxruntime pass"
 
 
-@pytest.mark.parametrize(("field", "value"), [("precision", "int4"), ("engine", "tflite-runtime"),
-                                              ("status", "ok")])
+@pytest.mark.parametrize(("field", "value"), [("precision", "int4"), ("engine", "tflite-runtime"), ("status", "ok")])
 def test_an_unknown_enum_value_is_refused_naming_the_field(bundle, field, value):
     path = bundle / MANIFEST
     raw = json.loads(path.read_text())
@@ -200,11 +233,15 @@ def test_an_unknown_enum_value_is_refused_naming_the_field(bundle, field, value)
 
 
 def test_provenance_is_typed_and_round_trips():
-    p = Provenance.from_dict({"dataset": "spar_watch", "split": {"train": ["1", 2], "val": [], "test": ["5"]},
-                              "pretrained_from": None})
+    p = Provenance.from_dict(
+        {"dataset": "spar_watch", "split": {"train": ["1", 2], "val": [], "test": ["5"]}, "pretrained_from": None}
+    )
     assert p.split == SubjectSplit(("1", "2"), (), ("5",)) and p.held_out == ("5",) and p.split.seen == ("1", "2")
-    assert p.to_dict() == {"dataset": "spar_watch", "split": {"train": ["1", "2"], "val": [], "test": ["5"]},
-                           "pretrained_from": None}
+    assert p.to_dict() == {
+        "dataset": "spar_watch",
+        "split": {"train": ["1", "2"], "val": [], "test": ["5"]},
+        "pretrained_from": None,
+    }
     assert Provenance.from_dict({"windows": 3}).held_out == () and Provenance().to_dict() == {}
     m = _manifest([])
     assert isinstance(m.training, Provenance) and m.training.dataset == "x"  # a plain mapping is typed on the way in

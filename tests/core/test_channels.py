@@ -40,8 +40,9 @@ def test_channel_indices_follow_the_wanted_order_and_name_what_is_missing():
 def recording() -> Recording:
     chans = (*triaxial("wrist", "acc", "m/s^2"), *triaxial("wrist", "gyro", "rad/s"))
     x = np.arange(200 * 6, dtype=np.float32).reshape(200, 6)
-    return Recording.create(np.arange(200) / 50, x, chans, subject=1, source="rec.csv",
-                            classes=("a",), labels=np.zeros(200, np.int16))
+    return Recording.create(
+        np.arange(200) / 50, x, chans, subject=1, source="rec.csv", classes=("a",), labels=np.zeros(200, np.int16)
+    )
 
 
 def test_recording_with_channels_reorders_columns_and_keeps_the_rest():
@@ -60,8 +61,17 @@ def test_recording_with_channels_reorders_columns_and_keeps_the_rest():
 
 def test_windows_with_channels_reorders_rows_and_keeps_labels_and_counts():
     w = window_recording(recording(), WindowConfig())
-    w = Windows(x=w.x, y=w.y, subject=w.subject, recording=w.recording, start=w.start, channels=w.channels,
-                classes=w.classes, config=w.config, dropped={"gap": 2})
+    w = Windows(
+        x=w.x,
+        y=w.y,
+        subject=w.subject,
+        recording=w.recording,
+        start=w.start,
+        channels=w.channels,
+        classes=w.classes,
+        config=w.config,
+        dropped={"gap": 2},
+    )
     s = w.with_channels(("wrist_gyro_x", "wrist_gyro_y", "wrist_gyro_z", "wrist_acc_z"))
     assert s.channels == ("wrist_gyro_x", "wrist_gyro_y", "wrist_gyro_z", "wrist_acc_z")
     np.testing.assert_array_equal(s.x, w.x[:, [3, 4, 5, 2]])

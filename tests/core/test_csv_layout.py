@@ -61,29 +61,53 @@ def test_classes_are_harmonised_across_files(tmp_path):
 
 
 def test_missing_subject_column_uses_file_name(tmp_path):
-    write(tmp_path / "carol.csv", [f"{i},0,0,1" for i in range(10)],
-          header="timestamp,wrist_acc_x,wrist_acc_y,wrist_acc_z")
+    write(
+        tmp_path / "carol.csv",
+        [f"{i},0,0,1" for i in range(10)],
+        header="timestamp,wrist_acc_x,wrist_acc_y,wrist_acc_z",
+    )
     assert load(tmp_path)[0].subject == "carol"
 
 
-@pytest.mark.parametrize("rows, header, error, line, field, message", [
-    (["0,1,2,3,4,x,a", "20,1,2,3,x,a"], HEADER, LayoutError, 3, None, "6 cells, header has 7"),
-    (["0,1,2,3,4,x,a", "20,1,oops,3,4,x,a"], HEADER, SampleError, 3, "wrist_acc_y[g]", "not a number"),
-    (["0,1,2,3,4,x,a", "20,1,nan,3,4,x,a"], HEADER, SampleError, 3, "wrist_acc_y", "non-finite"),
-    (["0,1,2,3,4,x,a", "20,1,inf,3,4,x,a"], HEADER, SampleError, 3, "wrist_acc_y", "non-finite"),
-    (["20,1,2,3,4,x,a", "0,1,2,3,4,x,a"], HEADER, SampleError, 3, "timestamp", "backwards"),
-    (["0,1,2,3,4,x,a", "20,1,2,3,4,x,a", "20,1,2,3,4,x,a"], HEADER, SampleError, 4, "timestamp", "duplicate"),
-    ([], HEADER, SampleError, 2, None, "no data rows"),
-    (["0,1,2,3"], "time,wrist_acc_x,wrist_acc_y,wrist_acc_z", LayoutError, 1, "timestamp", "missing column"),
-    (["0,1,2,3"], "timestamp[h],wrist_acc_x,wrist_acc_y,wrist_acc_z", LayoutError, 1, "timestamp", "unit"),
-    (["0,1,2,3"], "timestamp,wrist_acc_x[furlong],wrist_acc_y,wrist_acc_z", LayoutError, 1,
-     "wrist_acc_x[furlong]", "unknown unit"),
-    (["0,1,2,3"], "timestamp,wrist_acc_x[deg/s],wrist_acc_y,wrist_acc_z", LayoutError, 1,
-     "wrist_acc_x[deg/s]", "does not measure"),
-    (["0,1,2,3"], "timestamp,wrist_acc_x,wrist_acc_y,heart_rate", LayoutError, 1, "heart_rate", "placement"),
-    (["0,1,2,3,a", "20,1,2,3,b"], "timestamp,wrist_acc_x,wrist_acc_y,wrist_acc_z,subject", SampleError, None,
-     "subject", "one non-empty subject"),
-])
+@pytest.mark.parametrize(
+    "rows, header, error, line, field, message",
+    [
+        (["0,1,2,3,4,x,a", "20,1,2,3,x,a"], HEADER, LayoutError, 3, None, "6 cells, header has 7"),
+        (["0,1,2,3,4,x,a", "20,1,oops,3,4,x,a"], HEADER, SampleError, 3, "wrist_acc_y[g]", "not a number"),
+        (["0,1,2,3,4,x,a", "20,1,nan,3,4,x,a"], HEADER, SampleError, 3, "wrist_acc_y", "non-finite"),
+        (["0,1,2,3,4,x,a", "20,1,inf,3,4,x,a"], HEADER, SampleError, 3, "wrist_acc_y", "non-finite"),
+        (["20,1,2,3,4,x,a", "0,1,2,3,4,x,a"], HEADER, SampleError, 3, "timestamp", "backwards"),
+        (["0,1,2,3,4,x,a", "20,1,2,3,4,x,a", "20,1,2,3,4,x,a"], HEADER, SampleError, 4, "timestamp", "duplicate"),
+        ([], HEADER, SampleError, 2, None, "no data rows"),
+        (["0,1,2,3"], "time,wrist_acc_x,wrist_acc_y,wrist_acc_z", LayoutError, 1, "timestamp", "missing column"),
+        (["0,1,2,3"], "timestamp[h],wrist_acc_x,wrist_acc_y,wrist_acc_z", LayoutError, 1, "timestamp", "unit"),
+        (
+            ["0,1,2,3"],
+            "timestamp,wrist_acc_x[furlong],wrist_acc_y,wrist_acc_z",
+            LayoutError,
+            1,
+            "wrist_acc_x[furlong]",
+            "unknown unit",
+        ),
+        (
+            ["0,1,2,3"],
+            "timestamp,wrist_acc_x[deg/s],wrist_acc_y,wrist_acc_z",
+            LayoutError,
+            1,
+            "wrist_acc_x[deg/s]",
+            "does not measure",
+        ),
+        (["0,1,2,3"], "timestamp,wrist_acc_x,wrist_acc_y,heart_rate", LayoutError, 1, "heart_rate", "placement"),
+        (
+            ["0,1,2,3,a", "20,1,2,3,b"],
+            "timestamp,wrist_acc_x,wrist_acc_y,wrist_acc_z,subject",
+            SampleError,
+            None,
+            "subject",
+            "one non-empty subject",
+        ),
+    ],
+)
 def test_bad_input_names_file_line_and_field(tmp_path, rows, header, error, line, field, message):
     f = write(tmp_path / "bad.csv", rows, header=header)
     with pytest.raises(error) as e:

@@ -60,12 +60,15 @@ def test_a_user_copy_anywhere_loads_and_model_folders_are_skipped(tmp_path):
     assert rec.t[1] == pytest.approx(1 / 32)
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("32 47 40\n32 47\n", 2, "2 values"),
-    ("32 47 40\n32 x 40\n", 2, "integers"),
-    ("32 47 40\n32 64 40\n", 2, "out of 0..63"),
-    ("32 47 40\n\n32 47 40\n", 2, "0 values"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("32 47 40\n32 47\n", 2, "2 values"),
+        ("32 47 40\n32 x 40\n", 2, "integers"),
+        ("32 47 40\n32 64 40\n", 2, "out of 0..63"),
+        ("32 47 40\n\n32 47 40\n", 2, "0 values"),
+    ],
+)
 def test_a_bad_line_is_named(tmp_path, text, line, words):
     write(tmp_path, "Walk", NAME, text)
     with pytest.raises(SampleError, match=words) as e:

@@ -86,7 +86,9 @@ def test_unknown_dataset() -> None:
 def test_csv_fallback() -> None:
     assert fallback_text("bench_press") == LabelText("a person doing bench press")
     assert label_texts("csv", ["bench_press", "wall  sit"]) == {
-        "bench_press": LabelText("a person doing bench press"), "wall  sit": LabelText("a person doing wall sit")}
+        "bench_press": LabelText("a person doing bench press"),
+        "wall  sit": LabelText("a person doing wall sit"),
+    }
     assert null_text("csv").primary == FALLBACK_NULL_TEXT
     with pytest.raises(ConfigError, match="classes"):
         label_texts("csv")
@@ -128,27 +130,34 @@ def test_user_file_overriding_a_builtin_dataset_must_be_complete(tmp_path: Path)
     path = _write(tmp_path, '[motionsense.classes.jog]\nprimary = "jogging slowly"\n')
     with pytest.raises(LayoutError, match="dws"):
         label_texts("motionsense", path=path)
-    full = "".join(f'[motionsense.classes.{c}]\nprimary = "text of {c}"\n'
-                   for c in DATASETS.get("motionsense").spec.classes)
+    full = "".join(
+        f'[motionsense.classes.{c}]\nprimary = "text of {c}"\n' for c in DATASETS.get("motionsense").spec.classes
+    )
     extra = full + '[motionsense.classes.swim]\nprimary = "swimming"\n'
     with pytest.raises(LayoutError, match="unknown class.*swim"):
         label_texts("motionsense", path=_write(tmp_path, extra))
     assert label_texts("motionsense", path=_write(tmp_path, full))["sit"].primary == "text of sit"
 
 
-@pytest.mark.parametrize(("body", "field", "message"), [
-    ('[csv.classes.a]\nprimary = ""\n', "csv.classes.a.primary", "empty"),
-    ('[csv.classes.a]\nprimary = 3\n', "csv.classes.a.primary", "string"),
-    ('[csv.classes.a]\nalternatives = ["x"]\n', "csv.classes.a", "primary"),
-    ('[csv.classes.a]\nprimary = "x"\nalternatives = "y"\n', "csv.classes.a.alternatives", "list"),
-    ('[csv.classes.a]\nprimary = "x"\nalternatives = ["y", " "]\n', "csv.classes.a.alternatives[1]", "empty"),
-    ('[csv.classes.a]\nprimary = "x"\ncolour = "red"\n', "csv.classes.a", "colour"),
-    ('[csv.classs.a]\nprimary = "x"\n', "csv", "classs"),
-    ('[csv.classes]\na = "x"\n', "csv.classes.a", "table"),
-    ('csv = 1\n', "csv", "table"),
-    ('[csv.classes.a]\nprimary = "Same text"\n[csv.classes.b]\nprimary = "same  text"\n', "csv.classes.b",
-     "repeated"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ('[csv.classes.a]\nprimary = ""\n', "csv.classes.a.primary", "empty"),
+        ("[csv.classes.a]\nprimary = 3\n", "csv.classes.a.primary", "string"),
+        ('[csv.classes.a]\nalternatives = ["x"]\n', "csv.classes.a", "primary"),
+        ('[csv.classes.a]\nprimary = "x"\nalternatives = "y"\n', "csv.classes.a.alternatives", "list"),
+        ('[csv.classes.a]\nprimary = "x"\nalternatives = ["y", " "]\n', "csv.classes.a.alternatives[1]", "empty"),
+        ('[csv.classes.a]\nprimary = "x"\ncolour = "red"\n', "csv.classes.a", "colour"),
+        ('[csv.classs.a]\nprimary = "x"\n', "csv", "classs"),
+        ('[csv.classes]\na = "x"\n', "csv.classes.a", "table"),
+        ("csv = 1\n", "csv", "table"),
+        (
+            '[csv.classes.a]\nprimary = "Same text"\n[csv.classes.b]\nprimary = "same  text"\n',
+            "csv.classes.b",
+            "repeated",
+        ),
+    ],
+)
 def test_schema_errors(tmp_path: Path, body: str, field: str, message: str) -> None:
     with pytest.raises(LayoutError, match=message) as err:
         load_label_texts(_write(tmp_path, body))
@@ -166,7 +175,9 @@ def test_file_errors(tmp_path: Path) -> None:
 
 
 def test_texts_module_is_numpy_free() -> None:
-    code = ("import sys; from mujo_edge.data import texts; t = texts.packaged_texts(); "
-            "assert 'numpy' not in sys.modules, 'numpy imported'; print(len(t))")
+    code = (
+        "import sys; from mujo_edge.data import texts; t = texts.packaged_texts(); "
+        "assert 'numpy' not in sys.modules, 'numpy imported'; print(len(t))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr

@@ -16,10 +16,15 @@ def load(name, root):
 
 
 def spar_arrays(n_rec=2, n=200):
-    return dict(samples=np.zeros((n_rec * n, 6), np.float32), offsets=np.arange(n_rec + 1) * n,
-                exercise=np.zeros(n_rec, np.int8), subject=np.arange(1, n_rec + 1, dtype=np.int8),
-                side=np.zeros(n_rec, np.int8), channels=np.array(["ax", "ay", "az", "wx", "wy", "wz"]),
-                exercises=np.array(["PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"]))
+    return dict(
+        samples=np.zeros((n_rec * n, 6), np.float32),
+        offsets=np.arange(n_rec + 1) * n,
+        exercise=np.zeros(n_rec, np.int8),
+        subject=np.arange(1, n_rec + 1, dtype=np.int8),
+        side=np.zeros(n_rec, np.int8),
+        channels=np.array(["ax", "ay", "az", "wx", "wy", "wz"]),
+        exercises=np.array(["PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"]),
+    )
 
 
 def test_spar_minimal_file_loads(tmp_path):
@@ -27,13 +32,16 @@ def test_spar_minimal_file_loads(tmp_path):
     assert len(load("spar_watch", tmp_path)) == 2
 
 
-@pytest.mark.parametrize("change, field", [
-    (dict(offsets=np.array([0, 300, 200])), "offsets"),
-    (dict(subject=np.array([1], np.int8)), "subject"),
-    (dict(samples=np.zeros((400, 5), np.float32)), "samples"),
-    (dict(exercise=np.array([0, 9], np.int8)), "exercise"),
-    (dict(exercises=np.array(["A", "B"])), "exercises"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (dict(offsets=np.array([0, 300, 200])), "offsets"),
+        (dict(subject=np.array([1], np.int8)), "subject"),
+        (dict(samples=np.zeros((400, 5), np.float32)), "samples"),
+        (dict(exercise=np.array([0, 9], np.int8)), "exercise"),
+        (dict(exercises=np.array(["A", "B"])), "exercises"),
+    ],
+)
 def test_spar_layout_errors(tmp_path, change, field):
     arrays = spar_arrays()
     arrays.update(change)
@@ -70,9 +78,14 @@ def test_npz_missing_array_and_pickled_content(tmp_path):
 
 def test_hapt_recording_with_two_users_is_rejected(tmp_path):
     n = 300
-    np.savez(tmp_path / "hapt.npz", signals=np.zeros((n, 6), np.float32), label=np.full(n, -1, np.int8),
-             user=np.r_[np.ones(150), 2 * np.ones(150)].astype(np.int8), recording=np.zeros(n, np.int16),
-             sequence=np.arange(n, dtype=np.int32))
+    np.savez(
+        tmp_path / "hapt.npz",
+        signals=np.zeros((n, 6), np.float32),
+        label=np.full(n, -1, np.int8),
+        user=np.r_[np.ones(150), 2 * np.ones(150)].astype(np.int8),
+        recording=np.zeros(n, np.int16),
+        sequence=np.arange(n, dtype=np.int32),
+    )
     with pytest.raises(LayoutError, match="users") as e:
         load("hapt", tmp_path)
     assert e.value.field == "user"

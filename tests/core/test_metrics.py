@@ -52,8 +52,9 @@ def test_no_samples():
     assert np.isnan(s["macro_f1"]) and s["accuracy"] == 0.0 and s["n"] == 0
 
 
-@pytest.mark.parametrize("t, p, field", [([0, 3], [0, 0], "y_true"), ([0, 0], [0, -1], "y_pred"),
-                                         ([0, 1], [0], "y_pred")])
+@pytest.mark.parametrize(
+    "t, p, field", [([0, 3], [0, 0], "y_true"), ([0, 0], [0, -1], "y_pred"), ([0, 1], [0], "y_pred")]
+)
 def test_indices_outside_the_classes_are_errors(t, p, field):
     with pytest.raises(ConfigError) as e:
         confusion_matrix(np.array(t), np.array(p), 3)
@@ -70,6 +71,7 @@ def test_equal_to_sklearn_bit_for_bit():
         assert s["macro_f1"] == sk.f1_score(y, p, average="macro", zero_division=0)
         assert s["accuracy"] == sk.accuracy_score(y, p)
         present = sorted(set(y.tolist()))
-        assert macro_f1_from_confusion(confusion_matrix(y, p, k), present) == \
-            sk.f1_score(y, p, labels=present, average="macro", zero_division=0)
+        assert macro_f1_from_confusion(confusion_matrix(y, p, k), present) == sk.f1_score(
+            y, p, labels=present, average="macro", zero_division=0
+        )
         assert np.array_equal(confusion_matrix(y, p, k), sk.confusion_matrix(y, p, labels=list(range(k))))

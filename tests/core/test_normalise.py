@@ -46,8 +46,9 @@ def test_channel_mismatch_is_an_error():
 
 
 def test_constant_channel_gets_unit_std():
-    r = Recording.create(np.arange(500) / 50, np.ones((500, 3), np.float32), triaxial("wrist", "acc", "g"),
-                         subject=1, source="r")
+    r = Recording.create(
+        np.arange(500) / 50, np.ones((500, 3), np.float32), triaxial("wrist", "acc", "g"), subject=1, source="r"
+    )
     norm = Normaliser.fit(window_recording(r, WindowConfig()))
     assert norm.std == (1.0, 1.0, 1.0)
 
@@ -62,7 +63,6 @@ def test_bad_files_give_clear_errors(tmp_path):
     with pytest.raises(LayoutError) as e:
         Normaliser.load(tmp_path / "partial.json")
     assert e.value.field == "std"
-    (tmp_path / "zero.json").write_text(json.dumps({"kind": "zscore", "channels": ["a"], "mean": [0.0],
-                                                    "std": [0.0]}))
+    (tmp_path / "zero.json").write_text(json.dumps({"kind": "zscore", "channels": ["a"], "mean": [0.0], "std": [0.0]}))
     with pytest.raises(LayoutError, match="std"):
         Normaliser.load(tmp_path / "zero.json")

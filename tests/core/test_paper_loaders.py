@@ -16,8 +16,7 @@ from mujo_edge.channels import ChannelSelection
 from mujo_edge.config import WindowConfig
 from mujo_edge.data.base import resolve_root
 from mujo_edge.data.mhealth import Mhealth, is_original
-from mujo_edge.data.mmfit import MMFIT_SPLIT, WORKOUT_SUBJECT, MmFit, read_labels, read_pose, subject_of, \
-    subject_split
+from mujo_edge.data.mmfit import MMFIT_SPLIT, WORKOUT_SUBJECT, MmFit, read_labels, read_pose, subject_of, subject_split
 from mujo_edge.data.motionsense import MotionSense
 from mujo_edge.data.myogym import MyoGym, read_mat
 from mujo_edge.data.prepare import load_recordings, prepare
@@ -59,8 +58,12 @@ def raises(kind, fn, *, path, line=None, field=None):
 
 @pytest.mark.parametrize("loader", [MotionSense(), Mhealth(), MmFit(), MyoGym()])
 def test_prepare_through_the_registry(tmp_path, loader):
-    write = {"motionsense": fx.write_motionsense, "mhealth": fx.write_mhealth, "mmfit": fx.write_mmfit,
-             "myogym": lambda root: fx.write_myogym(root / "MyoGym.mat")}[loader.spec.name]
+    write = {
+        "motionsense": fx.write_motionsense,
+        "mhealth": fx.write_mhealth,
+        "mmfit": fx.write_mmfit,
+        "myogym": lambda root: fx.write_myogym(root / "MyoGym.mat"),
+    }[loader.spec.name]
     write(tmp_path)
     selection = ChannelSelection(placements=("leftwrist",)) if loader.spec.name == "mmfit" else ChannelSelection()
     direct = windows(loader, tmp_path, selection)
@@ -82,8 +85,14 @@ def test_motionsense_units_sign_labels_time(tmp_path):
     recs = load(MotionSense(), tmp_path)
     assert len(recs) == 6 and {r.subject for r in recs} == {"1", "2"}
     r = next(r for r in recs if r.recording_id == "jog_9_sub2")
-    assert r.channel_names == ("pocket_acc_x", "pocket_acc_y", "pocket_acc_z",
-                               "pocket_gyro_x", "pocket_gyro_y", "pocket_gyro_z")
+    assert r.channel_names == (
+        "pocket_acc_x",
+        "pocket_acc_y",
+        "pocket_acc_z",
+        "pocket_gyro_x",
+        "pocket_gyro_y",
+        "pocket_gyro_z",
+    )
     assert [c.source_unit for c in r.channels] == ["g"] * 3 + ["rad/s"] * 3
     v = fx.motionsense_values(150, seed=2 + 9)
     np.testing.assert_allclose(r.x[:, :3], -(v[:, 3:6] + v[:, 9:12]) * G, rtol=1e-6)
@@ -125,7 +134,7 @@ def set_cell(lines, line, column, value, sep=","):
     """`lines` with the cell at 1-based `line` and 0-based `column` replaced by `value`."""
     cells = lines[line - 1].split(sep)
     cells[column] = value
-    return lines[:line - 1] + [sep.join(cells)] + lines[line:]
+    return lines[: line - 1] + [sep.join(cells)] + lines[line:]
 
 
 def _ms_file(tmp_path, edit):
@@ -136,14 +145,17 @@ def _ms_file(tmp_path, edit):
     return path
 
 
-@pytest.mark.parametrize("edit, kind, line, field", [
-    (lambda ls: ls[:5] + [ls[5] + ",0.1"] + ls[6:], LayoutError, 6, None),
-    (lambda ls: set_cell(ls, 8, 5, "abc"), SampleError, 8, "gravity.y"),
-    (lambda ls: set_cell(ls, 10, 11, "nan"), SampleError, 10, "pocket_acc_y"),
-    (lambda ls: [], LayoutError, 1, None),
-    (lambda ls: ls[:1], SampleError, 2, None),
-    (lambda ls: [ls[0].replace("gravity.z", "gravity_z")] + ls[1:], LayoutError, 1, "gravity.z"),
-])
+@pytest.mark.parametrize(
+    "edit, kind, line, field",
+    [
+        (lambda ls: ls[:5] + [ls[5] + ",0.1"] + ls[6:], LayoutError, 6, None),
+        (lambda ls: set_cell(ls, 8, 5, "abc"), SampleError, 8, "gravity.y"),
+        (lambda ls: set_cell(ls, 10, 11, "nan"), SampleError, 10, "pocket_acc_y"),
+        (lambda ls: [], LayoutError, 1, None),
+        (lambda ls: ls[:1], SampleError, 2, None),
+        (lambda ls: [ls[0].replace("gravity.z", "gravity_z")] + ls[1:], LayoutError, 1, "gravity.z"),
+    ],
+)
 def test_motionsense_bad_files(tmp_path, edit, kind, line, field):
     path = _ms_file(tmp_path, edit)
     raises(kind, lambda: load(MotionSense(), tmp_path), path=path, line=line, field=field)
@@ -155,8 +167,11 @@ def test_mhealth_units_labels_null_subjects(tmp_path):
     recs = load(Mhealth(), tmp_path)
     assert [r.subject for r in recs] == ["2", "10"]
     r = recs[0]
-    assert r.channel_names == tuple(f"{p}_{s}_{a}" for p, s in [("chest", "acc"), ("ankle", "acc"), ("ankle", "gyro"),
-                                                                  ("wrist", "acc"), ("wrist", "gyro")] for a in "xyz")
+    assert r.channel_names == tuple(
+        f"{p}_{s}_{a}"
+        for p, s in [("chest", "acc"), ("ankle", "acc"), ("ankle", "gyro"), ("wrist", "acc"), ("wrist", "gyro")]
+        for a in "xyz"
+    )
     v = fx.mhealth_values(300, seed=2)
     np.testing.assert_allclose(r.x[:, 0:3], v[:, 0:3], rtol=1e-6)  # m/s^2 unchanged
     np.testing.assert_allclose(r.x[0, 6:9], [math.pi / 2, -math.pi / 4, 0.0], atol=1e-6)  # deg/s -> rad/s
@@ -181,14 +196,17 @@ def test_mhealth_selection_and_root_variants(tmp_path):
     raises(LayoutError, lambda: Mhealth().parts(tmp_path / "elsewhere"), path=tmp_path / "elsewhere")
 
 
-@pytest.mark.parametrize("edit, kind, line, field", [
-    (lambda ls: ls[:4] + ["\t".join(ls[4].split("\t")[:23])] + ls[5:], LayoutError, 5, None),
-    (lambda ls: set_cell(ls, 7, 9, "x1", "\t"), SampleError, 7, "ankle_gyro_y"),
-    (lambda ls: set_cell(ls, 8, 0, "nan", "\t"), SampleError, 8, "chest_acc_x"),
-    (lambda ls: set_cell(ls, 9, 23, "13", "\t"), SampleError, 9, "label"),
-    (lambda ls: set_cell(ls[:2] + [""] + ls[2:], 10, 23, "2.5", "\t"), SampleError, 10, "label"),
-    (lambda ls: [], SampleError, 1, None),
-])
+@pytest.mark.parametrize(
+    "edit, kind, line, field",
+    [
+        (lambda ls: ls[:4] + ["\t".join(ls[4].split("\t")[:23])] + ls[5:], LayoutError, 5, None),
+        (lambda ls: set_cell(ls, 7, 9, "x1", "\t"), SampleError, 7, "ankle_gyro_y"),
+        (lambda ls: set_cell(ls, 8, 0, "nan", "\t"), SampleError, 8, "chest_acc_x"),
+        (lambda ls: set_cell(ls, 9, 23, "13", "\t"), SampleError, 9, "label"),
+        (lambda ls: set_cell(ls[:2] + [""] + ls[2:], 10, 23, "2.5", "\t"), SampleError, 10, "label"),
+        (lambda ls: [], SampleError, 1, None),
+    ],
+)
 def test_mhealth_bad_files(tmp_path, edit, kind, line, field):
     fx.write_mhealth(tmp_path, subjects=(1,), n=30)
     path = tmp_path / "mHealth_subject1.log"
@@ -232,8 +250,14 @@ def test_mmfit_streams_of_a_workout_are_aligned(tmp_path):
     assert len(r.channels) == 24 and r.subject == "0" and r.recording_id == "w01"
     assert r.native_rate_hz() == pytest.approx(90, rel=0.01)
     (r,) = load(MmFit(), tmp_path, ChannelSelection(placements=("rightwrist", "pocket"), sensors=("gyro",)))
-    assert r.channel_names == ("rightwrist_gyro_x", "rightwrist_gyro_y", "rightwrist_gyro_z",
-                               "pocket_gyro_x", "pocket_gyro_y", "pocket_gyro_z")
+    assert r.channel_names == (
+        "rightwrist_gyro_x",
+        "rightwrist_gyro_y",
+        "rightwrist_gyro_z",
+        "pocket_gyro_x",
+        "pocket_gyro_y",
+        "pocket_gyro_z",
+    )
     w = concat([window_recording(r, CONFIG)])
     assert set(np.unique(w.y).tolist()) == {-1, 0, 4}  # NULL, squats, pushups
 
@@ -248,8 +272,9 @@ def test_mmfit_missing_device_and_file_variants(tmp_path, caplog):
     assert [r.recording_id for r in recs] == ["w01"] and "w02" in caplog.text and "sw_r" in caplog.text
     recs = load(MmFit(), tmp_path, ChannelSelection(placements=("pocket",)))
     assert [r.recording_id for r in recs] == ["w01", "w02"]
-    assert [s.meta["device"] for s in MmFit().read(tmp_path, "mm-fit/w02", ChannelSelection())] == ["sw_l"] * 2 + \
-        ["sp_r"] * 2
+    assert [s.meta["device"] for s in MmFit().read(tmp_path, "mm-fit/w02", ChannelSelection())] == ["sw_l"] * 2 + [
+        "sp_r"
+    ] * 2
     with pytest.raises(ConfigError, match="select channels"):
         load(MmFit(), tmp_path)  # w01 and w02 hold different devices
 
@@ -267,8 +292,9 @@ def test_mmfit_split_and_subjects():
     assert MMFIT_SPLIT.train == tuple(f"w{i:02d}" for i in (1, 2, 3, 4, 6, 7, 8, 16, 17, 18))
     assert MMFIT_SPLIT.val == ("w14", "w15", "w19") and MMFIT_SPLIT.test == ("w09", "w10", "w11")
     assert MMFIT_SPLIT.unseen_test == ("w00", "w05", "w12", "w13", "w20")
-    workouts = [w for part in (MMFIT_SPLIT.train, MMFIT_SPLIT.val, MMFIT_SPLIT.test, MMFIT_SPLIT.unseen_test)
-                for w in part]
+    workouts = [
+        w for part in (MMFIT_SPLIT.train, MMFIT_SPLIT.val, MMFIT_SPLIT.test, MMFIT_SPLIT.unseen_test) for w in part
+    ]
     assert sorted(workouts) == sorted(WORKOUT_SUBJECT) and len(set(workouts)) == 21
     # the published workout split shares participants 0 and 1 between train and test ...
     subjects = {p: {subject_of(w) for w in getattr(MMFIT_SPLIT, p)} for p in ("train", "val", "test")}
@@ -294,13 +320,16 @@ def test_mmfit_pose(tmp_path):
     raises(SampleError, lambda: read_pose(folder / "back.npy"), path=folder / "back.npy", field="frame")
 
 
-@pytest.mark.parametrize("text, kind, line, field", [
-    ("60,119,10,squats\n150,209\n", LayoutError, 2, None),
-    ("60,119,10,squats\n150,abc,12,pushups\n", SampleError, 2, "end_frame"),
-    ("60,119,10,squats\n\n150,209,12,burpees\n", SampleError, 3, "exercise"),
-    ("119,60,10,squats\n", SampleError, 1, "end_frame"),
-    ("", SampleError, 1, None),
-])
+@pytest.mark.parametrize(
+    "text, kind, line, field",
+    [
+        ("60,119,10,squats\n150,209\n", LayoutError, 2, None),
+        ("60,119,10,squats\n150,abc,12,pushups\n", SampleError, 2, "end_frame"),
+        ("60,119,10,squats\n\n150,209,12,burpees\n", SampleError, 3, "exercise"),
+        ("119,60,10,squats\n", SampleError, 1, "end_frame"),
+        ("", SampleError, 1, None),
+    ],
+)
 def test_mmfit_bad_labels(tmp_path, text, kind, line, field):
     folder = fx.write_mmfit_workout(tmp_path, "w04", devices=("sw_l",))
     path = folder / "w04_labels.csv"
@@ -319,17 +348,26 @@ def _mmfit_bad_array(folder, arr):
     return path
 
 
-@pytest.mark.parametrize("change, kind, field", [
-    (lambda a: a[:, :4], LayoutError, None),
-    (lambda a: np.array([object()] * 3, dtype=object), LayoutError, None),
-    (lambda a: np.column_stack([a[:, 0], np.where(np.arange(len(a)) == 7, np.nan, a[:, 1]), a[:, 2:]]),
-     SampleError, "timestamp"),
-    (lambda a: np.column_stack([a[:, :2], np.where(np.arange(len(a)) == 9, np.inf, a[:, 2]), a[:, 3:]]),
-     SampleError, "leftwrist_acc_x"),
-    (lambda a: np.column_stack([a[:, 0], a[::-1, 1], a[:, 2:]]), SampleError, "timestamp"),
-    (lambda a: np.column_stack([a[:, :2], a[:, 2:] / G]), LayoutError, "acc"),  # in g, not m/s^2
-    (lambda a: a[:0], SampleError, None),
-])
+@pytest.mark.parametrize(
+    "change, kind, field",
+    [
+        (lambda a: a[:, :4], LayoutError, None),
+        (lambda a: np.array([object()] * 3, dtype=object), LayoutError, None),
+        (
+            lambda a: np.column_stack([a[:, 0], np.where(np.arange(len(a)) == 7, np.nan, a[:, 1]), a[:, 2:]]),
+            SampleError,
+            "timestamp",
+        ),
+        (
+            lambda a: np.column_stack([a[:, :2], np.where(np.arange(len(a)) == 9, np.inf, a[:, 2]), a[:, 3:]]),
+            SampleError,
+            "leftwrist_acc_x",
+        ),
+        (lambda a: np.column_stack([a[:, 0], a[::-1, 1], a[:, 2:]]), SampleError, "timestamp"),
+        (lambda a: np.column_stack([a[:, :2], a[:, 2:] / G]), LayoutError, "acc"),  # in g, not m/s^2
+        (lambda a: a[:0], SampleError, None),
+    ],
+)
 def test_mmfit_bad_arrays(tmp_path, change, kind, field):
     folder = fx.write_mmfit_workout(tmp_path, "w06", devices=("sw_l",))
     path = _mmfit_bad_array(folder, change(fx.mmfit_stream("sw_l", "acc")))
@@ -350,8 +388,14 @@ def test_myogym_units_labels_time_subjects(tmp_path):
     assert [r.subject for r in recs] == ["1", "2"] and [r.recording_id for r in recs] == ["myogym_t1", "myogym_t2"]
     r = recs[0]
     assert r.source == str(path) and r.n_samples == 300  # 6 s of 50 Hz IMU; repeated and pre-IMU rows dropped
-    assert r.channel_names == ("forearm_acc_x", "forearm_acc_y", "forearm_acc_z",
-                               "forearm_gyro_x", "forearm_gyro_y", "forearm_gyro_z")
+    assert r.channel_names == (
+        "forearm_acc_x",
+        "forearm_acc_y",
+        "forearm_acc_z",
+        "forearm_gyro_x",
+        "forearm_gyro_y",
+        "forearm_gyro_z",
+    )
     assert [c.source_unit for c in r.channels] == ["g"] * 3 + ["deg/s"] * 3
     np.testing.assert_allclose(r.t, (1.1e9 + np.arange(300) * 20_000.0) / 1e6)
     np.testing.assert_allclose(r.x[:, 1:3], np.tile([G, 0.25 * G], (300, 1)), rtol=1e-6)
@@ -385,17 +429,29 @@ def test_myogym_bad_files(tmp_path):
     assert "v7.3" in str(err)
 
 
-@pytest.mark.parametrize("edit, kind, field", [
-    (lambda raw, lab: (raw[:, :16], lab), LayoutError, "raw_data"),
-    (lambda raw, lab: (raw, lab[:-1]), LayoutError, "raw_data_labels"),
-    (lambda raw, lab: (raw, np.where(np.arange(len(lab))[:, None] == 40, [[50, 1]], lab)), SampleError,
-     "raw_data_labels"),
-    (lambda raw, lab: (np.where((np.arange(len(raw))[:, None] == 0) & (np.arange(17) == 11), np.nan, raw), lab),
-     SampleError, "forearm_acc_y"),
-    (lambda raw, lab: (np.where((np.arange(len(raw))[:, None] == 5) & (np.arange(17) == 9), np.nan, raw), lab),
-     SampleError, "raw_data"),
-    (lambda raw, lab: (raw[:0], lab[:0]), SampleError, "raw_data"),
-])
+@pytest.mark.parametrize(
+    "edit, kind, field",
+    [
+        (lambda raw, lab: (raw[:, :16], lab), LayoutError, "raw_data"),
+        (lambda raw, lab: (raw, lab[:-1]), LayoutError, "raw_data_labels"),
+        (
+            lambda raw, lab: (raw, np.where(np.arange(len(lab))[:, None] == 40, [[50, 1]], lab)),
+            SampleError,
+            "raw_data_labels",
+        ),
+        (
+            lambda raw, lab: (np.where((np.arange(len(raw))[:, None] == 0) & (np.arange(17) == 11), np.nan, raw), lab),
+            SampleError,
+            "forearm_acc_y",
+        ),
+        (
+            lambda raw, lab: (np.where((np.arange(len(raw))[:, None] == 5) & (np.arange(17) == 9), np.nan, raw), lab),
+            SampleError,
+            "raw_data",
+        ),
+        (lambda raw, lab: (raw[:0], lab[:0]), SampleError, "raw_data"),
+    ],
+)
 def test_myogym_bad_contents(tmp_path, edit, kind, field):
     raw, lab = fx.myogym_rows(1)
     fx.save_myogym(tmp_path / "MyoGym.mat", *edit(raw, lab))

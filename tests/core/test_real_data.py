@@ -20,8 +20,14 @@ def test_spar_watch_shape_units_and_sign(shared_data):
     assert sum(r.n_samples for r in recs) == 244_102
     assert len({r.subject for r in recs}) == 10
     assert {r.classes[r.labels[0]] for r in recs} == {"PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"}
-    assert recs[0].channel_names == ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z",
-                                     "wrist_gyro_x", "wrist_gyro_y", "wrist_gyro_z")
+    assert recs[0].channel_names == (
+        "wrist_acc_x",
+        "wrist_acc_y",
+        "wrist_acc_z",
+        "wrist_gyro_x",
+        "wrist_gyro_y",
+        "wrist_gyro_z",
+    )
     assert [c.source_unit for c in recs[0].channels] == ["g"] * 3 + ["rad/s"] * 3
     acc = np.concatenate([r.x[:, :3] for r in recs])
     assert np.median(np.linalg.norm(acc, axis=1)) == pytest.approx(STANDARD_GRAVITY, rel=0.1)
@@ -48,8 +54,7 @@ def test_hapt_keeps_unlabelled_and_transitions_distinct(shared_data):
     labels = np.concatenate([r.labels for r in recs])
     assert set(np.unique(labels).tolist()) == set(range(-1, 12))
     spec = get_loader("hapt").spec
-    assert spec.classes[:6] == ("WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING",
-                                "LAYING")
+    assert spec.classes[:6] == ("WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING")
     assert spec.null_classes == spec.classes[6:] and spec.has_null
     # the waist phone stands upright: gravity on +x in specific force
     assert np.median(np.concatenate([r.x[:, 0] for r in recs])) == pytest.approx(STANDARD_GRAVITY, rel=0.15)
@@ -84,6 +89,7 @@ def test_windows_are_cached_and_rebuilt_when_data_changes(tmp_path, shared_data)
     other_config = prepare("spar_watch", root, cache_dir=tmp_path / "c", config=WindowConfig(step=100))
     assert not other_config.from_cache and len(other_config.windows) < len(first.windows)
     import os
+
     os.utime(root / "spar_watch.npz", ns=(1, 1))  # the file changed -> rebuilt
     assert not prepare("spar_watch", root, cache_dir=tmp_path / "c").from_cache
     for entry in (tmp_path / "c" / "windows").glob("*.npz"):

@@ -64,8 +64,7 @@ def test_column_count_mismatch():
 
 def test_select_keeps_order_and_rejects_empty_selection():
     chans = (*triaxial("wrist", "acc", "g"), *triaxial("wrist", "gyro", "deg/s"))
-    r = Recording.create(np.arange(3) / 50, np.arange(18, dtype=np.float32).reshape(3, 6), chans,
-                         subject=1, source="f")
+    r = Recording.create(np.arange(3) / 50, np.arange(18, dtype=np.float32).reshape(3, 6), chans, subject=1, source="f")
     gyro = r.select(ChannelSelection(sensors=("gyro",)))
     assert gyro.channel_names == ("wrist_gyro_x", "wrist_gyro_y", "wrist_gyro_z")
     np.testing.assert_array_equal(gyro.x, r.x[:, 3:])

@@ -14,8 +14,15 @@ CH = triaxial("wrist", "acc", "m/s^2")
 
 def rec(t, f, placement="wrist", labels=None, classes=()):
     x = np.stack([f(t), 2 * f(t), -f(t)], axis=1).astype(np.float32)
-    return Recording.create(t, x, triaxial(placement, "acc", "m/s^2"), subject="1", source=f"{placement}.csv",
-                            labels=labels, classes=classes)
+    return Recording.create(
+        t,
+        x,
+        triaxial(placement, "acc", "m/s^2"),
+        subject="1",
+        source=f"{placement}.csv",
+        labels=labels,
+        classes=classes,
+    )
 
 
 @pytest.mark.parametrize("rate", [10.0, 12.5, 25.0, 52.0, 100.0, 200.0])
@@ -41,8 +48,10 @@ def test_linear_ramp_is_reproduced_exactly_from_irregular_timestamps():
 def test_pchip_follows_a_10hz_sine_better_than_linear():
     t = np.arange(100) / 10.0
     f = lambda t: np.sin(2 * np.pi * 1.0 * t)  # noqa: E731
-    err = {m: np.abs(resample(rec(t, f), WindowConfig(interpolation=m)).x[:, 0]
-                     - f(grid_for(0, t[-1], 50))).mean() for m in ("linear", "pchip")}
+    err = {
+        m: np.abs(resample(rec(t, f), WindowConfig(interpolation=m)).x[:, 0] - f(grid_for(0, t[-1], 50))).mean()
+        for m in ("linear", "pchip")
+    }
     assert err["pchip"] < err["linear"]
 
 
@@ -79,8 +88,9 @@ def test_align_puts_two_streams_on_their_common_grid():
 
 def test_align_rejects_streams_that_do_not_overlap():
     with pytest.raises(Exception, match="do not overlap"):
-        align([rec(np.arange(0, 1, 0.01), np.sin, "wrist"), rec(np.arange(2, 3, 0.01), np.sin, "pocket")],
-              WindowConfig())
+        align(
+            [rec(np.arange(0, 1, 0.01), np.sin, "wrist"), rec(np.arange(2, 3, 0.01), np.sin, "pocket")], WindowConfig()
+        )
 
 
 def test_merge_duplicate_timestamps_averages_repeats():
@@ -93,8 +103,17 @@ def test_merge_duplicate_timestamps_averages_repeats():
     np.testing.assert_array_equal(labels, [0, 1, 0])
 
 
-@pytest.mark.parametrize("kwargs", [dict(rate_hz=0), dict(length=1), dict(step=0), dict(max_gap_s=0.01),
-                                    dict(min_purity=0), dict(interpolation="cubic")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(rate_hz=0),
+        dict(length=1),
+        dict(step=0),
+        dict(max_gap_s=0.01),
+        dict(min_purity=0),
+        dict(interpolation="cubic"),
+    ],
+)
 def test_window_config_rejects_bad_values(kwargs):
     with pytest.raises(ConfigError):
         WindowConfig(**kwargs)

@@ -94,8 +94,9 @@ def test_quantise_round_trip():
 
 
 def test_missing_engine_names_the_install():
-    spec = EngineSpec("litert", ("no_such_module_for_mujo",), "pip install 'mujo-edge[litert]'",
-                      loader=ENGINES.get("litert").loader)
+    spec = EngineSpec(
+        "litert", ("no_such_module_for_mujo",), "pip install 'mujo-edge[litert]'", loader=ENGINES.get("litert").loader
+    )
     with pytest.raises(EngineUnavailableError) as e:
         spec.import_module()
     assert e.value.engine == "litert" and "mujo-edge[litert]" in str(e.value)

@@ -24,8 +24,9 @@ _spec.loader.exec_module(fx)
 fx = fx.load()
 
 ALL = ["tflite-int8", "tflite-fp32", "executorch-fp32", "onnx-fp32"]
-FAILED = Artifact("onnx-int8", "onnx", "int8", None, "onnxruntime", status=ArtifactStatus.EXPORT_FAILED,
-                  notes="no ConvInteger kernel")
+FAILED = Artifact(
+    "onnx-int8", "onnx", "int8", None, "onnxruntime", status=ArtifactStatus.EXPORT_FAILED, notes="no ConvInteger kernel"
+)
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +66,9 @@ def test_export_failed_is_refused(bundle):
 
 
 def test_failed_parity_warns_and_ranks_last(model_dir, tmp_path, caplog):
-    b = fx.make_bundle(tmp_path / "b", model_dir, ["tflite-int8", "onnx-fp32"],
-                       status={"tflite-int8": ArtifactStatus.FAILED_PARITY})
+    b = fx.make_bundle(
+        tmp_path / "b", model_dir, ["tflite-int8", "onnx-fp32"], status={"tflite-int8": ArtifactStatus.FAILED_PARITY}
+    )
     assert [a.name for a in candidate_artifacts(read_bundle(b).manifest)] == ["onnx-fp32", "tflite-int8"]
     with caplog.at_level(logging.WARNING, logger="mujo_edge.runtime.recognizer"):
         r = Recognizer.from_bundle(b, artifact="tflite-int8")
@@ -115,8 +117,13 @@ def test_predict_recording_uses_training_windows(onnx):
 
 def test_recording_that_does_not_fit_is_refused(onnx):
     rec = fx.recording(rate=50.0, seconds=5)
-    other = Recording.create(rec.t, rec.x, [Channel.parse(c) for c in ("ankle_acc_x", "ankle_acc_y", "ankle_acc_z")],
-                             subject="s", source="ankle.csv")
+    other = Recording.create(
+        rec.t,
+        rec.x,
+        [Channel.parse(c) for c in ("ankle_acc_x", "ankle_acc_y", "ankle_acc_z")],
+        subject="s",
+        source="ankle.csv",
+    )
     with pytest.raises(ConfigError, match="lacks") as e:
         onnx.predict_recording(other)
     assert "ankle.csv" in str(e.value) and "wrist_acc_x" in str(e.value)
@@ -130,8 +137,7 @@ def test_recording_that_does_not_fit_is_refused(onnx):
 @pytest.mark.parametrize("engine", ["onnxruntime", "litert"])
 @pytest.mark.parametrize("rate,gap", [(100.0, 17.3), (25.0, 9.1)])
 def test_streaming_equals_predict_recording(bundle, engine, rate, gap):
-    r = Recognizer.from_bundle(bundle, artifact="onnx-fp32" if engine == "onnxruntime" else "tflite-fp32",
-                               smoothing=3)
+    r = Recognizer.from_bundle(bundle, artifact="onnx-fp32" if engine == "onnxruntime" else "tflite-fp32", smoothing=3)
     rec = fx.recording(rate=rate, seconds=45, gap_at_s=gap, gap_s=1.2, jitter=0.3, seed=4)
     offline = r.predict_recording(rec)
     rng = np.random.default_rng(0)
@@ -140,7 +146,7 @@ def test_streaming_equals_predict_recording(bundle, engine, rate, gap):
         got, i = [], 0
         while i < rec.n_samples:
             k = {"1": 1, "7": 7, "random": int(rng.integers(1, 100))}[mode]
-            got += live.push(rec.t[i:i + k], rec.x[i:i + k])
+            got += live.push(rec.t[i : i + k], rec.x[i : i + k])
             i += k
         got += live.flush()
         assert [p.start_s for p in got] == [p.start_s for p in offline], mode
@@ -154,7 +160,7 @@ def test_smoothing_is_a_majority_over_contiguous_windows(onnx, bundle):
     preds = r.predict_recording(rec)
     raw = [p.index for p in preds]
     for i, p in enumerate(preds):
-        window = raw[max(0, i - 4):i + 1]
+        window = raw[max(0, i - 4) : i + 1]
         counts = np.bincount(window, minlength=3)
         assert counts[p.smoothed_index] == counts.max()
     with pytest.raises(ConfigError):

@@ -75,7 +75,7 @@ def test_stream_equals_offline_pchip_after_flush(mode):
 def test_windows_are_emitted_as_soon_as_complete():
     rec = make(50.0, 10, jitter=0.0)
     w = StreamWindower(WindowConfig(), NAMES)
-    counts = [len(w.push(rec.t[i:i + 1], rec.x[i:i + 1])) for i in range(rec.n_samples)]
+    counts = [len(w.push(rec.t[i : i + 1], rec.x[i : i + 1])) for i in range(rec.n_samples)]
     # sample 99 completes window 0 (grid points 0..99), then one window every 50 samples
     assert np.flatnonzero(counts).tolist() == list(range(99, rec.n_samples, 50))
 

@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from mujo_edge.data import seglearn_source
 from mujo_edge.channels import ChannelSelection
+from mujo_edge.data import seglearn_source
 from mujo_edge.data.prepare import load_recordings
 from mujo_edge.data.registry import get_loader
 from mujo_edge.errors import LayoutError

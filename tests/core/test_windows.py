@@ -11,8 +11,16 @@ from mujo_edge.windows import DROP_GAP, DROP_MIXED, concat, window_labels, windo
 def rec(n, rate=50.0, labels=None, classes=("a", "b"), subject="7", t=None):
     t = np.arange(n) / rate if t is None else t
     x = np.stack([np.arange(len(t)), -np.arange(len(t)), np.zeros(len(t))], axis=1).astype(np.float32)
-    return Recording.create(t, x, triaxial("wrist", "acc", "m/s^2"), subject=subject, source="r.csv",
-                            recording_id=f"r{subject}", classes=classes, labels=labels)
+    return Recording.create(
+        t,
+        x,
+        triaxial("wrist", "acc", "m/s^2"),
+        subject=subject,
+        source="r.csv",
+        recording_id=f"r{subject}",
+        classes=classes,
+        labels=labels,
+    )
 
 
 def test_window_count_shape_layout_and_start_times():

@@ -24,14 +24,19 @@ def checkpoint(toy: Windows) -> dict[str, Any]:
     from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, finetune
     from mujo_edge.training.models import ArchConfig
 
-    config = FinetuneConfig(regime="baseline", epochs=8, patience=8, head_hidden=32, augment_deg=0.0,
-                            augment_scale=0.0)
+    config = FinetuneConfig(regime="baseline", epochs=8, patience=8, head_hidden=32, augment_deg=0.0, augment_scale=0.0)
     arch = ArchConfig(sensor_channels=(4, 8, 8), sensor_dim=64, proj_dim=32, proj_layers=2)
     result = finetune(toy.for_subjects(TRAIN), toy.for_subjects(VAL), toy.for_subjects(TEST), config, arch=arch)
-    return classifier_checkpoint(result, channels=toy.channels, window=toy.config.to_dict(), dataset="toy",
-                                 label_texts={"a": "slow", "b": "medium", "c": "fast"}, config=config,
-                                 split={"train": list(TRAIN), "val": list(VAL), "test": list(TEST)},
-                                 pretrained_from=None)
+    return classifier_checkpoint(
+        result,
+        channels=toy.channels,
+        window=toy.config.to_dict(),
+        dataset="toy",
+        label_texts={"a": "slow", "b": "medium", "c": "fast"},
+        config=config,
+        split={"train": list(TRAIN), "val": list(VAL), "test": list(TEST)},
+        pretrained_from=None,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +75,11 @@ def exported(checkpoint, held, calib, tmp_path_factory: pytest.TempPathFactory):
     from mujo_edge.export.pipeline import export_classifier
 
     events: list[tuple[int, int, str]] = []
-    report = export_classifier(checkpoint, tmp_path_factory.mktemp("bundle") / "bundle", test=held, calib=calib,
-                               progress=lambda d, t, w: events.append((d, t, w)))
+    report = export_classifier(
+        checkpoint,
+        tmp_path_factory.mktemp("bundle") / "bundle",
+        test=held,
+        calib=calib,
+        progress=lambda d, t, w: events.append((d, t, w)),
+    )
     return report, events

@@ -103,8 +103,12 @@ def test_failing_format_is_recorded_and_the_rest_written(checkpoint, held, calib
     monkeypatch.setattr(onnx2tf, "convert", broken)
     report = export_classifier(checkpoint, tmp_path / "b", test=held, calib=calib, formats=("onnx", "tflite"))
     status = {r.name: r.status for r in report.rows}
-    assert status == {"onnx-fp32": ArtifactStatus.PASS, "onnx-int8": ArtifactStatus.PASS,
-                      "tflite-fp32": ArtifactStatus.EXPORT_FAILED, "tflite-int8": ArtifactStatus.EXPORT_FAILED}
+    assert status == {
+        "onnx-fp32": ArtifactStatus.PASS,
+        "onnx-int8": ArtifactStatus.PASS,
+        "tflite-fp32": ArtifactStatus.EXPORT_FAILED,
+        "tflite-int8": ArtifactStatus.EXPORT_FAILED,
+    }
     assert "converter exploded" in report.row("tflite-int8").notes and report.failed
     bundle = read_bundle(report.bundle)
     assert [a.name for a in bundle.usable] == ["onnx-fp32", "onnx-int8"]
@@ -151,8 +155,14 @@ def test_export_graph_equals_classifier(axes_as_channels):
 
     channels = [f"wrist_{s}_{a}" for s in ("acc", "gyro") for a in "xyz"]
     groups = (3, 1, 1) if axes_as_channels else (1, 1, 1)
-    arch = ArchConfig(sensor_channels=(6, 8, 8), sensor_groups=groups, sensor_axes_as_channels=axes_as_channels,
-                      sensor_dim=32, proj_dim=16, proj_layers=2)
+    arch = ArchConfig(
+        sensor_channels=(6, 8, 8),
+        sensor_groups=groups,
+        sensor_axes_as_channels=axes_as_channels,
+        sensor_dim=32,
+        proj_dim=16,
+        proj_layers=2,
+    )
     clf = build_classifier(channels, 4, FinetuneConfig(regime="baseline", head_hidden=8), arch=arch).eval()
     x = torch.randn(5, 6, 100)
     assert torch.allclose(export_module(clf)(x), clf(x), atol=1e-5)
@@ -185,13 +195,23 @@ def test_cli_exit_code_when_parity_impossible(checkpoint, held, calib, checkpoin
     app.command()(export)
     app.command("other")(lambda: None)  # two commands, so `export` is a subcommand as in mujo-edge
     runner = CliRunner()
-    result = runner.invoke(app, ["export", str(checkpoint_file), "--format", "onnx", "--int8", "--calib", "x.npy",
-                                 "--max-f1-drop", "-1"])
+    result = runner.invoke(
+        app, ["export", str(checkpoint_file), "--format", "onnx", "--int8", "--calib", "x.npy", "--max-f1-drop", "-1"]
+    )
     assert result.exit_code == 1, result.output
     assert "exported-but-failed" in result.output and "SQNR" in result.output
     assert (checkpoint_file.parent / "bundle" / "mujo.json").is_file()
-    ok = runner.invoke(app, ["export", str(checkpoint_file), "--format", "onnx", "--out",  # fp32 by default
-                             str(checkpoint_file.parent / "b2")])
+    ok = runner.invoke(
+        app,
+        [
+            "export",
+            str(checkpoint_file),
+            "--format",
+            "onnx",
+            "--out",  # fp32 by default
+            str(checkpoint_file.parent / "b2"),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     bad = runner.invoke(app, ["export", str(checkpoint_file), "--format", "coreml"])
     assert bad.exit_code != 0 and isinstance(bad.exception, ConfigError)

@@ -9,15 +9,31 @@ import pytest
 import torch
 
 from mujo_edge.errors import ConfigError
-from mujo_edge.training.baselines import (METHODS, TASKS, BaselineConfig, ConvDecoder, MultitaskHead, SimCLRHead,
-                                          add_noise, baseline_model_config, build_head, flip, negate, nt_xent,
-                                          permute_segments, pretrain_baseline, random_rotations, rotate, scale,
-                                          shuffle_channels)
-from mujo_edge.training.corpus import Corpus
-from mujo_edge.training.models import ArchConfig, ModelConfig, MujoModel
 from mujo_edge.normalise import StreamNormaliser
+from mujo_edge.training.baselines import (
+    METHODS,
+    TASKS,
+    BaselineConfig,
+    ConvDecoder,
+    MultitaskHead,
+    SimCLRHead,
+    add_noise,
+    baseline_model_config,
+    build_head,
+    flip,
+    negate,
+    nt_xent,
+    permute_segments,
+    pretrain_baseline,
+    random_rotations,
+    rotate,
+    scale,
+    shuffle_channels,
+)
 from mujo_edge.training.checkpoints import read_pretrain
+from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.loop import EpochEnd, split_subjects
+from mujo_edge.training.models import ArchConfig, MujoModel
 
 # (4, 4, 4) channels and 32-d features often die on SimCLR here (every ReLU of the head off: the loss stays at
 # log(2B - 1)); this is the smallest that learned for every seed tried
@@ -39,15 +55,30 @@ def toy_corpus(n_per=16, subjects=5, seed=0):
                 subj.append(f"toy:{s}")
     n = len(acc)
     acc = np.array(acc, np.float32)
-    return Corpus(data={"wrist_acc": acc, "wrist_gyro": rng.normal(size=acc.shape).astype(np.float32)},
-                  present={"wrist_acc": np.ones(n, bool), "wrist_gyro": np.ones(n, bool)},
-                  kinds={"wrist_acc": "sensor", "wrist_gyro": "sensor"}, source=np.full(n, "toy"),
-                  subject=np.array(subj), label=np.full(n, ""), text_id=np.full(n, -1), group=np.arange(n))
+    return Corpus(
+        data={"wrist_acc": acc, "wrist_gyro": rng.normal(size=acc.shape).astype(np.float32)},
+        present={"wrist_acc": np.ones(n, bool), "wrist_gyro": np.ones(n, bool)},
+        kinds={"wrist_acc": "sensor", "wrist_gyro": "sensor"},
+        source=np.full(n, "toy"),
+        subject=np.array(subj),
+        label=np.full(n, ""),
+        text_id=np.full(n, -1),
+        group=np.arange(n),
+    )
 
 
 def config(method, **kw):
-    base = dict(method=method, epochs=8, batch_size=32, lr=3e-3, warmup_epochs=0.5, cycle_epochs=10, min_lr=1e-5,
-                val_fraction=0.4, threads=1)
+    base = dict(
+        method=method,
+        epochs=8,
+        batch_size=32,
+        lr=3e-3,
+        warmup_epochs=0.5,
+        cycle_epochs=10,
+        min_lr=1e-5,
+        val_fraction=0.4,
+        threads=1,
+    )
     base.update(kw)
     return BaselineConfig(**base)
 
@@ -129,8 +160,11 @@ def test_heads_have_the_papers_shapes():
     assert decoder.linear.out_features == 32 * 1 * 25
     assert ConvDecoder(32, 6, 100)(torch.randn(2, 32)).shape == (2, 6, 100)
     convs = [m for m in decoder.blocks if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [(m.in_channels, m.out_channels, m.kernel_size) for m in convs] == \
-        [(32, 16, (1, 11)), (16, 8, (1, 11)), (8, 3, (1, 11))]
+    assert [(m.in_channels, m.out_channels, m.kernel_size) for m in convs] == [
+        (32, 16, (1, 11)),
+        (16, 8, (1, 11)),
+        (8, 3, (1, 11)),
+    ]
 
     mc = baseline_model_config(SMALL, "wrist_acc")
     model = MujoModel(mc, seed=0)
@@ -158,8 +192,21 @@ def test_each_method_learns_and_writes_a_mujo_checkpoint(method, tmp_path):
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == list(range(1, 9))
 
     raw = torch.load(tmp_path / "best.pt", weights_only=True)
-    assert {"version", "kind", "model", "loss", "optimizer", "torch_rng", "state", "model_config", "train_config",
-            "normaliser", "metrics", "head", "corpus"} <= set(raw)
+    assert {
+        "version",
+        "kind",
+        "model",
+        "loss",
+        "optimizer",
+        "torch_rng",
+        "state",
+        "model_config",
+        "train_config",
+        "normaliser",
+        "metrics",
+        "head",
+        "corpus",
+    } <= set(raw)
     ckpt = read_pretrain(tmp_path / "best.pt")
     assert ckpt.state.best_epoch == summary.best_epoch
     assert ckpt.train_config["method"] == method and ckpt.anchor == "wrist_acc"

@@ -9,8 +9,13 @@ import torch
 
 from mujo_edge.errors import CheckpointError
 from mujo_edge.normalise import Normaliser
-from mujo_edge.training.checkpoints import (PretrainCheckpoint, TrainState, read_classifier, read_pretrain,
-                                            write_pretrain)
+from mujo_edge.training.checkpoints import (
+    PretrainCheckpoint,
+    TrainState,
+    read_classifier,
+    read_pretrain,
+    write_pretrain,
+)
 from mujo_edge.training.classifier import Classifier, load_classifier
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
@@ -22,12 +27,19 @@ def old_pretrain_dict(head=False):
     model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),)), seed=0)
     stats = {"wrist_acc": {"mean": [0.1, -0.2, 9.8], "std": [1.0, 2.0, 0.5]}}
     opt = torch.optim.AdamW(model.parameters())
-    ckpt = {"version": 1, "model": model.state_dict(), "loss": {}, "optimizer": opt.state_dict(),
-            "model_config": model.config.to_dict(), "train_config": {"epochs": 3, "anchor": "wrist_acc"},
-            "normaliser": stats, "corpus": {"sources": ["synthetic"], "exclude": ["spar_watch"]},
-            "torch_rng": torch.get_rng_state(),
-            "state": {"epoch": 2, "best_val": 1.5, "best_epoch": 1, "bad_epochs": 1},
-            "metrics": {"epoch": 2, "val_loss": 1.7}}
+    ckpt = {
+        "version": 1,
+        "model": model.state_dict(),
+        "loss": {},
+        "optimizer": opt.state_dict(),
+        "model_config": model.config.to_dict(),
+        "train_config": {"epochs": 3, "anchor": "wrist_acc"},
+        "normaliser": stats,
+        "corpus": {"sources": ["synthetic"], "exclude": ["spar_watch"]},
+        "torch_rng": torch.get_rng_state(),
+        "state": {"epoch": 2, "best_val": 1.5, "best_epoch": 1, "bad_epochs": 1},
+        "metrics": {"epoch": 2, "val_loss": 1.7},
+    }
     if head:
         ckpt["head"] = {"w": torch.ones(2)}
     return ckpt
@@ -74,13 +86,25 @@ def test_version_1_classifier_checkpoint_loads(tmp_path):
     model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),)), seed=0)
     clf = Classifier(model, {"wrist_acc": [0, 1, 2]}, {"wrist_acc": "wrist_acc"}, 2, 16, 0.1)
     channels = ["wrist_acc_x", "wrist_acc_y", "wrist_acc_z"]
-    old = {"version": 1, "kind": "classifier", "state": clf.state_dict(), "model_config": model.config.to_dict(),
-           "streams": clf.streams, "branch_of": clf.branch_of, "head": {"hidden": 16, "dropout": 0.1},
-           "channels": channels, "window": {"rate_hz": 50.0, "length": 100, "step": 50},
-           "normaliser": {"kind": "zscore", "channels": channels, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
-           "classes": ["a", "b"], "label_texts": {"a": "doing a", "b": "b"}, "dataset": "toy",
-           "finetune": {"regime": "baseline"}, "split": {"train": ["1"], "val": ["2"], "test": ["3"]},
-           "metrics": {"best_epoch": 1}, "pretrained_from": None}
+    old = {
+        "version": 1,
+        "kind": "classifier",
+        "state": clf.state_dict(),
+        "model_config": model.config.to_dict(),
+        "streams": clf.streams,
+        "branch_of": clf.branch_of,
+        "head": {"hidden": 16, "dropout": 0.1},
+        "channels": channels,
+        "window": {"rate_hz": 50.0, "length": 100, "step": 50},
+        "normaliser": {"kind": "zscore", "channels": channels, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+        "classes": ["a", "b"],
+        "label_texts": {"a": "doing a", "b": "b"},
+        "dataset": "toy",
+        "finetune": {"regime": "baseline"},
+        "split": {"train": ["1"], "val": ["2"], "test": ["3"]},
+        "metrics": {"best_epoch": 1},
+        "pretrained_from": None,
+    }
     torch.save(old, tmp_path / "classifier.pt")
     ckpt = read_classifier(tmp_path / "classifier.pt")
     assert ckpt.channels == tuple(channels) and ckpt.split["test"] == ("3",) and ckpt.head.hidden == 16

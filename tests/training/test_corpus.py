@@ -19,8 +19,7 @@ def windows(subject="1", n=600, placements=("wrist", "pocket")):
     chans = [c for p in placements for c in (*triaxial(p, "acc", "m/s^2"), *triaxial(p, "gyro", "rad/s"))]
     labels = np.repeat(np.array([0, 1, -1], np.int16), n // 3)
     x = np.arange(n * len(chans), dtype=np.float32).reshape(n, len(chans))
-    r = Recording.create(np.arange(n) / 50, x, chans, subject=subject, source="r", classes=("a", "b"),
-                         labels=labels)
+    r = Recording.create(np.arange(n) / 50, x, chans, subject=subject, source="r", classes=("a", "b"), labels=labels)
     return window_recording(r, WindowConfig())
 
 
@@ -76,13 +75,13 @@ def test_concat_merges_texts_groups_and_missing_modalities():
     b = from_windows(windows("2"), "B", {"a": ("doing a",), "b": ("something else",)})
     c = concat([a, b])
     assert len(c) == len(a) + len(b)
-    assert not c.present["pocket_acc"][:len(a)].any() and c.present["pocket_acc"][len(a):].all()
+    assert not c.present["pocket_acc"][: len(a)].any() and c.present["pocket_acc"][len(a) :].all()
     assert c.texts.count("doing a") == 1  # shared text, one table row
     for part, offset in ((a, 0), (b, len(a))):
         for i in range(len(part)):
             if part.text_id[i] != NO_TEXT:
                 assert c.texts[c.text_id[offset + i]] == part.texts[part.text_id[i]]
-    assert not set(c.group[:len(a)]) & set(c.group[len(a):])  # groups of different sources never collide
+    assert not set(c.group[: len(a)]) & set(c.group[len(a) :])  # groups of different sources never collide
 
 
 def test_real_part_from_sp_sw_har(shared_data):
@@ -112,4 +111,3 @@ def test_bad_recipe_file(tmp_path):
     p.write_text("model = [\n")
     with pytest.raises(LayoutError, match="not valid TOML"):
         load_pretrain_preset(p)
-

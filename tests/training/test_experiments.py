@@ -3,14 +3,21 @@
 import csv
 
 import pytest
-
-from mujo_edge.errors import ConfigError
 import torch
 
+from mujo_edge.errors import ConfigError
 from mujo_edge.normalise import StreamNormaliser
 from mujo_edge.training.checkpoints import CorpusProvenance, PretrainCheckpoint, TrainState
-from mujo_edge.training.experiments import (LabelEfficiencyGrid, confused_pairs, load_confusions, methods_from,
-                                            named_grid, parse_fractions, run_label_efficiency, write_summary)
+from mujo_edge.training.experiments import (
+    LabelEfficiencyGrid,
+    confused_pairs,
+    load_confusions,
+    methods_from,
+    named_grid,
+    parse_fractions,
+    run_label_efficiency,
+    write_summary,
+)
 from mujo_edge.training.leave_out import check_leave_target_out
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
 
@@ -19,24 +26,37 @@ TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
 
 def checkpoint(exclude=("toy",), sources=("synthetic",), recorded=True):
     model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),)), seed=1)
-    return PretrainCheckpoint(model=model.state_dict(), model_config=model.config,
-                              train_config={"anchor": "wrist_acc"}, normaliser=StreamNormaliser({}),
-                              corpus=CorpusProvenance(tuple(sources), tuple(exclude)) if recorded else None,
-                              state=TrainState(), optimizer={}, torch_rng=torch.get_rng_state())
+    return PretrainCheckpoint(
+        model=model.state_dict(),
+        model_config=model.config,
+        train_config={"anchor": "wrist_acc"},
+        normaliser=StreamNormaliser({}),
+        corpus=CorpusProvenance(tuple(sources), tuple(exclude)) if recorded else None,
+        state=TrainState(),
+        optimizer={},
+        torch_rng=torch.get_rng_state(),
+    )
 
 
 def test_grid_runs_resumes_and_summarises(tmp_path, make_toy):
     w = make_toy()
-    grid = LabelEfficiencyGrid(target="toy", fractions=(0.1, 1.0), regimes=("baseline", "finetuned"), runs=3,
-                               folds=2, epochs=2, patience=2)
+    grid = LabelEfficiencyGrid(
+        target="toy", fractions=(0.1, 1.0), regimes=("baseline", "finetuned"), runs=3, folds=2, epochs=2, patience=2
+    )
     path = run_label_efficiency(w, grid, {"mujo": checkpoint()}, tmp_path, arch=TINY)
     rows = list(csv.DictReader(path.open()))
     # (baseline + mujo/finetuned + forest) x 2 fractions x 3 runs, round-robin over the 2 folds
     assert len(rows) == 3 * 2 * 3
     assert [(r["run"], r["fold"]) for r in rows if r["method"] == "none" and r["fraction"] == "0.1"] == [
-        ("1", "1"), ("2", "2"), ("3", "1")]
-    assert {(r["method"], r["regime"]) for r in rows} == {("none", "baseline"), ("mujo", "finetuned"),
-                                                          ("random_forest", "-")}
+        ("1", "1"),
+        ("2", "2"),
+        ("3", "1"),
+    ]
+    assert {(r["method"], r["regime"]) for r in rows} == {
+        ("none", "baseline"),
+        ("mujo", "finetuned"),
+        ("random_forest", "-"),
+    }
     assert all(0 <= float(r["macro_f1"]) <= 1 for r in rows)
     summary = (tmp_path / "summary.md").read_text()
     assert "| mujo | finetuned |" in summary and "10%" in summary and (tmp_path / "boxplot.png").is_file()
@@ -84,9 +104,11 @@ def test_named_grids_and_overrides():
 
 
 def test_confused_pairs_rank_by_share_of_the_true_class():
-    cm = [[8, 2, 0],   # a: 20 % -> b
-          [0, 10, 0],
-          [1, 5, 4]]   # c: 50 % -> b, 10 % -> a
+    cm = [
+        [8, 2, 0],  # a: 20 % -> b
+        [0, 10, 0],
+        [1, 5, 4],
+    ]  # c: 50 % -> b, 10 % -> a
     pairs, covered = confused_pairs(cm, ["a", "b", "c"], top=2)
     assert pairs == [("c", "b", 0.5), ("a", "b", 0.2)]
     assert covered == 7 / 8
@@ -95,8 +117,10 @@ def test_confused_pairs_rank_by_share_of_the_true_class():
 
 def test_bad_confusion_record_names_file_and_line(tmp_path):
     path = tmp_path / "confusion.jsonl"
-    path.write_text('{"method": "none", "regime": "baseline", "fraction": "1.0", "fold": 1, "run": 1, '
-                    '"classes": ["a"], "confusion": [[1]]}\n{"method": "none"}\n')
+    path.write_text(
+        '{"method": "none", "regime": "baseline", "fraction": "1.0", "fold": 1, "run": 1, '
+        '"classes": ["a"], "confusion": [[1]]}\n{"method": "none"}\n'
+    )
     with pytest.raises(ConfigError, match="confusion.jsonl:2"):
         load_confusions(path)
     path.write_text("[1, 2]\n")
@@ -109,15 +133,21 @@ def test_summary_of_a_folder_from_before_confusions_were_kept(tmp_path):
     """Rows without a matrix (older runs) still count in the tables; the error section uses the largest
     fraction that has matrices, and is left out when none has."""
     path = tmp_path / "results.csv"
-    header = "target,method,regime,fraction,fold,run,seed,macro_f1,accuracy,train_windows,test_windows," \
-             "best_epoch,seconds,macro_f1_smoothed\n"
-    path.write_text(header + "toy,none,baseline,0.1,1,1,0,0.5,0.5,4,4,1,1,0.5\n"
-                    "toy,none,baseline,1.0,1,1,0,0.75,0.75,40,4,1,1,0.75\n")
+    header = (
+        "target,method,regime,fraction,fold,run,seed,macro_f1,accuracy,train_windows,test_windows,"
+        "best_epoch,seconds,macro_f1_smoothed\n"
+    )
+    path.write_text(
+        header + "toy,none,baseline,0.1,1,1,0,0.5,0.5,4,4,1,1,0.5\n"
+        "toy,none,baseline,1.0,1,1,0,0.75,0.75,40,4,1,1,0.75\n"
+    )
     grid = LabelEfficiencyGrid(target="toy", fractions=(0.1, 1.0), runs=1)
     summary = write_summary(path, tmp_path / "summary.md", grid).read_text()
     assert "0.750 +- 0.000" in summary and "most confused" not in summary
-    (tmp_path / "confusion.jsonl").write_text('{"method": "none", "regime": "baseline", "fraction": "0.1", '
-                                              '"fold": 1, "run": 1, "classes": ["a", "b"], '
-                                              '"confusion": [[2, 0], [2, 0]]}\n')
+    (tmp_path / "confusion.jsonl").write_text(
+        '{"method": "none", "regime": "baseline", "fraction": "0.1", '
+        '"fold": 1, "run": 1, "classes": ["a", "b"], '
+        '"confusion": [[2, 0], [2, 0]]}\n'
+    )
     summary = write_summary(path, tmp_path / "summary.md", grid).read_text()
     assert "## most confused classes at 10%" in summary and "| none | baseline | b -> a 1.00 | 1.00 |" in summary

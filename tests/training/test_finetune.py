@@ -9,8 +9,13 @@ from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
 from mujo_edge.metrics import scores
 from mujo_edge.normalise import StreamNormaliser
-from mujo_edge.training.checkpoints import (CorpusProvenance, PretrainCheckpoint, TrainState, read_classifier,
-                                            write_classifier)
+from mujo_edge.training.checkpoints import (
+    CorpusProvenance,
+    PretrainCheckpoint,
+    TrainState,
+    read_classifier,
+    write_classifier,
+)
 from mujo_edge.training.classifier import load_classifier, predict
 from mujo_edge.training.finetune import FinetuneConfig, build_classifier, class_weights, classifier_checkpoint, finetune
 from mujo_edge.training.models import ArchConfig, ModalityConfig, ModelConfig, MujoModel
@@ -20,11 +25,19 @@ TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, proj_dim=32)
 
 
 def pretrained_checkpoint(seed=3):
-    model = MujoModel(ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3),
-                                         ModalityConfig("text", "text", 8))), seed=seed)
-    return PretrainCheckpoint(model=model.state_dict(), model_config=model.config, train_config={"anchor": "wrist_acc"},
-                              normaliser=StreamNormaliser({}), corpus=CorpusProvenance(("synthetic",)),
-                              state=TrainState(), optimizer={}, torch_rng=torch.get_rng_state())
+    model = MujoModel(
+        ModelConfig(TINY, (ModalityConfig("wrist_acc", "sensor", 3), ModalityConfig("text", "text", 8))), seed=seed
+    )
+    return PretrainCheckpoint(
+        model=model.state_dict(),
+        model_config=model.config,
+        train_config={"anchor": "wrist_acc"},
+        normaliser=StreamNormaliser({}),
+        corpus=CorpusProvenance(("synthetic",)),
+        state=TrainState(),
+        optimizer={},
+        torch_rng=torch.get_rng_state(),
+    )
 
 
 def fast(**kw):
@@ -33,8 +46,13 @@ def fast(**kw):
 
 def test_baseline_learns_the_toy_task(make_toy):
     w = make_toy()
-    r = finetune(w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), w.for_subjects(["5"]),
-                 fast(regime="baseline"), arch=TINY)
+    r = finetune(
+        w.for_subjects(["1", "2", "3"]),
+        w.for_subjects(["4"]),
+        w.for_subjects(["5"]),
+        fast(regime="baseline"),
+        arch=TINY,
+    )
     assert r.metrics["test"]["macro_f1"] > 0.9
     assert r.metrics["best_epoch"] >= 1 and len(r.history) == r.metrics["epochs_run"]
 
@@ -57,16 +75,29 @@ def test_frozen_keeps_pretrained_weights_and_finetuned_starts_from_them(make_toy
 
 def test_other_placement_uses_the_anchor_branch(make_toy):
     w = make_toy()
-    renamed = type(w)(x=w.x, y=w.y, subject=w.subject, recording=w.recording, start=w.start,
-                      channels=("waist_acc_x", "waist_acc_y", "waist_acc_z"), classes=w.classes, config=w.config)
+    renamed = type(w)(
+        x=w.x,
+        y=w.y,
+        subject=w.subject,
+        recording=w.recording,
+        start=w.start,
+        channels=("waist_acc_x", "waist_acc_y", "waist_acc_z"),
+        classes=w.classes,
+        config=w.config,
+    )
     clf = build_classifier(renamed.channels, 3, fast(regime="finetuned"), pretrained=pretrained_checkpoint())
     assert clf.branch_of == {"waist_acc": "wrist_acc"}
 
 
 def test_label_fraction_and_split_checks(make_toy):
     w = make_toy()
-    r = finetune(w.for_subjects(["1", "2", "3"]), w.for_subjects(["4"]), None,
-                 fast(regime="baseline", fraction=0.1, epochs=2), arch=TINY)
+    r = finetune(
+        w.for_subjects(["1", "2", "3"]),
+        w.for_subjects(["4"]),
+        None,
+        fast(regime="baseline", fraction=0.1, epochs=2),
+        arch=TINY,
+    )
     per_class = len(w.for_subjects(["1", "2", "3"])) // 3
     assert r.metrics["train_windows"] == 3 * int(np.ceil(0.1 * per_class))
     with pytest.raises(ConfigError, match="share subjects"):
@@ -84,8 +115,16 @@ def test_class_weights_and_scores():
 
 def test_null_protocol(make_toy):
     w = make_toy(subjects=("1",))
-    w = type(w)(x=w.x, y=np.where(np.arange(len(w)) % 10 == 0, -1, w.y), subject=w.subject, recording=w.recording,
-                start=w.start, channels=w.channels, classes=w.classes, config=w.config)
+    w = type(w)(
+        x=w.x,
+        y=np.where(np.arange(len(w)) % 10 == 0, -1, w.y),
+        subject=w.subject,
+        recording=w.recording,
+        start=w.start,
+        channels=w.channels,
+        classes=w.classes,
+        config=w.config,
+    )
     without = null_labels(w, ("c",), with_null=False)
     assert without.classes == ("a", "b") and (without.y >= 0).all() and len(without) < len(w)
     with_null = null_labels(w, ("c",), with_null=True)
@@ -97,9 +136,16 @@ def test_checkpoint_roundtrip(tmp_path, make_toy):
     w = make_toy()
     cfg = fast(regime="baseline", epochs=2)
     r = finetune(w.for_subjects(["1", "2"]), w.for_subjects(["3"]), None, cfg, arch=TINY)
-    ckpt = classifier_checkpoint(r, channels=w.channels, window=WindowConfig().to_dict(), dataset="toy",
-                                 label_texts={"a": "doing a"}, config=cfg,
-                                 split={"train": ["1", "2"], "val": ["3"], "test": []}, pretrained_from=None)
+    ckpt = classifier_checkpoint(
+        r,
+        channels=w.channels,
+        window=WindowConfig().to_dict(),
+        dataset="toy",
+        label_texts={"a": "doing a"},
+        config=cfg,
+        split={"train": ["1", "2"], "val": ["3"], "test": []},
+        pretrained_from=None,
+    )
     write_classifier(ckpt, tmp_path / "c.pt")
     loaded = read_classifier(tmp_path / "c.pt")
     assert loaded.to_dict().keys() == ckpt.to_dict().keys() and loaded.model_config == ckpt.model_config

@@ -13,8 +13,20 @@ from tests.training.test_pretrain import config as mujo_config
 
 
 def simclr(**kw):
-    return BaselineConfig(**{"method": "simclr", "epochs": 3, "batch_size": 32, "lr": 3e-3, "warmup_epochs": 0.5,
-                             "cycle_epochs": 10, "min_lr": 1e-5, "val_fraction": 0.4, "threads": 1, **kw})
+    return BaselineConfig(
+        **{
+            "method": "simclr",
+            "epochs": 3,
+            "batch_size": 32,
+            "lr": 3e-3,
+            "warmup_epochs": 0.5,
+            "cycle_epochs": 10,
+            "min_lr": 1e-5,
+            "val_fraction": 0.4,
+            "threads": 1,
+            **kw,
+        }
+    )
 
 
 def test_registry_holds_every_objective_and_checks_its_config(tmp_path):

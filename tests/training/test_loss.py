@@ -75,7 +75,8 @@ def test_groups_make_same_label_windows_positives_for_text_only():
     assert grouped.item() == pytest.approx(expected, abs=1e-6)
     plain, _ = PairwiseInfoNCE(LossConfig(grouped=()))({"acc": acc, "text": text}, groups=groups)
     assert plain.item() == pytest.approx(
-        soft_ce_by_hand(logits, torch.eye(3)) + soft_ce_by_hand(logits.t(), torch.eye(3)), abs=1e-6)
+        soft_ce_by_hand(logits, torch.eye(3)) + soft_ce_by_hand(logits.t(), torch.eye(3)), abs=1e-6
+    )
     assert grouped.item() != pytest.approx(plain.item())
     # groups never apply to pairs without a grouped modality
     sensors, _ = PairwiseInfoNCE()({"acc": acc, "gyro": text}, groups=groups)
@@ -104,12 +105,17 @@ def _worker(rank, world, init_file, data, out_dir):
         local = {n: v.chunk(world)[rank].clone().requires_grad_(True) for n, v in data["emb"].items()}
         masks = {"text": data["mask"].chunk(world)[rank]}
         emb = {n: gather_with_grad(v) for n, v in local.items()}
-        loss, _ = PairwiseInfoNCE()(emb, masks={n: gather_plain(m) for n, m in masks.items()},
-                                    groups=gather_plain(data["groups"].chunk(world)[rank]))
+        loss, _ = PairwiseInfoNCE()(
+            emb,
+            masks={n: gather_plain(m) for n, m in masks.items()},
+            groups=gather_plain(data["groups"].chunk(world)[rank]),
+        )
         loss.backward()
         # DDP would average gradients over ranks; emulate that on the local slices
-        torch.save({"loss": loss.detach(), "grads": {n: v.grad / world for n, v in local.items()}},
-                   os.path.join(out_dir, f"rank{rank}.pt"))
+        torch.save(
+            {"loss": loss.detach(), "grads": {n: v.grad / world for n, v in local.items()}},
+            os.path.join(out_dir, f"rank{rank}.pt"),
+        )
         torch.distributed.barrier()  # neither rank may tear the group down while the other still uses it
     finally:
         torch.distributed.destroy_process_group()
@@ -117,9 +123,11 @@ def _worker(rank, world, init_file, data, out_dir):
 
 def test_two_gloo_processes_equal_one_process_on_the_global_batch(tmp_path):
     torch.manual_seed(3)
-    data = {"emb": {n: torch.randn(8, 5) for n in ("acc", "gyro", "text")},
-            "mask": torch.tensor([True, True, False, True, True, True, False, True]),
-            "groups": torch.tensor([0, 1, 2, 0, 3, 1, 4, 5])}
+    data = {
+        "emb": {n: torch.randn(8, 5) for n in ("acc", "gyro", "text")},
+        "mask": torch.tensor([True, True, False, True, True, True, False, True]),
+        "groups": torch.tensor([0, 1, 2, 0, 3, 1, 4, 5]),
+    }
     single = {n: v.clone().requires_grad_(True) for n, v in data["emb"].items()}
     ref, _ = PairwiseInfoNCE()(single, masks={"text": data["mask"]}, groups=data["groups"])
     ref.backward()

@@ -39,8 +39,10 @@ def paper() -> MujoModel:
 
 # ------------------------------------------------------------------------------------------- parameters
 
-@pytest.mark.parametrize(("in_dim", "expected"), [(512, 3_938_560), (768, 4_266_240), (256, 3_610_880),
-                                                  (1024, 4_593_920)])
+
+@pytest.mark.parametrize(
+    ("in_dim", "expected"), [(512, 3_938_560), (768, 4_266_240), (256, 3_610_880), (1024, 4_593_920)]
+)
 def test_projection_params_equal_table4(in_dim, expected):
     # Linear(in, 1280) + 2 x Linear(1280, 1280) + LayerNorm(1280); Table 4: 3.9386/4.2662/3.6109/4.5939 M
     assert expected == in_dim * 1280 + 1280 + 2 * (1280 * 1280 + 1280) + 2 * 1280
@@ -50,8 +52,11 @@ def test_projection_params_equal_table4(in_dim, expected):
 def test_sensor_branch_default_is_the_issue_architecture_within_1pct_of_table4():
     m = model_of(("wrist_acc", "sensor", 3))
     convs = [c for c in m.encoders["wrist_acc"].modules() if isinstance(c, nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(1, 9, (3, 11)), (9, 15, (1, 11)),
-                                                                                (15, 24, (1, 11))]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (1, 9, (3, 11)),
+        (9, 15, (1, 11)),
+        (15, 24, (1, 11)),
+    ]
     assert m.encoders["wrist_acc"].flat_dim == 1200
     # 9*3*11+9 + 15*9*11+15 + 24*15*11+24 + 1200*512+512
     assert count_parameters(m.encoders["wrist_acc"]) == 306 + 1500 + 3984 + 614_912 == 620_702
@@ -63,8 +68,11 @@ def test_sensor_branch_default_is_the_issue_architecture_within_1pct_of_table4()
 
 def test_paper_preset_sensor_encoder_params_equal_table4_for_1_2_3_sensors(paper):
     # MM-Fit layout (axes as channels, groups 3, 3, 1): 619,415 + 99 per sensor
-    assert [count_parameters(paper.encoders[n]) for n in ("sensor_1", "sensor_2", "sensor_3")] == \
-        [619_514, 619_613, 619_712]
+    assert [count_parameters(paper.encoders[n]) for n in ("sensor_1", "sensor_2", "sensor_3")] == [
+        619_514,
+        619_613,
+        619_712,
+    ]
 
 
 def test_video_text_pose_encoder_params(paper):
@@ -84,6 +92,7 @@ def test_default_pose_encoder_has_the_same_size_as_the_paper_preset():
 
 
 # ------------------------------------------------------------------------------------------- FLOPs
+
 
 def test_every_table4_cell_is_reproduced_under_the_paper_convention(paper):
     for name in paper.names:
@@ -122,11 +131,17 @@ def test_measure_flops_is_per_window_and_restores_mode():
 
 # ------------------------------------------------------------------------------------------- shapes
 
+
 def test_output_shapes(paper):
     b = 4
-    inputs = {"text": torch.randn(b, 1536), "pose": torch.randn(b, 3, 17, 100), "video": torch.randn(b, 1024),
-              "sensor_1": torch.randn(b, 3, 100), "sensor_2": torch.randn(b, 6, 100),
-              "sensor_3": torch.randn(b, 9, 100)}
+    inputs = {
+        "text": torch.randn(b, 1536),
+        "pose": torch.randn(b, 3, 17, 100),
+        "video": torch.randn(b, 1024),
+        "sensor_1": torch.randn(b, 3, 100),
+        "sensor_2": torch.randn(b, 6, 100),
+        "sensor_3": torch.randn(b, 9, 100),
+    }
     paper.eval()
     out = paper(inputs)
     assert set(out) == set(inputs) and all(v.shape == (b, 1280) for v in out.values())
@@ -157,14 +172,17 @@ def test_axes_as_channels_groups_rows_sensor_major():
         assert changed == [3 * axis, 3 * axis + 1, 3 * axis + 2], (row, changed)
 
 
-@pytest.mark.parametrize(("name", "x", "expected"), [
-    ("sensor_1", torch.randn(2, 6, 100), "[B, 3, 100]"),
-    ("sensor_1", torch.randn(2, 3, 50), "[B, 3, 100]"),
-    ("sensor_1", torch.randn(3, 100), "[B, 3, 100]"),
-    ("pose", torch.randn(2, 17, 3, 100), "[B, 3, 17, 100]"),
-    ("video", torch.randn(2, 1536), "[B, 1024]"),
-    ("text", torch.randn(2, 1536, 1), "[B, 1536]"),
-])
+@pytest.mark.parametrize(
+    ("name", "x", "expected"),
+    [
+        ("sensor_1", torch.randn(2, 6, 100), "[B, 3, 100]"),
+        ("sensor_1", torch.randn(2, 3, 50), "[B, 3, 100]"),
+        ("sensor_1", torch.randn(3, 100), "[B, 3, 100]"),
+        ("pose", torch.randn(2, 17, 3, 100), "[B, 3, 17, 100]"),
+        ("video", torch.randn(2, 1536), "[B, 1024]"),
+        ("text", torch.randn(2, 1536, 1), "[B, 1536]"),
+    ],
+)
 def test_input_shape_errors_name_modality_and_shape(paper, name, x, expected):
     with pytest.raises(ConfigError) as e:
         paper.embed(name, x)
@@ -180,6 +198,7 @@ def test_wrong_dtype_and_unknown_modality(paper):
 
 # ------------------------------------------------------------------------------------------- configs
 
+
 def test_config_round_trip_through_json():
     for preset in available_model_presets():
         cfg = load_model_preset(preset)
@@ -189,29 +208,38 @@ def test_config_round_trip_through_json():
     assert ModalityConfig.from_dict(m.to_dict()) == m
 
 
-@pytest.mark.parametrize("data", [
-    {"arch": {}, "modalities": [], "extra": 1},
-    {"arch": {"window": 100, "sensor_dimension": 512}, "modalities": [{"name": "s", "kind": "sensor", "input_dim": 3}]},
-    {"arch": {}, "modalities": [{"name": "s", "kind": "sensor", "input_dim": 3, "rate": 50}]},
-    {"arch": {}, "modalities": [{"name": "s", "kind": "sensor"}]},
-    {"modalities": [{"name": "s", "kind": "sensor", "input_dim": 3}]},
-    {"arch": {}, "modalities": "s"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"arch": {}, "modalities": [], "extra": 1},
+        {
+            "arch": {"window": 100, "sensor_dimension": 512},
+            "modalities": [{"name": "s", "kind": "sensor", "input_dim": 3}],
+        },
+        {"arch": {}, "modalities": [{"name": "s", "kind": "sensor", "input_dim": 3, "rate": 50}]},
+        {"arch": {}, "modalities": [{"name": "s", "kind": "sensor"}]},
+        {"modalities": [{"name": "s", "kind": "sensor", "input_dim": 3}]},
+        {"arch": {}, "modalities": "s"},
+    ],
+)
 def test_from_dict_rejects_unknown_and_missing_keys(data):
     with pytest.raises(ConfigError):
         ModelConfig.from_dict(data)
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"proj_dropout": 1.5}, "proj_dropout"),
-    ({"sensor_kernel": 10}, "sensor_kernel/pose_kernel"),
-    ({"sensor_channels": (9, 15)}, "sensor_groups"),
-    ({"sensor_pool_after": 4}, "sensor_pool_after"),
-    ({"sensor_groups": (3, 3, 1)}, "sensor_groups"),  # 1 input channel cannot be split in 3 groups
-    ({"pose_activation": "swish"}, "pose_activation"),
-    ({"text_dim": 0}, "text_dim"),
-    ({"sensor_axes_as_channels": 1}, "sensor_axes_as_channels"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"proj_dropout": 1.5}, "proj_dropout"),
+        ({"sensor_kernel": 10}, "sensor_kernel/pose_kernel"),
+        ({"sensor_channels": (9, 15)}, "sensor_groups"),
+        ({"sensor_pool_after": 4}, "sensor_pool_after"),
+        ({"sensor_groups": (3, 3, 1)}, "sensor_groups"),  # 1 input channel cannot be split in 3 groups
+        ({"pose_activation": "swish"}, "pose_activation"),
+        ({"text_dim": 0}, "text_dim"),
+        ({"sensor_axes_as_channels": 1}, "sensor_axes_as_channels"),
+    ],
+)
 def test_arch_validation(kwargs, field):
     with pytest.raises(ConfigError) as e:
         ArchConfig(**kwargs)
@@ -249,11 +277,14 @@ def test_build_encoder_dispatches_on_kind():
 
 # ------------------------------------------------------------------------------------------- presets
 
+
 def test_presets_load_by_name_and_path(tmp_path):
     assert {"paper", "wrist"} <= set(available_model_presets())
     wrist = load_model_preset("wrist")
-    assert [(m.name, m.kind, m.input_dim) for m in wrist.modalities] == [("wrist_acc", "sensor", 3),
-                                                                         ("text", "text", 384)]
+    assert [(m.name, m.kind, m.input_dim) for m in wrist.modalities] == [
+        ("wrist_acc", "sensor", 3),
+        ("text", "text", 384),
+    ]
     assert wrist.arch == ArchConfig()
     paper = load_model_preset("paper")
     assert paper.arch.sensor_axes_as_channels and paper.arch.pose_activation == "relu"
@@ -272,7 +303,7 @@ def test_unknown_preset_lists_available():
 
 def test_bad_preset_files_name_file_and_line(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[arch]\nwindow = 100\nsensor_dim = = 3\n')
+    bad.write_text("[arch]\nwindow = 100\nsensor_dim = = 3\n")
     with pytest.raises(LayoutError) as e:
         load_model_preset(bad)
     assert e.value.path == str(bad) and e.value.line == 3

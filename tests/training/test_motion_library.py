@@ -22,8 +22,14 @@ def sample(name: str, seed: int = 0, duration_s: float = 6.0, fps: float = 30.0)
 
 def wrist_gyro_energy(name: str, seeds=range(3)) -> float:
     """Mean squared wrist angular rate (rad/s)^2 over a few samples."""
-    return float(np.mean([np.mean(np.sum(simulate_native(s.joints, s.fps, WRISTS).gyro ** 2, axis=-1))
-                          for s in (sample(name, seed) for seed in seeds)]))
+    return float(
+        np.mean(
+            [
+                np.mean(np.sum(simulate_native(s.joints, s.fps, WRISTS).gyro ** 2, axis=-1))
+                for s in (sample(name, seed) for seed in seeds)
+            ]
+        )
+    )
 
 
 def test_registry_holds_at_least_20_described_families():

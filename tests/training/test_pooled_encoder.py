@@ -15,8 +15,13 @@ from mujo_edge.training.models import (
     SpectralFeatures,
 )
 
-POOLED = ArchConfig(sensor_encoder="pooled", sensor_spectral_bins=25, sensor_channels=(32, 32, 64, 64),
-                    sensor_kernel=7, sensor_activation="gelu")
+POOLED = ArchConfig(
+    sensor_encoder="pooled",
+    sensor_spectral_bins=25,
+    sensor_channels=(32, 32, 64, 64),
+    sensor_kernel=7,
+    sensor_activation="gelu",
+)
 
 
 def model(arch, rows=3):
@@ -53,8 +58,11 @@ def test_pooled_encoder_shapes_magnitudes_and_preset_choice():
 
 
 def test_the_mean_and_max_over_time_do_not_care_where_a_burst_sits():
-    enc = model(ArchConfig(sensor_encoder="pooled", sensor_channels=(8, 8, 16, 16), sensor_kernel=5)).encoders[
-        "wrist_acc"].eval()
+    enc = (
+        model(ArchConfig(sensor_encoder="pooled", sensor_channels=(8, 8, 16, 16), sensor_kernel=5))
+        .encoders["wrist_acc"]
+        .eval()
+    )
     x = torch.zeros(2, 3, 100)
     x[0, :, 30:40] = 1.0
     x[1, :, 50:60] = 1.0  # the same burst, 20 samples later (a multiple of the total pooling, 4)
@@ -64,11 +72,14 @@ def test_the_mean_and_max_over_time_do_not_care_where_a_burst_sits():
     torch.testing.assert_close(h[0].mean(-1), h[1].mean(-1), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"sensor_encoder": "transformer"}, "sensor_encoder"),
-    ({"sensor_encoder": "pooled", "sensor_spectral_bins": 51}, "sensor_spectral_bins"),
-    ({"sensor_spectral_bins": -1}, "sensor_spectral_bins"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"sensor_encoder": "transformer"}, "sensor_encoder"),
+        ({"sensor_encoder": "pooled", "sensor_spectral_bins": 51}, "sensor_spectral_bins"),
+        ({"sensor_spectral_bins": -1}, "sensor_spectral_bins"),
+    ],
+)
 def test_bad_pooled_settings_are_named(kwargs, field):
     with pytest.raises(ConfigError) as e:
         ArchConfig(**kwargs)

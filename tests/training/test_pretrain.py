@@ -9,18 +9,20 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from mujo_edge.training.checkpoints import read_pretrain
 from mujo_edge.training.corpus import Corpus
 from mujo_edge.training.distributed import DistInfo
+from mujo_edge.training.loop import epoch_order, lr_at
 from mujo_edge.training.loss import LossConfig
 from mujo_edge.training.models import ArchConfig
-from mujo_edge.training.checkpoints import read_pretrain
-from mujo_edge.training.loop import epoch_order, lr_at
 from mujo_edge.training.pretrain import PretrainConfig, pretrain
 
-TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.1,
-                  text_dropout=0.1)
-NO_DROPOUT = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.0,
-                        text_dropout=0.0)
+TINY = ArchConfig(
+    sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.1, text_dropout=0.1
+)
+NO_DROPOUT = ArchConfig(
+    sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.0, text_dropout=0.0
+)
 
 
 def toy_corpus(n_per=40, subjects=6, seed=0):
@@ -43,17 +45,33 @@ def toy_corpus(n_per=40, subjects=6, seed=0):
     cls = np.array(cls)
     texts = tuple(f"class {c} phrasing {p}" for c in range(3) for p in range(2))
     table = rng.normal(size=(6, 16)).astype(np.float32)
-    return Corpus(data={"wrist_acc": np.array(acc, np.float32), "wrist_gyro": np.array(gyro, np.float32)},
-                  present={"wrist_acc": np.ones(n, bool), "wrist_gyro": np.ones(n, bool)},
-                  kinds={"wrist_acc": "sensor", "wrist_gyro": "sensor"}, source=np.full(n, "toy"),
-                  subject=np.array(subj), label=np.array([f"c{c}" for c in cls]),
-                  text_id=cls * 2 + rng.integers(0, 2, n), group=cls.astype(np.int64), texts=texts,
-                  text_table=table)
+    return Corpus(
+        data={"wrist_acc": np.array(acc, np.float32), "wrist_gyro": np.array(gyro, np.float32)},
+        present={"wrist_acc": np.ones(n, bool), "wrist_gyro": np.ones(n, bool)},
+        kinds={"wrist_acc": "sensor", "wrist_gyro": "sensor"},
+        source=np.full(n, "toy"),
+        subject=np.array(subj),
+        label=np.array([f"c{c}" for c in cls]),
+        text_id=cls * 2 + rng.integers(0, 2, n),
+        group=cls.astype(np.int64),
+        texts=texts,
+        text_table=table,
+    )
 
 
 def config(**kw):
-    base = dict(epochs=6, batch_size=64, lr=3e-3, warmup_epochs=1, cycle_epochs=5, min_lr=1e-5, patience=10,
-                val_fraction=0.34, threads=1, loss=LossConfig(tau=0.1))
+    base = dict(
+        epochs=6,
+        batch_size=64,
+        lr=3e-3,
+        warmup_epochs=1,
+        cycle_epochs=5,
+        min_lr=1e-5,
+        patience=10,
+        val_fraction=0.34,
+        threads=1,
+        loss=LossConfig(tau=0.1),
+    )
     base.update(kw)
     return PretrainConfig(**base)
 
@@ -99,8 +117,13 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
 def _rank(rank, world, init_file, out):
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        pretrain(toy_corpus(n_per=10), NO_DROPOUT, config(epochs=1, batch_size=32), out,
-                 dist_info=DistInfo(rank=rank, world_size=world))
+        pretrain(
+            toy_corpus(n_per=10),
+            NO_DROPOUT,
+            config(epochs=1, batch_size=32),
+            out,
+            dist_info=DistInfo(rank=rank, world_size=world),
+        )
         torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()

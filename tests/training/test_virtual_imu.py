@@ -10,8 +10,8 @@ from mujo_edge.recording import NATIVE_RATE
 from mujo_edge.training.virtual_imu import (
     H36M_17,
     SITES,
-    Bone,
     BodySite,
+    Bone,
     VirtualImuConfig,
     fit_quantile_map,
     simulate,
@@ -22,11 +22,23 @@ G = 9.80665
 UP = np.array([0.0, 0.0, 1.0])
 # a standing person facing +y (right = +x): left arm hanging, right forearm pointing forward (elbow at 90 deg)
 STANDING = {
-    "hip": (0, 0, 1.0), "right_hip": (0.1, 0, 1.0), "right_knee": (0.1, 0, 0.55), "right_foot": (0.1, 0, 0.1),
-    "left_hip": (-0.1, 0, 1.0), "left_knee": (-0.1, 0, 0.55), "left_foot": (-0.1, 0, 0.1),
-    "spine": (0, 0, 1.2), "thorax": (0, 0, 1.45), "neck": (0, 0.02, 1.55), "head": (0, 0, 1.7),
-    "left_shoulder": (-0.2, 0, 1.43), "left_elbow": (-0.2, 0, 1.13), "left_wrist": (-0.2, 0, 0.88),
-    "right_shoulder": (0.2, 0, 1.43), "right_elbow": (0.2, 0, 1.13), "right_wrist": (0.2, 0.25, 1.13),
+    "hip": (0, 0, 1.0),
+    "right_hip": (0.1, 0, 1.0),
+    "right_knee": (0.1, 0, 0.55),
+    "right_foot": (0.1, 0, 0.1),
+    "left_hip": (-0.1, 0, 1.0),
+    "left_knee": (-0.1, 0, 0.55),
+    "left_foot": (-0.1, 0, 0.1),
+    "spine": (0, 0, 1.2),
+    "thorax": (0, 0, 1.45),
+    "neck": (0, 0.02, 1.55),
+    "head": (0, 0, 1.7),
+    "left_shoulder": (-0.2, 0, 1.43),
+    "left_elbow": (-0.2, 0, 1.13),
+    "left_wrist": (-0.2, 0, 0.88),
+    "right_shoulder": (0.2, 0, 1.43),
+    "right_elbow": (0.2, 0, 1.13),
+    "right_wrist": (0.2, 0.25, 1.13),
 }
 ALL_SITES = VirtualImuConfig(sites=tuple(SITES))
 
@@ -74,13 +86,14 @@ def test_rigid_arm_circling_about_the_shoulder_reads_centripetal_acceleration_an
     rz = rot_z(omega * t)
     elbow = shoulder + rz @ np.array([0.3, 0.0, 0.0])
     wrist = shoulder + rz @ np.array([0.3, 0.25, 0.0])
-    v = simulate_native(pose(len(t), right_elbow=elbow, right_wrist=wrist), fps,
-                        VirtualImuConfig(sites=("rightwrist",)))
+    v = simulate_native(
+        pose(len(t), right_elbow=elbow, right_wrist=wrist), fps, VirtualImuConfig(sites=("rightwrist",))
+    )
     rel = shoulder + rz @ np.array([0.3, 0.9 * 0.25, 0.0]) - shoulder  # site position relative to the axis
     x = rz @ np.array([0.0, 1.0, 0.0])
     y = np.cross(x, rz @ np.array([1.0, 0.0, 0.0]))  # x × (shoulder -> elbow)
     frame = np.stack([x, y, np.cross(x, y)], axis=-1)
-    expected_acc = np.einsum("tji,tj->ti", frame, -omega**2 * rel + G * UP)
+    expected_acc = np.einsum("tji,tj->ti", frame, -(omega**2) * rel + G * UP)
     inner = slice(20, -20)
     np.testing.assert_allclose(v.rotation[inner, 0], frame[inner], atol=1e-6)
     np.testing.assert_allclose(v.acc[inner, 0], expected_acc[inner], atol=0.02)
@@ -88,8 +101,7 @@ def test_rigid_arm_circling_about_the_shoulder_reads_centripetal_acceleration_an
     world = np.einsum("tij,tj->ti", v.rotation[:, 0], v.acc[:, 0]) - G * UP
     radius = np.linalg.norm(rel, axis=-1)
     np.testing.assert_allclose(np.linalg.norm(world[inner], axis=-1), omega**2 * radius[inner], rtol=5e-3)
-    np.testing.assert_allclose(np.sum(world * -rel, axis=-1)[inner] / (omega**2 * radius[inner] ** 2), 1.0,
-                               rtol=5e-3)
+    np.testing.assert_allclose(np.sum(world * -rel, axis=-1)[inner] / (omega**2 * radius[inner] ** 2), 1.0, rtol=5e-3)
     np.testing.assert_allclose(v.gyro[inner, 0], np.einsum("tji,j->ti", frame, omega * UP)[inner], atol=1e-3)
 
 
@@ -99,9 +111,16 @@ def test_rotation_about_the_sensors_own_long_axis_reads_on_its_x_gyro():
     elbow = np.array(STANDING["left_elbow"])
     # forearm fixed along +x; the upper arm sweeps a cone about it, turning the elbow plane at omega
     shoulder = elbow - 0.3 * np.stack([0 * t, np.cos(omega * t), np.sin(omega * t)], axis=-1)
-    v = simulate_native(pose(len(t), left_shoulder=shoulder, left_elbow=np.tile(elbow, (len(t), 1)),
-                             left_wrist=np.tile(elbow + [0.25, 0, 0], (len(t), 1))), fps,
-                        VirtualImuConfig(sites=("leftwrist",)))
+    v = simulate_native(
+        pose(
+            len(t),
+            left_shoulder=shoulder,
+            left_elbow=np.tile(elbow, (len(t), 1)),
+            left_wrist=np.tile(elbow + [0.25, 0, 0], (len(t), 1)),
+        ),
+        fps,
+        VirtualImuConfig(sites=("leftwrist",)),
+    )
     gyro = v.gyro[10:-10, 0]
     np.testing.assert_allclose(gyro[:, 0], omega, rtol=1e-3)
     np.testing.assert_allclose(gyro[:, 1:], 0.0, atol=1e-3)
@@ -113,8 +132,11 @@ def test_straight_arm_raised_overhead_hands_over_references_without_a_flip():
     t = np.arange(int(np.pi / omega * fps)) / fps
     direction = np.stack([0 * t, np.sin(omega * t), -np.cos(omega * t)], axis=-1)
     shoulder = np.array(STANDING["left_shoulder"])
-    v = simulate_native(pose(len(t), left_elbow=shoulder + 0.3 * direction, left_wrist=shoulder + 0.55 * direction),
-                        fps, VirtualImuConfig(sites=("leftwrist", "leftupperarm")))
+    v = simulate_native(
+        pose(len(t), left_elbow=shoulder + 0.3 * direction, left_wrist=shoulder + 0.55 * direction),
+        fps,
+        VirtualImuConfig(sites=("leftwrist", "leftupperarm")),
+    )
     np.testing.assert_allclose(np.linalg.norm(v.gyro[10:-10], axis=-1), omega, rtol=1e-2)
     assert np.isfinite(v.rotation).all()
 
@@ -122,20 +144,26 @@ def test_straight_arm_raised_overhead_hands_over_references_without_a_flip():
 def test_30_and_60_fps_both_resample_to_exact_50hz_and_agree():
     def rec(fps):
         t = np.arange(int(4 * fps)) / fps
-        wrist = np.array(STANDING["right_elbow"]) + 0.25 * np.stack(
-            [0 * t, np.cos(2 * t), np.sin(2 * t)], axis=-1)
-        return simulate(pose(len(t), right_wrist=wrist), fps, VirtualImuConfig(sites=("rightwrist", "pocket")),
-                        label="curl")
+        wrist = np.array(STANDING["right_elbow"]) + 0.25 * np.stack([0 * t, np.cos(2 * t), np.sin(2 * t)], axis=-1)
+        return simulate(
+            pose(len(t), right_wrist=wrist), fps, VirtualImuConfig(sites=("rightwrist", "pocket")), label="curl"
+        )
 
     a, b = rec(30.0), rec(60.0)
     for r in (a, b):
         np.testing.assert_allclose(np.diff(r.t), 1 / 50, atol=1e-9)
         assert r.valid.all() and r.classes == ("curl",) and (r.labels == 0).all()
-        assert r.channel_names[:6] == ("rightwrist_acc_x", "rightwrist_acc_y", "rightwrist_acc_z",
-                                       "rightwrist_gyro_x", "rightwrist_gyro_y", "rightwrist_gyro_z")
+        assert r.channel_names[:6] == (
+            "rightwrist_acc_x",
+            "rightwrist_acc_y",
+            "rightwrist_acc_z",
+            "rightwrist_gyro_x",
+            "rightwrist_gyro_y",
+            "rightwrist_gyro_z",
+        )
     assert a.meta[NATIVE_RATE] == "30" and b.meta[NATIVE_RATE] == "60"
     n = min(a.n_samples, b.n_samples)
-    np.testing.assert_allclose(a.x[10:n - 10], b.x[10:n - 10], atol=0.05)
+    np.testing.assert_allclose(a.x[10 : n - 10], b.x[10 : n - 10], atol=0.05)
 
 
 def test_low_frame_rate_caps_the_cutoff_instead_of_failing():
@@ -184,8 +212,12 @@ def test_quantile_map_matches_the_reference_distribution_and_keeps_timing():
     reference = np.stack([rng.normal(3.0, 2.0, 5000), rng.exponential(1.5, 5000)], axis=1)
     qmap = fit_quantile_map(virtual, reference)
     mapped = qmap.apply(virtual)
-    np.testing.assert_allclose(np.quantile(mapped, [0.1, 0.5, 0.9], axis=0),
-                               np.quantile(reference, [0.1, 0.5, 0.9], axis=0), rtol=0.03, atol=0.03)
+    np.testing.assert_allclose(
+        np.quantile(mapped, [0.1, 0.5, 0.9], axis=0),
+        np.quantile(reference, [0.1, 0.5, 0.9], axis=0),
+        rtol=0.03,
+        atol=0.03,
+    )
     # monotone per channel: the order of samples (and so timing of peaks) is unchanged
     order = np.argsort(virtual, axis=0)
     assert (np.diff(np.take_along_axis(mapped, order, axis=0), axis=0) >= 0).all()

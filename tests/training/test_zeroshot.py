@@ -22,8 +22,9 @@ from mujo_edge.training.pretrain import PretrainConfig, pretrain
 from mujo_edge.training.zeroshot import NULL, ZeroShotResult, plot_confusion, zero_shot
 from mujo_edge.windows import Windows
 
-TINY = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.1,
-                  text_dropout=0.1)
+TINY = ArchConfig(
+    sensor_channels=(4, 4, 4), sensor_dim=32, text_dim=16, proj_dim=32, proj_dropout=0.1, text_dropout=0.1
+)
 CLASSES = ("slow", "medium", "fast")
 TEXTS = {
     "slow": LabelText("slow lazy arm swing about once every second", ("a leisurely slow wave of the hand",)),
@@ -69,12 +70,18 @@ def toy_corpus(n_per: int = 40, subjects: int = 6) -> Corpus:
                 text_id.append(2 * c + int(rng.integers(0, 2)))
     n = len(cls)
     texts = tuple(p for c in CLASSES for p in TEXTS[c].all)
-    return Corpus(data={"wrist_acc": np.array(acc, np.float32), "wrist_gyro": np.array(gyro, np.float32)},
-                  present={"wrist_acc": np.ones(n, bool), "wrist_gyro": np.ones(n, bool)},
-                  kinds={"wrist_acc": "sensor", "wrist_gyro": "sensor"}, source=np.full(n, "toy"),
-                  subject=np.array(subj), label=np.array([CLASSES[c] for c in cls]),
-                  text_id=np.array(text_id), group=np.array(cls, np.int64), texts=texts,
-                  text_table=BagOfWordsEncoder().embed(texts))
+    return Corpus(
+        data={"wrist_acc": np.array(acc, np.float32), "wrist_gyro": np.array(gyro, np.float32)},
+        present={"wrist_acc": np.ones(n, bool), "wrist_gyro": np.ones(n, bool)},
+        kinds={"wrist_acc": "sensor", "wrist_gyro": "sensor"},
+        source=np.full(n, "toy"),
+        subject=np.array(subj),
+        label=np.array([CLASSES[c] for c in cls]),
+        text_id=np.array(text_id),
+        group=np.array(cls, np.int64),
+        texts=texts,
+        text_table=BagOfWordsEncoder().embed(texts),
+    )
 
 
 def toy_windows(placement: str = "wrist", n_per: int = 30, unlabelled: int = 20) -> Windows:
@@ -91,16 +98,33 @@ def toy_windows(placement: str = "wrist", n_per: int = 30, unlabelled: int = 20)
         ys.append(-1)
     n = len(ys)
     channels = tuple(f"{placement}_{s}_{a}" for s in ("acc", "gyro") for a in AXES)
-    return Windows(x=np.array(xs, np.float32), y=np.array(ys, np.int64), subject=np.full(n, "new"),
-                   recording=np.full(n, "new-1"), start=np.arange(n, dtype=np.float64), channels=channels,
-                   classes=CLASSES, config=WindowConfig())
+    return Windows(
+        x=np.array(xs, np.float32),
+        y=np.array(ys, np.int64),
+        subject=np.full(n, "new"),
+        recording=np.full(n, "new-1"),
+        start=np.arange(n, dtype=np.float64),
+        channels=channels,
+        classes=CLASSES,
+        config=WindowConfig(),
+    )
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("zs-pretrain")
-    cfg = PretrainConfig(epochs=10, batch_size=64, lr=3e-3, warmup_epochs=1, cycle_epochs=10, min_lr=1e-5,
-                         patience=10, val_fraction=0.34, threads=1, loss=LossConfig(tau=0.1))
+    cfg = PretrainConfig(
+        epochs=10,
+        batch_size=64,
+        lr=3e-3,
+        warmup_epochs=1,
+        cycle_epochs=10,
+        min_lr=1e-5,
+        patience=10,
+        val_fraction=0.34,
+        threads=1,
+        loss=LossConfig(tau=0.1),
+    )
     pretrain(toy_corpus(), TINY, cfg, out)
     return read_pretrain(out / "last.pt").to_dict()
 
