@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -173,10 +174,71 @@ class BaselineObjective:
         self.head.load_state_dict(dict(head))
 
 
-def _mujo(corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, val: np.ndarray) -> MujoObjective:
+class CombinedObjective:
+    """MuJo's InfoNCE plus an auxiliary self-supervised objective on the anchor windows of the same batch:
+    loss = InfoNCE + weight x auxiliary. The auxiliary head reads the shared anchor encoder, so the encoder learns
+    from both the other modalities and the signal's own structure (transformations, reconstruction) of every
+    window that has the anchor, also those with no partner modality. Split, normaliser, model and checkpoint
+    layout are MuJo's; the auxiliary head is saved as the checkpoint's `head`."""
+
+    name = "mujo"
+    batch_what = ""
+
+    def __init__(self, main: MujoObjective, aux: BaselineObjective, weight: float) -> None:
+        self.main, self.aux, self.weight = main, aux, weight
+        self.model_config, self.normaliser, self.train_config = main.model_config, main.normaliser, main.train_config
+        self.has_anchor = torch.from_numpy(main.corpus.present[aux.config.anchor])
+
+    def train_index(self) -> np.ndarray:
+        return self.main.train_index()
+
+    def attach(self, model: MujoModel) -> nn.Module:
+        return nn.ModuleDict({"loss": self.main.attach(model), "head": self.aux.attach(model)})
+
+    def batch_loss(self, model: MujoModel, idx: Tensor) -> Tensor:
+        loss = self.main.batch_loss(model, idx)
+        anchored = idx[self.has_anchor[idx]]
+        if len(anchored) >= 2:  # SimCLR needs a negative; one window would only add noise to the others
+            loss = loss + self.weight * self.aux.batch_loss(model, anchored)
+        return loss
+
+    def validate(self, model: MujoModel) -> tuple[float, dict[str, Any]]:
+        main_loss, extras = self.main.validate(model)
+        aux_loss, aux_extras = self.aux.validate(model)
+        name = self.aux.config.method
+        total = main_loss + self.weight * aux_loss if math.isfinite(aux_loss) else main_loss
+        return total, {
+            **extras,
+            "val/infonce": main_loss,
+            f"val/{name}": aux_loss,
+            **{f"{name}/{k}": v for k, v in aux_extras.items()},
+        }
+
+    def epoch_fields(self) -> dict[str, Any]:
+        return {}
+
+    def corpus_summary(self) -> dict[str, Any]:
+        return self.main.corpus_summary()
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        return self.main.state()[0], self.aux.state()[1]
+
+    def load_state(self, loss: Mapping[str, Any], head: Mapping[str, Any] | None) -> None:
+        self.main.load_state(loss, None)
+        self.aux.load_state({}, head)
+
+
+def _mujo(
+    corpus: Corpus, arch: ArchConfig, config: ScheduleConfig, val: np.ndarray
+) -> MujoObjective | CombinedObjective:
     if not isinstance(config, PretrainConfig):
         raise ConfigError(f"MuJo pre-training takes a PretrainConfig, got {type(config).__name__}", field="config")
-    return MujoObjective(corpus, arch, config, val)
+    main = MujoObjective(corpus, arch, config, val)
+    if not config.auxiliary:
+        return main
+    schedule = {f.name: getattr(config, f.name) for f in dataclasses.fields(ScheduleConfig)}
+    aux_config = BaselineConfig(**schedule, method=config.auxiliary, anchor=config.anchor)
+    return CombinedObjective(main, BaselineObjective(corpus, arch, aux_config, val), config.auxiliary_weight)
 
 
 def _baseline(method: str) -> ObjectiveBuilder:

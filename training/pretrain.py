@@ -42,6 +42,19 @@ class PretrainConfig(ScheduleConfig):
 
     anchor: str = "wrist_acc"
     loss: LossConfig = field(default_factory=LossConfig)
+    # a self-supervised objective of `training.baselines` trained on the anchor windows of every batch next to the
+    # contrastive loss (e.g. "multitask"), weighted by `auxiliary_weight`; "" = InfoNCE alone (the paper)
+    auxiliary: str = ""
+    auxiliary_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from mujo_edge.training.baselines import METHODS
+
+        if self.auxiliary and self.auxiliary not in METHODS:
+            raise ConfigError(f"must be '' or one of {METHODS}, got {self.auxiliary!r}", field="auxiliary")
+        if not self.auxiliary_weight > 0:
+            raise ConfigError(f"must be > 0, got {self.auxiliary_weight}", field="auxiliary_weight")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
