@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from mujo_edge.cli.console import comma_list as _csv_option
-from mujo_edge.cli.console import console, progress_callback
+from mujo_edge.cli.console import comma_list, console, progress_callback
 
 app = typer.Typer(
     help="Experiments: label efficiency (Table 1 / Figure 2) and zero-shot (Table 3).", no_args_is_help=True
@@ -16,34 +16,47 @@ app = typer.Typer(
 
 @app.command("label-efficiency")
 def label_efficiency(
-    target: str = typer.Option(..., "--target", help="Dataset to evaluate on (left out of every pre-training)."),
-    out: Path = typer.Option(..., "--out", help="Results folder; an interrupted grid resumes from results.csv."),
-    pretrained: list[str] = typer.Option(
-        [], "--pretrained", help="METHOD=CHECKPOINT, e.g. mujo=runs/w/best.pt, simclr=runs/s/best.pt; repeatable."
-    ),
-    root: Path = typer.Option(None, "--root", help="Target dataset folder."),
-    sensors: str = typer.Option("acc", "--sensors", help="Comma list: acc, gyro."),
-    placements: str = typer.Option(None, "--placements", help="Comma list of placements."),
-    grid_name: str = typer.Option(
-        "full",
-        "--grid",
-        help="full: 1,2,5,10,20,50,100 % x 20 runs x baseline,frozen,"
-        "finetuned (paper); reduced: 2,10 % x 5 runs x "
-        "baseline,finetuned (under an hour on 2 cores).",
-    ),
-    fractions: str = typer.Option(None, "--fractions", help="Label percentages per class (overrides --grid)."),
-    regimes: str = typer.Option(None, "--regimes", help="baseline, frozen, finetuned (overrides --grid)."),
-    runs: int = typer.Option(
-        None,
-        "--runs",
-        help="Runs per cell (fresh labels and initialisation), round-robin over the folds (overrides --grid).",
-    ),
-    folds: int = typer.Option(5, "--folds", help="Subject-wise folds."),
-    with_null: bool = typer.Option(False, "--null", help="Keep the NULL class (unlabelled / transitions)."),
-    epochs: int = typer.Option(200, "--epochs"),
-    patience: int = typer.Option(25, "--patience"),
-    forest: bool = typer.Option(True, "--forest/--no-forest", help="Also run the feature + random-forest baseline."),
-    seed: int = typer.Option(0, "--seed"),
+    target: Annotated[str, typer.Option("--target", help="Dataset to evaluate on (left out of every pre-training).")],
+    out: Annotated[Path, typer.Option("--out", help="Results folder; an interrupted grid resumes from results.csv.")],
+    pretrained: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pretrained", help="METHOD=CHECKPOINT, e.g. mujo=runs/w/best.pt, simclr=runs/s/best.pt; repeatable."
+        ),
+    ] = None,
+    root: Annotated[Path | None, typer.Option("--root", help="Target dataset folder.")] = None,
+    sensors: Annotated[str, typer.Option("--sensors", help="Comma list: acc, gyro.")] = "acc",
+    placements: Annotated[str | None, typer.Option("--placements", help="Comma list of placements.")] = None,
+    grid_name: Annotated[
+        str,
+        typer.Option(
+            "--grid",
+            help="full: 1,2,5,10,20,50,100 % x 20 runs x baseline,frozen,"
+            "finetuned (paper); reduced: 2,10 % x 5 runs x "
+            "baseline,finetuned (under an hour on 2 cores).",
+        ),
+    ] = "full",
+    fractions: Annotated[
+        str | None, typer.Option("--fractions", help="Label percentages per class (overrides --grid).")
+    ] = None,
+    regimes: Annotated[
+        str | None, typer.Option("--regimes", help="baseline, frozen, finetuned (overrides --grid).")
+    ] = None,
+    runs: Annotated[
+        int | None,
+        typer.Option(
+            "--runs",
+            help="Runs per cell (fresh labels and initialisation), round-robin over the folds (overrides --grid).",
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", help="Subject-wise folds.")] = 5,
+    with_null: Annotated[bool, typer.Option("--null", help="Keep the NULL class (unlabelled / transitions).")] = False,
+    epochs: Annotated[int, typer.Option("--epochs")] = 200,
+    patience: Annotated[int, typer.Option("--patience")] = 25,
+    forest: Annotated[
+        bool, typer.Option("--forest/--no-forest", help="Also run the feature + random-forest baseline.")
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Methods x regimes x label fractions x runs on subject-wise folds; writes results.csv, summary.md, boxplot.png."""
     from mujo_edge.channels import ChannelSelection
@@ -58,7 +71,7 @@ def label_efficiency(
         grid_name,
         target,
         fractions=parse_fractions(fractions) if fractions else None,
-        regimes=tuple(_csv_option(regimes) or ()) if regimes else None,
+        regimes=tuple(comma_list(regimes) or ()) if regimes else None,
         runs=runs,
         folds=folds,
         epochs=epochs,
@@ -66,13 +79,13 @@ def label_efficiency(
         forest=forest,
         seed=seed,
     )
-    checkpoints = {name: read_pretrain(path) for name, path in methods_from(pretrained).items()}
+    checkpoints = {name: read_pretrain(path) for name, path in methods_from(pretrained or []).items()}
     skipped = [r for r in grid.regimes if r != "baseline"] if not checkpoints else []
     if skipped:  # a valid request (e.g. the forest alone), but say so rather than skip cells silently
         console.print(f"[yellow]no --pretrained checkpoint: regime(s) {', '.join(skipped)} skipped[/]")
     spec = get_loader(target).spec
     windows = prepare(
-        target, root, selection=ChannelSelection(placements=_csv_option(placements), sensors=_csv_option(sensors))
+        target, root, selection=ChannelSelection(placements=comma_list(placements), sensors=comma_list(sensors))
     ).windows
     windows = null_labels(windows, spec.null_classes, with_null)
     arch = None if checkpoints else load_model_preset("wrist").arch
@@ -84,13 +97,17 @@ def label_efficiency(
 
 @app.command("zero-shot")
 def zero_shot(
-    target: str = typer.Option(..., "--target", help="Dataset to classify from label descriptions alone."),
-    pretrained: Path = typer.Option(..., "--pretrained", help="MuJo pre-training checkpoint (left the target out)."),
-    out: Path = typer.Option(..., "--out", help="Folder for zero-shot.json and confusion.png."),
-    root: Path = typer.Option(None, "--root", help="Target dataset folder."),
-    stream: str = typer.Option(None, "--stream", help="Sensor stream, e.g. wrist_acc (default: the anchor)."),
-    with_null: bool = typer.Option(False, "--null", help="Add NULL = mean of the label embeddings."),
-    prompts: str = typer.Option("primary", "--prompts", help="primary | all (mean over every phrasing)."),
+    target: Annotated[str, typer.Option("--target", help="Dataset to classify from label descriptions alone.")],
+    pretrained: Annotated[
+        Path, typer.Option("--pretrained", help="MuJo pre-training checkpoint (left the target out).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for zero-shot.json and confusion.png.")],
+    root: Annotated[Path | None, typer.Option("--root", help="Target dataset folder.")] = None,
+    stream: Annotated[
+        str | None, typer.Option("--stream", help="Sensor stream, e.g. wrist_acc (default: the anchor).")
+    ] = None,
+    with_null: Annotated[bool, typer.Option("--null", help="Add NULL = mean of the label embeddings.")] = False,
+    prompts: Annotated[str, typer.Option("--prompts", help="primary | all (mean over every phrasing).")] = "primary",
 ) -> None:
     """Zero-shot classification (paper Table 3): top-1/3/5 accuracy and macro-F1, and a confusion matrix."""
     import json

@@ -4,31 +4,37 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from mujo_edge.cli.console import comma_list as _csv_option
-from mujo_edge.cli.console import console, err_console
+from mujo_edge.cli.console import comma_list, console, err_console
 
 
 def finetune(
-    dataset: str = typer.Option(..., "--dataset", help="Dataset loader name (see `mujo-edge data list`)."),
-    out: Path = typer.Option(..., "--out", help="Folder for classifier.pt, metrics.json and history.jsonl."),
-    root: Path = typer.Option(None, "--root", help="Dataset folder."),
-    sensors: str = typer.Option("acc", "--sensors", help="Comma list: acc, gyro (several streams = multimodal)."),
-    placements: str = typer.Option(None, "--placements", help="Comma list of placements, e.g. wrist,pocket."),
-    pretrained: Path = typer.Option(
-        None, "--pretrained", help="Pre-training checkpoint (best.pt); needed unless --regime baseline."
-    ),
-    regime: str = typer.Option("finetuned", "--regime", help="baseline | frozen | finetuned."),
-    fraction: float = typer.Option(1.0, "--fraction", help="Share of labelled training windows per class."),
-    folds: int = typer.Option(5, "--folds", help="Subject-wise folds."),
-    fold: int = typer.Option(1, "--fold", help="Which fold tests (1-based); one other subject validates."),
-    with_null: bool = typer.Option(False, "--null", help="Keep unlabelled / transition windows as a NULL class."),
-    epochs: int = typer.Option(200, "--epochs"),
-    patience: int = typer.Option(25, "--patience"),
-    seed: int = typer.Option(0, "--seed", help="Seeds the split, the label draw and the initialisation."),
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset loader name (see `mujo-edge data list`).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for classifier.pt, metrics.json and history.jsonl.")],
+    root: Annotated[Path | None, typer.Option("--root", help="Dataset folder.")] = None,
+    sensors: Annotated[
+        str, typer.Option("--sensors", help="Comma list: acc, gyro (several streams = multimodal).")
+    ] = "acc",
+    placements: Annotated[
+        str | None, typer.Option("--placements", help="Comma list of placements, e.g. wrist,pocket.")
+    ] = None,
+    pretrained: Annotated[
+        Path | None,
+        typer.Option("--pretrained", help="Pre-training checkpoint (best.pt); needed unless --regime baseline."),
+    ] = None,
+    regime: Annotated[str, typer.Option("--regime", help="baseline | frozen | finetuned.")] = "finetuned",
+    fraction: Annotated[float, typer.Option("--fraction", help="Share of labelled training windows per class.")] = 1.0,
+    folds: Annotated[int, typer.Option("--folds", help="Subject-wise folds.")] = 5,
+    fold: Annotated[int, typer.Option("--fold", help="Which fold tests (1-based); one other subject validates.")] = 1,
+    with_null: Annotated[
+        bool, typer.Option("--null", help="Keep unlabelled / transition windows as a NULL class.")
+    ] = False,
+    epochs: Annotated[int, typer.Option("--epochs")] = 200,
+    patience: Annotated[int, typer.Option("--patience")] = 25,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the split, the label draw and the initialisation.")] = 0,
 ) -> None:
     """Fine-tune (or train from scratch) a classifier, subject-wise, and save everything export needs."""
     from rich.table import Table
@@ -49,7 +55,7 @@ def finetune(
     config = FinetuneConfig(regime=regime, fraction=fraction, epochs=epochs, patience=patience, seed=seed)
     spec = get_loader(dataset).spec
     prepared = prepare(
-        dataset, root, selection=ChannelSelection(placements=_csv_option(placements), sensors=_csv_option(sensors))
+        dataset, root, selection=ChannelSelection(placements=comma_list(placements), sensors=comma_list(sensors))
     )
     windows = null_labels(prepared.windows, spec.null_classes, with_null)
     splits = subject_kfold(windows.subjects(), folds, seed=seed, n_val=1)
