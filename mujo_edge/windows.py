@@ -214,7 +214,7 @@ def null_labels(windows: Windows, null_classes: Sequence[str], with_null: bool) 
     y = lut[windows.y]  # y = -1 indexes the appended -1
     if with_null:
         y = np.where(y < 0, len(keep_classes), y)
-        classes = tuple(keep_classes) + (NULL_CLASS,)
+        classes = (*keep_classes, NULL_CLASS)
         idx = np.arange(len(windows))
     else:
         idx = np.flatnonzero(y >= 0)

@@ -109,7 +109,7 @@ def split_subjects(corpus: Corpus, fraction: float, seed: int) -> np.ndarray:
     val = np.zeros(len(corpus), bool)
     for source in sorted(set(corpus.source.tolist())):
         subjects = sorted(set(corpus.subject[corpus.source == source].tolist()))
-        n_val = int(round(fraction * len(subjects)))
+        n_val = round(fraction * len(subjects))
         if len(subjects) >= 3 and n_val == 0:
             n_val = 1
         chosen = (

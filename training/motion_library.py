@@ -460,7 +460,7 @@ def generate(name: str, duration_s: float, fps: float, rng: np.random.Generator)
     family = get_motion(name)
     if not (np.isfinite(fps) and fps > 0):
         raise ConfigError(f"must be > 0, got {fps}", field="fps")
-    n_frames = int(round(duration_s * fps)) if np.isfinite(duration_s) else 0
+    n_frames = round(duration_s * fps) if np.isfinite(duration_s) else 0
     if n_frames < 2:
         raise ConfigError(f"{duration_s} s at {fps} fps gives {n_frames} frames; need at least 2", field="duration_s")
     body = Body.random(rng)

@@ -121,10 +121,7 @@ def embed_batch(model: MujoModel, data: _Prepared, idx: Tensor) -> tuple[dict[st
     emb, masks = {}, {}
     names = list(data.x) + ([TEXT] if data.text_table is not None else [])
     for name in names:
-        if name == TEXT:
-            mask = data.text_id[idx] != NO_TEXT
-        else:
-            mask = data.present[name][idx]
+        mask = data.text_id[idx] != NO_TEXT if name == TEXT else data.present[name][idx]
         masks[name] = mask
         out = None
         if bool(mask.any()):

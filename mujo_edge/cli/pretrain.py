@@ -150,7 +150,7 @@ def _print_corpus(corpus: Any, exclude: tuple[str, ...]) -> None:
     )
     table.add_column("source")
     table.add_column("windows", justify="right")
-    for name in corpus.modalities + ["text"]:
+    for name in [*corpus.modalities, "text"]:
         table.add_column(name, justify="right")
     for source in sorted(set(corpus.source.tolist())):
         sel = corpus.source == source

@@ -336,7 +336,9 @@ ENGINES.register(
     EngineSpec(
         name=EngineName.EXECUTORCH,
         modules=("executorch.runtime",),
-        install="pip install 'mujo-edge[export]' (executorch==1.4.1 with torch==2.13.0: its Python runtime needs torch)",
+        install=(
+            "pip install 'mujo-edge[export]' (executorch==1.4.1 with torch==2.13.0: its Python runtime needs torch)"
+        ),
         loader=ExecuTorchEngine,
         needs_torch=True,
     ),

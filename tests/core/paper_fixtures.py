@@ -129,7 +129,7 @@ def myogym_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows as published: IMU at 50 Hz (acc in g, gyro in deg/s, times in us), every 4th IMU sample
     repeated on a second row (the EMG stream runs faster), `lead_rows` rows before the first IMU sample."""
-    codes = np.concatenate([np.full(int(round(sec * 50)), code) for code, sec in segments])
+    codes = np.concatenate([np.full(round(sec * 50), code) for code, sec in segments])
     k = np.arange(len(codes))
     t = t0_us + k * 20_000.0
     rows = np.zeros((len(k), 17))

@@ -134,7 +134,7 @@ def test_user_file_overriding_a_builtin_dataset_must_be_complete(tmp_path: Path)
         f'[motionsense.classes.{c}]\nprimary = "text of {c}"\n' for c in DATASETS.get("motionsense").spec.classes
     )
     extra = full + '[motionsense.classes.swim]\nprimary = "swimming"\n'
-    with pytest.raises(LayoutError, match="unknown class.*swim"):
+    with pytest.raises(LayoutError, match=r"unknown class.*swim"):
         label_texts("motionsense", path=_write(tmp_path, extra))
     assert label_texts("motionsense", path=_write(tmp_path, full))["sit"].primary == "text of sit"
 

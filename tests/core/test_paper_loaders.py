@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def test_prepare_through_the_registry(tmp_path, loader):
 
 def test_missing_root_is_data_not_found(tmp_path):
     for loader in (MotionSense(), Mhealth(), MmFit(), MyoGym()):
-        raises(DataNotFoundError, lambda: resolve_root(loader.spec, tmp_path / "nowhere"), path=tmp_path / "nowhere")
+        raises(DataNotFoundError, partial(resolve_root, loader.spec, tmp_path / "nowhere"), path=tmp_path / "nowhere")
 
 
 # --- MotionSense -------------------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ def set_cell(lines, line, column, value, sep=","):
     """`lines` with the cell at 1-based `line` and 0-based `column` replaced by `value`."""
     cells = lines[line - 1].split(sep)
     cells[column] = value
-    return lines[: line - 1] + [sep.join(cells)] + lines[line:]
+    return [*lines[: line - 1], sep.join(cells), *lines[line:]]
 
 
 def _ms_file(tmp_path, edit):
@@ -148,12 +149,12 @@ def _ms_file(tmp_path, edit):
 @pytest.mark.parametrize(
     "edit, kind, line, field",
     [
-        (lambda ls: ls[:5] + [ls[5] + ",0.1"] + ls[6:], LayoutError, 6, None),
+        (lambda ls: [*ls[:5], ls[5] + ",0.1", *ls[6:]], LayoutError, 6, None),
         (lambda ls: set_cell(ls, 8, 5, "abc"), SampleError, 8, "gravity.y"),
         (lambda ls: set_cell(ls, 10, 11, "nan"), SampleError, 10, "pocket_acc_y"),
         (lambda ls: [], LayoutError, 1, None),
         (lambda ls: ls[:1], SampleError, 2, None),
-        (lambda ls: [ls[0].replace("gravity.z", "gravity_z")] + ls[1:], LayoutError, 1, "gravity.z"),
+        (lambda ls: [ls[0].replace("gravity.z", "gravity_z"), *ls[1:]], LayoutError, 1, "gravity.z"),
     ],
 )
 def test_motionsense_bad_files(tmp_path, edit, kind, line, field):
@@ -199,11 +200,11 @@ def test_mhealth_selection_and_root_variants(tmp_path):
 @pytest.mark.parametrize(
     "edit, kind, line, field",
     [
-        (lambda ls: ls[:4] + ["\t".join(ls[4].split("\t")[:23])] + ls[5:], LayoutError, 5, None),
+        (lambda ls: [*ls[:4], "\t".join(ls[4].split("\t")[:23]), *ls[5:]], LayoutError, 5, None),
         (lambda ls: set_cell(ls, 7, 9, "x1", "\t"), SampleError, 7, "ankle_gyro_y"),
         (lambda ls: set_cell(ls, 8, 0, "nan", "\t"), SampleError, 8, "chest_acc_x"),
         (lambda ls: set_cell(ls, 9, 23, "13", "\t"), SampleError, 9, "label"),
-        (lambda ls: set_cell(ls[:2] + [""] + ls[2:], 10, 23, "2.5", "\t"), SampleError, 10, "label"),
+        (lambda ls: set_cell([*ls[:2], "", *ls[2:]], 10, 23, "2.5", "\t"), SampleError, 10, "label"),
         (lambda ls: [], SampleError, 1, None),
     ],
 )

@@ -49,6 +49,6 @@ def test_the_allow_list_refuses_other_globals(monkeypatch, tmp_path):
     evil = tmp_path / "x.npy"
     np.save(evil, np.array({"X": print}, dtype=object), allow_pickle=True)
     monkeypatch.setattr(seglearn_source, "SHA256", seglearn_source.hashlib.sha256(evil.read_bytes()).hexdigest())
-    with pytest.raises(LayoutError, match="refusing global builtins.print"):
+    with pytest.raises(LayoutError, match=r"refusing global builtins\.print"):
         seglearn_source.read_watch_pickle(evil)
     assert pickle  # the module under test uses pickle only through the restricted unpickler

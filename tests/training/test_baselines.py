@@ -3,6 +3,7 @@ a small corpus, and checkpoints load like MuJo's."""
 
 import json
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -137,7 +138,7 @@ def test_multitask_transforms_do_what_they_say():
         # four contiguous runs of the original: at most 3 places where consecutive output steps are not
         # consecutive input steps
         src = [int(torch.nonzero((x[i].t() == col).all(1)).flatten()[0]) for col in p[i].t()]
-        assert sum(b != a + 1 for a, b in zip(src, src[1:])) <= 3
+        assert sum(b != a + 1 for a, b in pairwise(src)) <= 3
 
     c = shuffle_channels(x, g)
     for i in range(len(x)):

@@ -66,7 +66,7 @@ def test_pretrain_errors_name_the_file_and_the_version(tmp_path):
     bad = old_pretrain_dict()
     bad["version"] = 7
     torch.save(bad, tmp_path / "v7.pt")
-    with pytest.raises(CheckpointError, match="v7.pt, version 7") as e:
+    with pytest.raises(CheckpointError, match=r"v7\.pt, version 7") as e:
         read_pretrain(tmp_path / "v7.pt")
     assert e.value.version == 7 and e.value.path.endswith("v7.pt")
     missing = old_pretrain_dict()

@@ -121,10 +121,10 @@ def test_bad_confusion_record_names_file_and_line(tmp_path):
         '{"method": "none", "regime": "baseline", "fraction": "1.0", "fold": 1, "run": 1, '
         '"classes": ["a"], "confusion": [[1]]}\n{"method": "none"}\n'
     )
-    with pytest.raises(ConfigError, match="confusion.jsonl:2"):
+    with pytest.raises(ConfigError, match=r"confusion\.jsonl:2"):
         load_confusions(path)
     path.write_text("[1, 2]\n")
-    with pytest.raises(ConfigError, match="confusion.jsonl:1"):
+    with pytest.raises(ConfigError, match=r"confusion\.jsonl:1"):
         load_confusions(path)
     assert load_confusions(tmp_path / "absent.jsonl") == {}
 

@@ -116,7 +116,7 @@ def test_rotation_about_the_sensors_own_long_axis_reads_on_its_x_gyro():
             len(t),
             left_shoulder=shoulder,
             left_elbow=np.tile(elbow, (len(t), 1)),
-            left_wrist=np.tile(elbow + [0.25, 0, 0], (len(t), 1)),
+            left_wrist=np.tile(elbow + np.array([0.25, 0, 0]), (len(t), 1)),
         ),
         fps,
         VirtualImuConfig(sites=("leftwrist",)),
