@@ -159,6 +159,19 @@ def confused_pairs(
     return pairs, float(covered)
 
 
+def _shared_arch(checkpoints: Mapping[str, PretrainCheckpoint], needed: bool) -> Any:
+    """The architecture random initialisation uses: the pre-trained one, so `baseline` differs from the
+    pre-trained regimes only in its weights. None (the default preset) when no checkpoint is given."""
+    archs = {name: c.model_config.arch for name, c in checkpoints.items()}
+    if len(set(archs.values())) > 1 and needed:
+        raise ConfigError(
+            f"the checkpoints have different architectures ({', '.join(archs)}): run the baseline regime with one "
+            "of them, or pass the baseline's model preset",
+            field="--model",
+        )
+    return next(iter(archs.values()), None)
+
+
 def run_label_efficiency(
     windows: Windows,
     grid: LabelEfficiencyGrid,
@@ -174,6 +187,7 @@ def run_label_efficiency(
     `baseline` regime (random initialisation) runs once per cell, not once per method."""
     for name, ckpt in checkpoints.items():
         check_leave_target_out(name, ckpt, grid.target)
+    arch = arch if arch is not None else _shared_arch(checkpoints, "baseline" in grid.regimes)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.csv"
     done = _done(path)

@@ -1,0 +1,94 @@
+"""README result tables come from results files: rendering by hand-checked numbers, marker handling, errors."""
+
+import csv
+
+import pytest
+
+from mujo_edge.errors import LayoutError
+from mujo_edge.training.results_tables import (
+    BEGIN,
+    END,
+    load_tables_file,
+    render_block,
+    render_table,
+    split_method,
+    update_readme,
+)
+
+FIELDS = ["target", "method", "regime", "fraction", "fold", "run", "seed", "macro_f1", "macro_f1_smoothed"]
+
+
+def write_results(folder, rows):
+    folder.mkdir(parents=True)
+    with (folder / "results.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        for i, (method, regime, fraction, f1) in enumerate(rows):
+            w.writerow(
+                {
+                    "target": "t",
+                    "method": method,
+                    "regime": regime,
+                    "fraction": fraction,
+                    "fold": 1,
+                    "run": i + 1,
+                    "seed": i,
+                    "macro_f1": f1,
+                    "macro_f1_smoothed": f1,
+                }
+            )
+
+
+def test_split_method_names_the_pretraining_run():
+    assert split_method("recipe#2") == ("recipe", "2")
+    assert split_method("recipe") == ("recipe", "1")
+    assert split_method("none") == ("none", "")
+    assert split_method("forest") == ("forest", "")
+
+
+def test_table_means_stds_and_each_pretraining_runs_mean(tmp_path):
+    write_results(
+        tmp_path / "a",
+        [
+            ("recipe#1", "finetuned", "0.02", 0.6),
+            ("recipe#1", "finetuned", "0.02", 0.8),
+            ("recipe#2", "finetuned", "0.02", 0.7),
+            ("recipe#2", "finetuned", "0.02", 0.9),
+            ("none", "baseline", "0.02", 0.5),
+            ("forest", "-", "0.02", 0.75),
+            ("forest", "-", "1.0", 0.85),
+        ],
+    )
+    from mujo_edge.training.results_tables import read_rows
+
+    lines = render_table(read_rows([tmp_path / "a"]))
+    assert lines[0] == "| method | 2% labels | 100% labels |"
+    # recipe: mean 0.75, population std of (0.6, 0.8, 0.7, 0.9) = 0.1118; run means 0.7 and 0.8
+    assert lines[2] == "| recipe (finetuned) | 0.750 +- 0.112 (n=4); pre-training runs 0.700 / 0.800 | - |"
+    assert lines[3] == "| random init | 0.500 +- 0.000 (n=1) | - |"
+    assert lines[4] == "| features + random forest | 0.750 +- 0.000 (n=1) | 0.850 +- 0.000 (n=1) |"
+
+
+def test_tables_file_and_readme_block_round_trip(tmp_path):
+    write_results(tmp_path / "res" / "spar", [("forest", "-", "0.1", 0.8)])
+    tables = tmp_path / "res" / "tables.toml"
+    tables.write_text('[[block]]\nname = "le"\n[[block.table]]\ntitle = "SPAR"\nfolders = ["spar"]\n')
+    (block,) = load_tables_file(tables)
+    body = render_block(block)
+    assert body.startswith("**SPAR**\n\n| method | 10% labels |")
+    readme = f"intro\n{BEGIN.format(name='le')}\nold numbers\n{END.format(name='le')}\noutro\n"
+    new = update_readme(readme, "le", body)
+    assert "old numbers" not in new and body in new and new.startswith("intro\n") and new.endswith("outro\n")
+    assert update_readme(new, "le", body) == new  # idempotent: the check a test runs on the real README
+
+
+def test_missing_markers_folders_and_blocks_are_clear_errors(tmp_path):
+    with pytest.raises(LayoutError, match="markers of block 'x'"):
+        update_readme("no markers here", "x", "body")
+    tables = tmp_path / "tables.toml"
+    tables.write_text('[[block]]\nname = "le"\n[[block.table]]\ntitle = "T"\nfolders = ["nowhere"]\n')
+    with pytest.raises(LayoutError, match=r"no results\.csv"):
+        render_block(load_tables_file(tables)[0])
+    tables.write_text("")
+    with pytest.raises(LayoutError, match="no \\[\\[block\\]\\]"):
+        load_tables_file(tables)
