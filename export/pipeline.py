@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mujo_edge.bundle import MANIFEST, Artifact, ArtifactStatus, Manifest, write_manifest
+from mujo_edge.bundle import MANIFEST, Artifact, ArtifactStatus, Manifest, Provenance, write_manifest
 from mujo_edge.errors import ConfigError
 from mujo_edge.export.calibration import (
     CALIB_DATASET,
@@ -153,7 +153,7 @@ def _manifest(ckpt: ClassifierCheckpoint, artifacts: Sequence[Artifact], metrics
         labels=ckpt.classes,
         label_texts=dict(ckpt.label_texts),
         artifacts=tuple(artifacts),
-        training=training,
+        training=Provenance.from_dict(training),
         metrics=metrics,
         versions=tool_versions(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -273,7 +273,9 @@ def _measure(
     except Exception as e:
         log.warning("%s does not run: %s", a.name, e, exc_info=True)
         (folder / str(a.file)).unlink(missing_ok=True)
-        return replace(a, file=None, status="export-failed", notes=f"does not run: {type(e).__name__}: {e}")
+        return replace(
+            a, file=None, status=ArtifactStatus.EXPORT_FAILED, notes=f"does not run: {type(e).__name__}: {e}"
+        )
     parity = compare(logits, reference, test.y, n_classes, ref_f1)
     return replace(a, parity={**a.parity, **parity}, status=judge(parity, max_f1_drop))
 

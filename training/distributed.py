@@ -49,14 +49,14 @@ class _GatherWithGrad(torch.autograd.Function):
     supports, unlike reduce_scatter) and keeps this rank's slice. Slices must have equal size on all ranks."""
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:
         parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
         dist.all_gather(parts, x.contiguous())
         ctx.n = x.shape[0]  # type: ignore[attr-defined]
         return torch.cat(parts, dim=0)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)
         n = ctx.n  # type: ignore[attr-defined]

@@ -302,7 +302,7 @@ def write_summary(path: Path, md: Path, grid: LabelEfficiencyGrid) -> Path:
 
 def _error_section(
     rows: Sequence[Mapping[str, str]],
-    confusions: Mapping[tuple[str, ...], Mapping[str, Any]],
+    confusions: Mapping[tuple[str, str, str, str, str], Mapping[str, Any]],
     cells: Sequence[tuple[str, str]],
     fraction: float,
 ) -> list[str]:
@@ -315,16 +315,16 @@ def _error_section(
     lines = ["", title, "", "| method | regime | pairs | share of all errors |", "|---|---|---|---:|"]
     listed = False
     for method, regime in cells:
-        found = [
-            confusions.get(_key(r))
+        recorded = [
+            c
             for r in rows
             if r["method"] == method and r["regime"] == regime and float(r["fraction"]) == fraction
+            if (c := confusions.get(_key(r))) is not None
         ]
-        found = [c for c in found if c is not None]
-        found = [c for c in found if c["classes"] == found[0]["classes"]]  # one class set per folder
+        found = [c for c in recorded if c["classes"] == recorded[0]["classes"]]  # one class set per folder
         if not found:
             continue
-        pooled = sum(c["confusion"] for c in found)
+        pooled = np.sum([c["confusion"] for c in found], axis=0)
         pairs, covered = confused_pairs(pooled, found[0]["classes"])
         text = ", ".join(f"{t} -> {p} {share:.2f}" for t, p, share in pairs) or "no errors"
         lines.append(f"| {method} | {regime} | {text} | {f'{covered:.2f}' if pairs else '-'} |")

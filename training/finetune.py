@@ -194,9 +194,10 @@ def finetune(
     """Train a classifier on a per-class `config.fraction` of `train`, early-stop on `val`, score `test`.
 
     All three hold labelled windows (y >= 0) of one class list and must share no subject."""
-    for a, b, names in ((train, val, "train/val"), (train, test, "train/test"), (val, test, "val/test")):
-        if b is not None and set(a.subjects()) & set(b.subjects()):
-            raise ConfigError(f"{names} share subjects {sorted(set(a.subjects()) & set(b.subjects()))}", field="split")
+    for first, second, names in ((train, val, "train/val"), (train, test, "train/test"), (val, test, "val/test")):
+        shared = set(first.subjects()) & set(second.subjects()) if second is not None else set()
+        if shared:
+            raise ConfigError(f"{names} share subjects {sorted(shared)}", field="split")
     if config.threads and config.threads != torch.get_num_threads():  # resetting it stalls torch for a while
         torch.set_num_threads(config.threads)
     n_classes = len(train.classes)

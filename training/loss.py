@@ -66,6 +66,8 @@ def pair_loss(za: Tensor, zb: Tensor, scale: Tensor | float, groups: Tensor | No
 class PairwiseInfoNCE(nn.Module):
     """The MuJo loss; holds the (optionally learnable) temperature."""
 
+    fixed_log_scale: Tensor  # a buffer: moves with .to(device), not saved
+
     def __init__(self, config: LossConfig = LossConfig()) -> None:
         super().__init__()
         self.config = config
@@ -100,6 +102,6 @@ class PairwiseInfoNCE(nn.Module):
             g = groups[both] if groups is not None and (a in self.config.grouped or b in self.config.grouped) else None
             pairs[f"{a}|{b}"] = pair_loss(z[a][both], z[b][both], scale, g)
         if not pairs:
-            zero = sum(e.sum() for e in embeddings.values()) * 0.0  # keeps the graph for DDP
+            zero = torch.stack([e.sum() for e in embeddings.values()]).sum() * 0.0  # keeps the graph for DDP
             return zero, pairs
         return torch.stack(list(pairs.values())).mean(), pairs

@@ -305,6 +305,9 @@ class SpectralFeatures(nn.Module):
     of the de-meaned, Hann-windowed signal. Plain MatMul keeps one input tensor and converts to int8 on every
     engine (no FFT op), and the log keeps the range a quantiser can cover."""
 
+    cos: Tensor  # buffers [window, bins]
+    sin: Tensor
+
     def __init__(self, window: int, bins: int) -> None:
         super().__init__()
         n = torch.arange(window, dtype=torch.float64)
@@ -454,10 +457,9 @@ class MujoModel(nn.Module):
         with torch.random.fork_rng(enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
-            self.encoders = nn.ModuleDict({m.name: build_encoder(m, config.arch) for m in config.modalities})
-            self.projections = nn.ModuleDict(
-                {n: build_projection(e.out_dim, config.arch) for n, e in self.encoders.items()}
-            )
+            encoders = {m.name: build_encoder(m, config.arch) for m in config.modalities}
+            self.encoders = nn.ModuleDict(encoders)
+            self.projections = nn.ModuleDict({n: build_projection(e.out_dim, config.arch) for n, e in encoders.items()})
 
     @property
     def names(self) -> list[str]:

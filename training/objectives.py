@@ -94,6 +94,7 @@ class BaselineObjective:
     anchor's statistics. Heads take PHYSICAL windows and normalise them themselves (SimCLR rotates first)."""
 
     batch_what: str
+    train_config: Mapping[str, Any]
     head: BaselineHead
 
     def __init__(self, corpus: Corpus, arch: ArchConfig, config: BaselineConfig, val: np.ndarray) -> None:

@@ -126,7 +126,8 @@ def embed_batch(model: MujoModel, data: _Prepared, idx: Tensor) -> tuple[dict[st
         out = None
         if bool(mask.any()):
             rows = idx[mask]
-            inp = data.text_table[data.text_id[rows]] if name == TEXT else data.x[name][rows]
+            table = data.text_table
+            inp = table[data.text_id[rows]] if name == TEXT and table is not None else data.x[name][rows]
             z = model.embed(name, inp)
             out = z.new_zeros((len(idx), z.shape[1])).index_put((mask.nonzero().squeeze(1),), z)
         emb[name] = out if out is not None else torch.zeros(len(idx), model.embed_dim)

@@ -19,7 +19,7 @@ def measure_preset(preset: str, convention: str = "torch") -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for m in config.modalities:
         cost = measure_flops(model, m.name, convention=convention)
-        shape = model.encoders[m.name].input_shape
+        shape = model._encoder(m.name).input_shape
         rows.append({"modality": m.name, "kind": m.kind, "input": list(shape), **cost, "table4_row": paper_row(m)})
     comparison = []
     for r in rows:

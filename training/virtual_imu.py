@@ -437,7 +437,7 @@ def _validate_joints(joints: np.ndarray, skeleton: Skeleton, source: str) -> np.
             path=source,
             field="joints",
         )
-    bad = ~np.isfinite(x).all(axis=2)
+    bad = ~np.all(np.isfinite(x), axis=2)
     if bad.any():
         frame, joint = (int(i[0]) for i in np.nonzero(bad))
         raise SampleError(

@@ -145,6 +145,14 @@ def read_log(path: Path) -> np.ndarray:
     return data
 
 
+def _subject_of(path: Path) -> int:
+    """N of a file named mHealth_subject<N>.log."""
+    match = _LOG.match(path.name)
+    if match is None:
+        raise LayoutError("expected a file named mHealth_subject<N>.log", path=path)
+    return int(match.group(1))
+
+
 class Mhealth(DatasetLoader):
     spec = DatasetSpec(
         name="mhealth",
@@ -171,15 +179,15 @@ class Mhealth(DatasetLoader):
         data = root / SUBFOLDER if (root / SUBFOLDER).is_dir() else root
         logs = sorted(
             (p for p in data.iterdir() if p.is_file() and _LOG.match(p.name)),
-            key=lambda p: int(_LOG.match(p.name).group(1)),
-        )  # type: ignore[union-attr]
+            key=_subject_of,
+        )
         if not logs:
             raise LayoutError("expected mHealth_subject<N>.log files in this folder", path=data)
         return [p.relative_to(root).as_posix() for p in logs]
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
         path = part_path(root, part)
-        subject = int(_LOG.match(path.name).group(1))  # type: ignore[union-attr]
+        subject = _subject_of(path)
         data = read_log(path)
         x = data[:, _COLUMNS]
         bad = ~np.isfinite(x).all(axis=1)

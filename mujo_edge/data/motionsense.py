@@ -56,6 +56,14 @@ _TRIAL_DIR = re.compile(r"^([a-z]{3})_(\d+)$")
 _SUBJECT_FILE = re.compile(r"^sub_(\d+)\.csv$")
 
 
+def _subject_of(path: Path) -> int:
+    """n of a file named sub_<n>.csv."""
+    match = _SUBJECT_FILE.match(path.name)
+    if match is None:
+        raise LayoutError("expected a file named sub_<n>.csv", path=path)
+    return int(match.group(1))
+
+
 class MotionSense(DatasetLoader):
     spec = DatasetSpec(
         name="motionsense",
@@ -101,15 +109,15 @@ class MotionSense(DatasetLoader):
             key=lambda f: (
                 f.parent.name.split("_")[0],
                 int(f.parent.name.split("_")[1]),
-                int(_SUBJECT_FILE.match(f.name).group(1)),
+                _subject_of(f),
             )
-        )  # type: ignore[union-attr]
+        )
         return [f.relative_to(root).as_posix() for f in found]
 
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
         path = root / part
         act, trial = path.parent.name.split("_")
-        subject = int(_SUBJECT_FILE.match(path.name).group(1))  # type: ignore[union-attr]
+        subject = _subject_of(path)
         table = read_csv(path, required=(*ATTITUDE, *GRAVITY, *ROTATION, *USER_ACC))
         index_name = table.header[0]
         if index_name in (*ATTITUDE, *GRAVITY, *ROTATION, *USER_ACC):
