@@ -71,11 +71,15 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, recipe, s
     assert "left out: spar_watch" in out and "pre-training done" in out
 
     killed = cli("--preset", recipe, "--out", tmp_path / "cut", *data)
-    deadline = time.time() + 600
-    while time.time() < deadline:  # wait for the third epoch's checkpoint, then kill without warning
-        ckpt = tmp_path / "cut" / "last.pt"
-        if ckpt.is_file() and load_checkpoint(ckpt)["state"]["epoch"] >= 3:
-            break
+    # wait on the condition (the third epoch's checkpoint, written atomically), then kill without warning; the
+    # run is another process, so there is no event to wait on: poll the file every 50 ms up to a deadline
+    ckpt, deadline = tmp_path / "cut" / "last.pt", time.monotonic() + 600
+    while not (ckpt.is_file() and load_checkpoint(ckpt)["state"]["epoch"] >= 3):
+        if killed.poll() is not None:
+            pytest.fail(f"the run ended (exit {killed.returncode}) before its third epoch:\n{killed.communicate()[0]}")
+        if time.monotonic() > deadline:
+            killed.kill()
+            pytest.fail("no third-epoch checkpoint within 600 s")
         time.sleep(0.05)
     killed.send_signal(signal.SIGKILL)
     killed.communicate(timeout=60)
