@@ -27,14 +27,15 @@ from mujo_edge.training.checkpoints import PretrainCheckpoint
 from mujo_edge.training.features import FeatureForest
 from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune
 from mujo_edge.training.leave_out import check_leave_target_out
+from mujo_edge.training.results_tables import FOREST, RUN_SEPARATOR, split_method
 from mujo_edge.windows import Windows
 
 log = logging.getLogger(__name__)
 
-FOREST = "random_forest"
 COLUMNS = (
     "target",
     "method",
+    "pretraining_run",
     "regime",
     "fraction",
     "fold",
@@ -110,11 +111,13 @@ def _done(path: Path) -> set[tuple[str, str, str, str, str]]:
 
 def _append(path: Path, row: Mapping[str, Any]) -> None:
     new = not path.is_file()
+    # a folder begun before a column existed keeps its own header, so it stays one readable, resumable table
+    columns = COLUMNS if new else next(csv.reader(path.open(newline="")), list(COLUMNS))
     with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         if new:
             writer.writeheader()
-        writer.writerow({k: row[k] for k in COLUMNS})
+        writer.writerow({k: row.get(k, "") for k in columns})
 
 
 CONFUSION_FILE = "confusion.jsonl"
@@ -243,7 +246,17 @@ def run_label_efficiency(
         ident = {"method": method, "regime": regime, "fraction": repr(fraction), "fold": k + 1, "run": run + 1}
         # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
         _append_confusion(out / CONFUSION_FILE, ident, windows.classes, confusion)
-        _append(path, {"target": grid.target, **ident, "seed": seed, "test_windows": len(test), **row})
+        _append(
+            path,
+            {
+                "target": grid.target,
+                **ident,
+                "pretraining_run": split_method(method)[1],
+                "seed": seed,
+                "test_windows": len(test),
+                **row,
+            },
+        )
         if progress:
             progress(i + 1, len(jobs), f"{method}/{regime} {fraction:.0%} fold {k + 1} run {run + 1}")
     write_summary(path, out / "summary.md", grid)
@@ -378,11 +391,21 @@ def parse_fractions(text: str) -> tuple[float, ...]:
 
 
 def methods_from(specs: Sequence[str]) -> dict[str, Path]:
-    """["mujo=runs/a/best.pt", "simclr=runs/b/best.pt"] -> {"mujo": Path(...), ...}."""
-    out = {}
+    """["mujo=runs/a/best.pt", "simclr=runs/b/best.pt"] -> {"mujo": Path(...), ...}. A name given several times
+    names several pre-training runs of one method: "recipe#1", "recipe#2", ... (the CSV's pretraining_run)."""
+    pairs = []
     for spec in specs:
         name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"expected NAME=CHECKPOINT, got {spec!r}", field="--pretrained")
-        out[name] = Path(path)
+        if not sep or not name or not path or RUN_SEPARATOR in name or name in ("none", FOREST):
+            raise ConfigError(
+                f"expected NAME=CHECKPOINT with a NAME other than none/forest and without '{RUN_SEPARATOR}', "
+                f"got {spec!r}",
+                field="--pretrained",
+            )
+        pairs.append((name, Path(path)))
+    names = [n for n, _ in pairs]
+    out: dict[str, Path] = {}
+    for name, path in pairs:
+        key = f"{name}{RUN_SEPARATOR}{sum(k.partition(RUN_SEPARATOR)[0] == name for k in out) + 1}"
+        out[key if names.count(name) > 1 else name] = path
     return out

@@ -57,8 +57,18 @@ def label_efficiency(
         bool, typer.Option("--forest/--no-forest", help="Also run the feature + random-forest baseline.")
     ] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model preset of the random-init baseline (default: the checkpoints' architecture, else wrist).",
+        ),
+    ] = None,
 ) -> None:
-    """Methods x regimes x label fractions x runs on subject-wise folds; writes results.csv, summary.md, boxplot.png."""
+    """Methods x regimes x label fractions x runs on subject-wise folds; writes results.csv, summary.md, boxplot.png.
+
+    Give --pretrained NAME=CHECKPOINT once per pre-training run: a repeated NAME is one method pre-trained several
+    times (rows NAME#1, NAME#2 with their pre-training run in the CSV)."""
     from mujo_edge.channels import ChannelSelection
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
@@ -88,7 +98,7 @@ def label_efficiency(
         target, root, selection=ChannelSelection(placements=comma_list(placements), sensors=comma_list(sensors))
     ).windows
     windows = null_labels(windows, spec.null_classes, with_null)
-    arch = None if checkpoints else load_model_preset("wrist").arch
+    arch = load_model_preset(model).arch if model else (None if checkpoints else load_model_preset("wrist").arch)
     with progress_callback(f"label efficiency on {target}") as progress:
         path = run_label_efficiency(windows, grid, checkpoints, out, arch=arch, progress=progress)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
@@ -149,3 +159,32 @@ def zero_shot(
     )
     console.print(table)
     console.print(f"wrote {out / 'zero-shot.json'} and {png}")
+
+
+@app.command("report")
+def report(
+    tables: Annotated[
+        Path, typer.Option("--tables", help="Tables file (TOML): README blocks and the results folders behind them.")
+    ] = Path("benchmarks/results/tables.toml"),
+    readme: Annotated[Path, typer.Option("--readme", help="README whose marked blocks are rewritten.")] = Path(
+        "README.md"
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Only compare: exit 1 when the README differs from the results files.")
+    ] = False,
+) -> None:
+    """Write the README's result tables from committed results folders (no number is copied by hand)."""
+    from mujo_edge.training.results_tables import load_tables_file, render_block, update_readme
+
+    text = readme.read_text()
+    new = text
+    for block in load_tables_file(tables):
+        new = update_readme(new, block.name, render_block(block), where=readme)
+    if new == text:
+        console.print(f"{readme}: every result block agrees with {tables}")
+        return
+    if check:
+        console.print(f"[red]{readme}: result blocks differ from {tables}; run `mujo-edge experiment report`[/]")
+        raise typer.Exit(1)
+    readme.write_text(new)
+    console.print(f"{readme}: result blocks rewritten from {tables}")

@@ -43,7 +43,7 @@ def test_split_method_names_the_pretraining_run():
     assert split_method("recipe#2") == ("recipe", "2")
     assert split_method("recipe") == ("recipe", "1")
     assert split_method("none") == ("none", "")
-    assert split_method("forest") == ("forest", "")
+    assert split_method("random_forest") == ("random_forest", "")
 
 
 def test_table_means_stds_and_each_pretraining_runs_mean(tmp_path):
@@ -55,8 +55,8 @@ def test_table_means_stds_and_each_pretraining_runs_mean(tmp_path):
             ("recipe#2", "finetuned", "0.02", 0.7),
             ("recipe#2", "finetuned", "0.02", 0.9),
             ("none", "baseline", "0.02", 0.5),
-            ("forest", "-", "0.02", 0.75),
-            ("forest", "-", "1.0", 0.85),
+            ("random_forest", "-", "0.02", 0.75),
+            ("random_forest", "-", "1.0", 0.85),
         ],
     )
     from mujo_edge.training.results_tables import read_rows
@@ -70,7 +70,7 @@ def test_table_means_stds_and_each_pretraining_runs_mean(tmp_path):
 
 
 def test_tables_file_and_readme_block_round_trip(tmp_path):
-    write_results(tmp_path / "res" / "spar", [("forest", "-", "0.1", 0.8)])
+    write_results(tmp_path / "res" / "spar", [("random_forest", "-", "0.1", 0.8)])
     tables = tmp_path / "res" / "tables.toml"
     tables.write_text('[[block]]\nname = "le"\n[[block.table]]\ntitle = "SPAR"\nfolders = ["spar"]\n')
     (block,) = load_tables_file(tables)
