@@ -6,7 +6,7 @@ The CLI parses its options into a `PretrainJob`, calls `job_corpus` (so it can s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,8 @@ def job_config(recipe: PretrainRecipe, method: str) -> ScheduleConfig:
         return recipe.train
     from mujo_edge.training.baselines import BaselineConfig
 
-    schedule = {k: v for k, v in recipe.train.to_dict().items() if k not in ("anchor", "loss")}
+    # the schedule's own fields only: MuJo-only settings (loss, auxiliary objective) are not a baseline's
+    schedule = {f.name: getattr(recipe.train, f.name) for f in fields(ScheduleConfig)}
     return BaselineConfig(**schedule, method=method, anchor=recipe.train.anchor)
 
 
