@@ -8,7 +8,7 @@ points the resampler placed inside a gap; those samples are NaN and no window ma
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -155,18 +155,11 @@ class Recording:
             )
         if len(idx) == len(self.channels):
             return self
-        return Recording(
-            t=self.t,
-            x=self.x[:, idx],
-            channels=tuple(self.channels[i] for i in idx),
-            subject=self.subject,
-            classes=self.classes,
-            labels=self.labels,
-            source=self.source,
-            recording_id=self.recording_id,
-            valid=self.valid,
-            meta=self.meta,
-        )
+        return self._take(idx)
+
+    def _take(self, idx: Sequence[int]) -> Recording:
+        """The same recording with the channels at `idx`, in that order."""
+        return replace(self, x=self.x[:, idx], channels=tuple(self.channels[i] for i in idx))
 
     def with_channels(self, names: Sequence[str]) -> Recording:
         """The same recording with the channels `names`, in that order (the ordering rule of `channels`).
@@ -177,18 +170,7 @@ class Recording:
         idx = channel_indices(self.channel_names, names, source=self.source)
         if idx == list(range(len(self.channels))):
             return self
-        return Recording(
-            t=self.t,
-            x=self.x[:, idx],
-            channels=tuple(self.channels[i] for i in idx),
-            subject=self.subject,
-            classes=self.classes,
-            labels=self.labels,
-            source=self.source,
-            recording_id=self.recording_id,
-            valid=self.valid,
-            meta=self.meta,
-        )
+        return self._take(idx)
 
 
 @dataclass(frozen=True)
