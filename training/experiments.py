@@ -405,7 +405,7 @@ def methods_from(specs: Sequence[str]) -> dict[str, Path]:
         pairs.append((name, Path(path)))
     names = [n for n, _ in pairs]
     out: dict[str, Path] = {}
-    for name, path in pairs:
+    for name, checkpoint in pairs:
         key = f"{name}{RUN_SEPARATOR}{sum(k.partition(RUN_SEPARATOR)[0] == name for k in out) + 1}"
-        out[key if names.count(name) > 1 else name] = path
+        out[key if names.count(name) > 1 else name] = checkpoint
     return out
