@@ -31,6 +31,7 @@ in validation, so the validation loss changes only when the weights do.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -67,6 +68,13 @@ class BaselineConfig(ScheduleConfig):
     noise_std: float = 0.05  # Multi-task "noise"
     scale_std: float = 0.05  # Multi-task "scale": factors ~ N(1, scale_std)
     anchor: str = "wrist_acc"  # the one sensor stream the method sees (last, as checkpoints always listed it)
+
+    @classmethod
+    def from_schedule(cls, schedule: ScheduleConfig, method: str, anchor: str) -> BaselineConfig:
+        """`method` on the same schedule as another run (e.g. a MuJo recipe): the schedule's own fields only, so
+        settings of the other objective (its loss, an auxiliary objective) never leak into the baseline."""
+        fields = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(ScheduleConfig)}
+        return cls(**fields, method=method, anchor=anchor)
 
     def __post_init__(self) -> None:
         super().__post_init__()

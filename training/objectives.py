@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -237,8 +236,7 @@ def _mujo(
     main = MujoObjective(corpus, arch, config, val)
     if not config.auxiliary:
         return main
-    schedule = {f.name: getattr(config, f.name) for f in dataclasses.fields(ScheduleConfig)}
-    aux_config = BaselineConfig(**schedule, method=config.auxiliary, anchor=config.anchor)
+    aux_config = BaselineConfig.from_schedule(config, config.auxiliary, config.anchor)
     return CombinedObjective(main, BaselineObjective(corpus, arch, aux_config, val), config.auxiliary_weight)
 
 

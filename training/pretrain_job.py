@@ -6,7 +6,7 @@ The CLI parses its options into a `PretrainJob`, calls `job_corpus` (so it can s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +57,7 @@ def job_config(recipe: PretrainRecipe, method: str) -> ScheduleConfig:
         return recipe.train
     from mujo_edge.training.baselines import BaselineConfig
 
-    # the schedule's own fields only: MuJo-only settings (loss, auxiliary objective) are not a baseline's
-    schedule = {f.name: getattr(recipe.train, f.name) for f in fields(ScheduleConfig)}
-    return BaselineConfig(**schedule, method=method, anchor=recipe.train.anchor)
+    return BaselineConfig.from_schedule(recipe.train, method, recipe.train.anchor)
 
 
 def job_corpus(
