@@ -48,6 +48,8 @@ class WatchClient:
         name / address: which watch; neither = the first one advertising the protocol's service.
         settings: rate and range to start the stream with (default: 50 Hz +-8 g where the device has them).
         on_samples: called in the event loop with every `DeviceSamples`; keep it quick.
+        on_streaming: called in the event loop with True once the stream (re)started (`stats.reconnects` already
+            counts it) and with False when the link is lost; keep it quick.
         reconnect: backoff and attempt limit for (re)connecting.
         scanner_backend / client_backend: bleak backend classes (the simulator's Bumble backends); None = the
             platform's. backend_kwargs: extra keyword arguments for both (e.g. `{"link": link}`).
@@ -65,6 +67,7 @@ class WatchClient:
         address: str | None = None,
         settings: StreamSettings | None = None,
         on_samples: Callable[[DeviceSamples], None] | None = None,
+        on_streaming: Callable[[bool], None] | None = None,
         reconnect: ReconnectPolicy = ReconnectPolicy(),
         scanner_backend: type | None = None,
         client_backend: type | None = None,
@@ -83,6 +86,7 @@ class WatchClient:
         self.name = name
         self.address = address.upper() if address else None
         self.on_samples = on_samples
+        self.on_streaming = on_streaming
         self.reconnect = reconnect
         self.scanner_backend = scanner_backend
         self.client_backend = client_backend
@@ -188,12 +192,14 @@ class WatchClient:
                 self.reconnects += 1
             started_once, failures = True, 0
             self._ready.set()
+            self._notify_streaming(True)
             await self._lost.wait()
             if self._closing:
                 return
             self._streaming = False
             self.timer.disconnected()
             log.warning("%s: link lost; reconnecting", self.device)
+            self._notify_streaming(False)
             await self._close_connection(graceful=False)
             await self._sleep(self.reconnect.delay(1))
 
@@ -201,6 +207,16 @@ class WatchClient:
         if seconds > 0 and not self._closing:
             with contextlib.suppress(TimeoutError):  # the delay passed without a stop
                 await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def _notify_streaming(self, streaming: bool) -> None:
+        if self.on_streaming is None:
+            return
+        try:
+            self.on_streaming(streaming)
+        except Exception as e:  # a callback bug must not take the supervisor down: count it, keep going
+            self.callback_errors += 1
+            self.last_error = f"on_streaming raised {type(e).__name__}: {e}"
+            log.exception("%s: on_streaming callback failed", self.device)
 
     def _end_with_error(self) -> None:
         self._ready.set()

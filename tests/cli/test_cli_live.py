@@ -340,17 +340,33 @@ async def _stream_emulated(protocol: str, rec, recognizer, record: Path, address
 
     watch = watch_from_recording(protocol, rec, speed=E2E_SPEED, address=address, **watch_kw)
     async with watch:
+        restarted = asyncio.Event()  # the client (re)started its stream or lost the link
         client = bridge.WatchClient(
-            protocol, address=address, reconnect=bridge.FAST, host_clock=bridge.scaled_clock(E2E_SPEED), **bridge.SIM
+            protocol,
+            address=address,
+            reconnect=bridge.FAST,
+            host_clock=bridge.scaled_clock(E2E_SPEED),
+            on_streaming=lambda _: restarted.set(),
+            **bridge.SIM,
         )
         async with client:
             stop = asyncio.Event()
             consumed = bridge.Arrivals()
 
             async def stop_when_done() -> None:
-                await watch.finished.wait()  # then every sample put on air has gone through run_live
-                await consumed.until(lambda got: sum(len(b) for b in got) >= len(watch.delivered))
-                stop.set()
+                try:
+                    await watch.finished.wait()  # then every sample put on air has gone through run_live
+                    await consumed.until(lambda got: sum(len(b) for b in got) >= len(watch.delivered))
+                    # The recording can end while the host is still reconnecting after the last link drop
+                    # (Bangle.js: the app upload's 1 s reset pause is 20 s of stream at E2E_SPEED): let it finish.
+                    await bridge.waiting.wait_until(
+                        lambda: client.stats.reconnects >= watch.stats.link_drops,
+                        restarted,
+                        timeout=10,
+                        what=f"a reconnect after each of the watch's {watch.stats.link_drops} link drops",
+                    )
+                finally:
+                    stop.set()  # a failed wait ends run_live too: `await stopper` then raises its error
 
             stopper = asyncio.create_task(stop_when_done())
             summary = await run_live(client, recognizer, record=record, stop=stop, on_batch=consumed.append)
