@@ -125,11 +125,16 @@ class BangleDecoder(Decoder):
                 log.debug("Bangle.js console: %r", line[:80])
                 continue
             t, c, seq, rate = self._parse(line)
+            t0 = round(t[0] * 1000)
+            if last_t0 is not None and t0 < last_t0 and seq == 0 and not counts:
+                # the app restarted (mujoStart after reconnecting resets its sequence and clock) while lines of
+                # the old session were still arriving: this line begins the new stream, nothing was lost
+                log.debug("Bangle.js: stream restarted at seq 0 (%d ms after %d ms)", t0, last_t0)
+                last_seq, last_t0 = None, None
             if last_seq is not None:
                 if seq == last_seq:
                     raise self._error(f"sequence number {seq} repeats the previous line's", "seq", line)
                 lost += (seq - last_seq - 1) % 0x10000
-            t0 = round(t[0] * 1000)
             if last_t0 is not None and t0 < last_t0:
                 self.last_seq, self._last_t0 = None, None  # re-anchor: the next line starts a new stream
                 raise self._error(f"batch time {t0} ms is before the previous batch's {last_t0} ms", "t0_ms", line)

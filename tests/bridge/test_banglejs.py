@@ -69,6 +69,18 @@ def test_console_lines_are_skipped_and_sequence_gaps_counted() -> None:
         dec.decode(line(5, 50, 0, [(1, 2, 3)]))
 
 
+def test_a_restarted_app_begins_a_new_stream_instead_of_an_error() -> None:
+    """After a reconnect, lines of the old session may still arrive before reset() + mujoStart take effect; the
+    new session's first line (seq 0, its clock from 0) starts a new stream, and no line counts as lost."""
+    dec = BangleDecoder()
+    dec.decode(line(881, 17_599, 180, [(1, 2, 3)] * 10))
+    batch = dec.decode(line(0, 7, 180, [(4, 5, 6)] * 10))
+    assert len(batch) == 10 and batch.seq == 0 and batch.lost_before == 0
+    assert dec.decode(line(1, 207, 180, [(4, 5, 6)] * 10)).lost_before == 0
+    with pytest.raises(ProtocolError, match="before"):  # a later seq going back in time is still an error
+        dec.decode(line(5, 100, 0, [(1, 2, 3)]))
+
+
 @pytest.mark.parametrize(
     "bad",
     [
