@@ -145,6 +145,13 @@ def _manifest(ckpt: ClassifierCheckpoint, artifacts: Sequence[Artifact], metrics
     channels = ckpt.channels
     on_disk = ckpt.to_dict()  # the manifest records the training fields as the checkpoint file holds them
     training = {k: on_disk.get(k) for k in ("dataset", "split", "pretrained_from", "finetune", "model_config", "head")}
+    if ckpt.pretraining_sources:
+        training["pretraining_sources"] = list(ckpt.pretraining_sources)
+    from mujo_edge.data.registry import research_only
+
+    restricted = research_only([ckpt.dataset, *ckpt.pretraining_sources])
+    if restricted:  # said in the bundle itself, where whoever ships it sees it
+        training["research_only_data"] = list(restricted)
     return Manifest(
         channels=channels,
         units=tuple(Channel.parse(c).unit for c in channels),

@@ -234,6 +234,8 @@ class ClassifierCheckpoint:
     split: Mapping[str, tuple[str, ...]]
     metrics: Mapping[str, Any]
     pretrained_from: str | None = None
+    # the datasets of the pre-training corpus (licences travel with the model: see `data.registry.research_only`)
+    pretraining_sources: tuple[str, ...] = ()
     version: int = CLASSIFIER_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,6 +258,8 @@ class ClassifierCheckpoint:
             "split": {k: list(v) for k, v in self.split.items()},
             "metrics": dict(self.metrics),
             "pretrained_from": self.pretrained_from,
+            # an optional key, so the layout stays version 1 and older readers ignore it
+            **({"pretraining_sources": list(self.pretraining_sources)} if self.pretraining_sources else {}),
         }
 
     @classmethod
@@ -291,6 +295,7 @@ class ClassifierCheckpoint:
                 split={str(k): tuple(str(s) for s in v) for k, v in data.get("split", {}).items()},
                 metrics=dict(data.get("metrics", {})),
                 pretrained_from=data.get("pretrained_from"),
+                pretraining_sources=tuple(str(s) for s in data.get("pretraining_sources", ())),
             )
         except LayoutError as e:
             raise CheckpointError(

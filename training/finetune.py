@@ -283,6 +283,7 @@ def classifier_checkpoint(
     config: FinetuneConfig,
     split: Mapping[str, Sequence[str]],
     pretrained_from: str | None,
+    pretraining_sources: Sequence[str] = (),
 ) -> ClassifierCheckpoint:
     """Everything export needs (see `ClassifierCheckpoint`); write it with `checkpoints.write_classifier`."""
     clf = result.classifier
@@ -302,4 +303,5 @@ def classifier_checkpoint(
         split={k: tuple(v) for k, v in split.items()},
         metrics=result.metrics,
         pretrained_from=pretrained_from,
+        pretraining_sources=tuple(pretraining_sources),
     )

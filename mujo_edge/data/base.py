@@ -44,6 +44,8 @@ class DatasetSpec:
     licence: str
     folder: str
     version: int = 1
+    # False: the licence forbids redistribution (research use only), so nothing trained on it may ship
+    redistributable: bool = True
     null_classes: tuple[str, ...] = ()
     has_null: bool = False
     notes: str = ""

@@ -101,6 +101,7 @@ class Hmp(DatasetLoader):
         citation="Bruno et al. 2013, IEEE ICRA pp. 1602-1607",
         licence=LICENCE,
         notes="short executions (a few seconds each); research licence: never shipped in a bundle or wheel",
+        redistributable=False,
     )
 
     def parts(self, root: Path) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mujo_edge.data.base import DatasetLoader
 from mujo_edge.data.csv_layout import CsvRecordings
 from mujo_edge.data.hapt import Hapt
@@ -17,6 +19,12 @@ from mujo_edge.registry import Registry
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 for _loader in (SparWatch(), SpSwHar(), Hapt(), Hmp(), MotionSense(), Mhealth(), MmFit(), MyoGym(), CsvRecordings()):
     DATASETS.register(_loader.spec.name, _loader)
+
+
+def research_only(sources: Iterable[str]) -> tuple[str, ...]:
+    """The datasets among `sources` whose licence forbids redistribution (sorted); names that are not datasets
+    (e.g. "synthetic", a user's extra corpus) are not judged here."""
+    return tuple(sorted({s for s in sources if s in DATASETS and not DATASETS.get(s).spec.redistributable}))
 
 
 def get_loader(name: str) -> DatasetLoader:

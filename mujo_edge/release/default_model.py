@@ -63,10 +63,31 @@ def cross_validated(
     return out
 
 
+def check_shippable(classifier: Path) -> None:
+    """The default bundle ships in the wheel: refuse a classifier fine-tuned or pre-trained on data whose licence
+    forbids redistribution (e.g. HMP). Its pre-training sources are the ones the checkpoint records, or, for a
+    checkpoint written before it recorded them, those of the pre-training checkpoint it names."""
+    from mujo_edge.data.registry import research_only
+    from mujo_edge.training.checkpoints import read_classifier, read_pretrain
+
+    ckpt = read_classifier(classifier)
+    sources = list(ckpt.pretraining_sources)
+    if not sources and ckpt.pretrained_from and Path(ckpt.pretrained_from).is_file():
+        sources = list(read_pretrain(ckpt.pretrained_from).corpus.sources)
+    restricted = research_only([ckpt.dataset, *sources])
+    if restricted:
+        raise ConfigError(
+            f"{classifier} was trained with {', '.join(restricted)}, whose licence forbids redistribution: the "
+            "default bundle ships in the wheel (pre-train with --exclude for each of them)",
+            field="--classifier",
+        )
+
+
 def build_default(classifier: Path, out: Path, cv_results: Path, data_root: Path | None = None) -> Manifest:
     """Export `classifier` to int8 TFLite, keep only that artifact, add the cross-validated scores, write `out`."""
     from mujo_edge.export.pipeline import export_checkpoint
 
+    check_shippable(classifier)
     cv = cross_validated(cv_results)
     with tempfile.TemporaryDirectory(prefix="mujo-default-") as tmp:
         report = export_checkpoint(
