@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError
 from mujo_edge.training.classifier import Classifier
-from mujo_edge.training.models import SensorEncoder
+from mujo_edge.training.models import PooledSensorEncoder, SensorEncoder
 
 
 def _conv1d(conv: nn.Conv2d) -> nn.Conv1d:
@@ -92,9 +92,12 @@ class ExportClassifier(nn.Module):
         for s in self.names:
             name = clf.branch_of[s]
             encoder = clf.model.encoders[name]
-            if not isinstance(encoder, SensorEncoder):
+            if isinstance(encoder, PooledSensorEncoder):  # already 1-D (Conv1d on [B, rows, T]): export as it is
+                self.branches.append(nn.Sequential(encoder, clf.model.projections[name]))
+            elif isinstance(encoder, SensorEncoder):
+                self.branches.append(SensorBranch1d(encoder, clf.model.projections[name]))
+            else:
                 raise ConfigError(f"stream {s!r} is not a sensor stream", field="streams")
-            self.branches.append(SensorBranch1d(encoder, clf.model.projections[name]))
         self.head = clf.head
         self.eval()
 
