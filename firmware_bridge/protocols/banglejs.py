@@ -118,7 +118,9 @@ class BangleDecoder(Decoder):
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
         last_seq, last_t0 = self.last_seq, self._last_t0
-        times, counts, first_seq, lost, rate = [], [], None, 0, None
+        times: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        first_seq, lost, rate = None, 0, None
         for line in self.lines.feed(packet):
             if not line.startswith(TAG):
                 self.console_lines += 1

@@ -96,7 +96,7 @@ def finetune(
             config=config,
             split={"train": split.train, "val": split.val, "test": split.test},
             pretrained_from=str(pretrained) if pretrained else None,
-            pretraining_sources=ckpt.corpus.sources if ckpt is not None else (),
+            pretraining_sources=ckpt.corpus.sources if ckpt is not None and ckpt.corpus is not None else (),
         ),
         out / "classifier.pt",
     )

@@ -73,7 +73,8 @@ def check_shippable(classifier: Path) -> None:
     ckpt = read_classifier(classifier)
     sources = list(ckpt.pretraining_sources)
     if not sources and ckpt.pretrained_from and Path(ckpt.pretrained_from).is_file():
-        sources = list(read_pretrain(ckpt.pretrained_from).corpus.sources)
+        corpus = read_pretrain(ckpt.pretrained_from).corpus
+        sources = list(corpus.sources) if corpus is not None else []
     restricted = research_only([ckpt.dataset, *sources])
     if restricted:
         raise ConfigError(
