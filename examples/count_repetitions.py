@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.default_model import bundle_path
-from mujo_edge.demo import demo_stream, run_demo
 from mujo_edge.firmware_bridge.client import DeviceSamples
 from mujo_edge.runtime import Prediction, Recognizer
+from mujo_edge.runtime.demo import demo_stream, run_demo
 
 
 class RepCounter:

@@ -3,7 +3,7 @@
 A virtual watch on an in-process Bumble radio replays every exercise set of a subject the embedded model never
 saw (one continuous stream, as if the person did the sets back to back); the BLE client receives it exactly as
 from a real watch; the embedded int8 bundle recognises it live; the run ends with accuracy against the
-recording's labels, latency, measured rate and loss. The work is `mujo_edge.demo`; this command prints it.
+recording's labels, latency, measured rate and loss. The work is `mujo_edge.runtime.demo`; this command prints it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import typer
 from mujo_edge.cli.console import console, err_console
 
 if TYPE_CHECKING:
-    from mujo_edge.demo import Display, OnPrediction
     from mujo_edge.firmware_bridge.client import WatchClient
     from mujo_edge.runtime import Recognizer
+    from mujo_edge.runtime.demo import Display, OnPrediction
 
 
 def _live_display(recognizer: Recognizer) -> Display:
-    """`mujo_edge.demo.Display` drawing the live view of `cli.live` while the demo runs."""
+    """`mujo_edge.runtime.demo.Display` drawing the live view of `cli.live` while the demo runs."""
     from rich.live import Live
 
     from mujo_edge.cli.live import LiveView
@@ -68,8 +68,8 @@ def demo(
 
     from mujo_edge.cli.live import print_summary
     from mujo_edge.default_model import bundle_path
-    from mujo_edge.demo import demo_stream, run_demo, score
     from mujo_edge.runtime import Recognizer
+    from mujo_edge.runtime.demo import demo_stream, run_demo, score
 
     recognizer = Recognizer.from_bundle(bundle or bundle_path(), smoothing=smoothing)
     stream = demo_stream(recognizer.manifest, data, subject, sets)

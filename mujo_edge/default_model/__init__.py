@@ -1,7 +1,7 @@
 """The embedded default bundle: an int8 TFLite SPAR-watch exercise classifier (wrist accelerometer, 7 shoulder
 exercises), pre-trained with MuJo leaving SPAR out and fine-tuned on SPAR subjects. Its `mujo.json` carries the
 5-fold subject-wise cross-validated macro-F1 and the subjects it never saw (`training.split.test`), which
-`mujo-edge demo` replays. Rebuilt with `python -m mujo_edge.release.default_model` (see that module).
+`mujo-edge demo` replays. Rebuilt with `python -m mujo_edge.export.release_default` (see that module).
 """
 
 from __future__ import annotations

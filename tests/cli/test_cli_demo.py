@@ -1,4 +1,4 @@
-"""`mujo-edge demo` end to end on the embedded bundle, and what the demo library (mujo_edge.demo) refuses."""
+"""`mujo-edge demo` end to end on the embedded bundle, and what the demo library (mujo_edge.runtime.demo) refuses."""
 
 import subprocess
 import sys
@@ -9,8 +9,8 @@ import pytest
 from mujo_edge.bundle import read_bundle
 from mujo_edge.config import WindowConfig
 from mujo_edge.default_model import bundle_path
-from mujo_edge.demo import DemoStream, demo_stream, window_truth
 from mujo_edge.errors import ConfigError
+from mujo_edge.runtime.demo import DemoStream, demo_stream, window_truth
 
 
 @pytest.fixture(scope="module")

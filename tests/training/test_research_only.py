@@ -7,7 +7,7 @@ import pytest
 
 from mujo_edge.data.registry import DATASETS, research_only
 from mujo_edge.errors import ConfigError
-from mujo_edge.release.default_model import check_shippable
+from mujo_edge.export.release_default import check_shippable
 from mujo_edge.training.checkpoints import read_classifier, write_classifier
 from tests.training.test_checkpoints import test_version_1_classifier_checkpoint_loads as _writes_old
 

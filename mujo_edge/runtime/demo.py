@@ -1,8 +1,8 @@
 """The demo as a library: a held-out subject's exercise sets replayed by a virtual watch over an in-process BLE
 radio into live recognition, scored against the recording's labels.
 
-Application layer (ARCHITECTURE.md): it joins the bridge (virtual watch, BLE client) and the runtime, so it may
-import both; nothing below it imports this module. `mujo-edge demo` prints what `run_demo` returns, and
+Runtime layer (ARCHITECTURE.md): like `runtime.live` it feeds a watch through the bridge (here a virtual one)
+into the runtime; it never imports torch, training or export. `mujo-edge demo` prints what `run_demo` returns, and
 `examples/count_repetitions.py` passes its own callbacks. The bridge is imported inside the functions so that
 importing this module stays cheap.
 """

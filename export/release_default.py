@@ -5,7 +5,7 @@
         --fold 1 --out runs/default-ft
     mujo-edge experiment label-efficiency --target spar_watch --pretrained mujo=runs/wrist/best.pt \
         --regimes baseline,finetuned --fractions 100 --runs 5 --out results/spar-100-acc
-    python -m mujo_edge.release.default_model --classifier runs/default-ft/classifier.pt \
+    python -m mujo_edge.export.release_default --classifier runs/default-ft/classifier.pt \
         --cv results/spar-100-acc/results.csv --out mujo_edge/default_model
 
 The classifier of one fold is exported to int8 TFLite (calibrated on its training subjects, parity measured
@@ -13,7 +13,7 @@ on its two test subjects, whom the demo replays); only the int8 model ships, to 
 cross-validated macro-F1 of the same recipe over all five folds goes into `metrics.cross_validated`, so the
 bundle states the accuracy to expect on a new person, not the one fold it was trained on.
 
-Application layer: it runs export on a training checkpoint, which training itself may never do.
+Export layer: it reads a training checkpoint and runs the export pipeline, which training itself may never do.
 """
 
 from __future__ import annotations
