@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError
 from mujo_edge.training.classifier import Classifier
-from mujo_edge.training.models import PooledSensorEncoder, SensorEncoder
+from mujo_edge.training.models import PooledSensorEncoder, SensorEncoder, SpectralFeatures
 
 
 def _conv1d(conv: nn.Conv2d) -> nn.Conv1d:
@@ -70,6 +70,69 @@ class SensorBranch1d(nn.Module):
         return self.projection(self.head(self.convs(x)))
 
 
+class SpectralConv(nn.Module):
+    """`SpectralFeatures` as a grouped Conv1d whose kernels span the window: `[B, rows, T]` -> `[B, rows * bins]`
+    (row-major, as `SpectralFeatures(x).flatten(1)`), the same function.
+
+    Why: onnx2tf converts the MatMul of a channels-first tensor by transposing it back to ONNX order, and the
+    convolutions that read the same tensor then see it channels-last ("Depth of output (32) is not a multiple of
+    the number of groups (25)"). A convolution keeps the layout every converter tracks."""
+
+    def __init__(self, spectral: SpectralFeatures, rows: int) -> None:
+        super().__init__()
+        window, bins = spectral.cos.shape
+        self.spectrum = spectral.spectrum
+        # kernel [rows * bins, 1, window]: output channel r * bins + k applies bin k to row r
+        for name, basis in (("cos", spectral.cos), ("sin", spectral.sin)):
+            conv = nn.Conv1d(rows, rows * bins, window, groups=rows, bias=False)
+            with torch.no_grad():
+                conv.weight.copy_(basis.T.repeat(rows, 1)[:, None, :])
+            setattr(self, name, conv)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x - x.mean(dim=-1, keepdim=True)
+        re, im = self.cos(x).flatten(1), self.sin(x).flatten(1)
+        if self.spectrum == "log_power":
+            return torch.log1p(re * re + im * im)
+        re, im = re.abs(), im.abs()
+        return torch.log1p(torch.maximum(re, im) + 0.4 * torch.minimum(re, im))
+
+
+class PooledBranch1d(nn.Module):
+    """A `PooledSensorEncoder` + projection, the same function with converter-friendly operators.
+
+    Why: training computes each sensor's magnitude through a 4-D `[B, sensors, 3, T]` reshape and the spectrum
+    by MatMul, and concatenates the kept channels-first input with them; onnx2tf guesses the layout of all three
+    wrong. An identity entry convolution, squares summed by a fixed 1x1 convolution and `SpectralConv` keep
+    every tensor `[B, C, T]` in a layout it tracks."""
+
+    def __init__(self, encoder: PooledSensorEncoder, projection: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projection = projection
+        rows = encoder.input_shape[0]
+        self.spectral = SpectralConv(encoder.spectral, rows + encoder.sensors) if encoder.spectral is not None else None
+        # the input is kept channels-first for the runtime; a 1x1 identity convolution is where onnx2tf turns
+        # it channels-last, so the concat that follows is read in the layout it tracks
+        self.entry = nn.Conv1d(rows, rows, 1, bias=False)
+        # sum of each sensor's three squared rows as a 1x1 convolution (onnx2tf slices a channels-last tensor
+        # along the wrong axis)
+        self.sum_sq = nn.Conv1d(rows, encoder.sensors, 1, bias=False) if encoder.sensors else None
+        with torch.no_grad():
+            self.entry.weight.copy_(torch.eye(rows)[:, :, None])
+            if self.sum_sq is not None:
+                self.sum_sq.weight.zero_()
+                for s in range(encoder.sensors):
+                    self.sum_sq.weight[s, 3 * s : 3 * s + 3] = 1.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        enc = self.encoder
+        x = self.entry(x)
+        if self.sum_sq is not None:
+            x = torch.cat([x, torch.sqrt(self.sum_sq(x * x) + 1e-12)], dim=1)
+        return self.projection(enc.pooled(x, self.spectral))
+
+
 def _select(rows: Sequence[int]) -> tuple[int, int] | None:
     """(start, stop) when `rows` is a contiguous ascending run (a Slice in the graph), else None (a Gather)."""
     start = rows[0]
@@ -92,8 +155,8 @@ class ExportClassifier(nn.Module):
         for s in self.names:
             name = clf.branch_of[s]
             encoder = clf.model.encoders[name]
-            if isinstance(encoder, PooledSensorEncoder):  # already 1-D (Conv1d on [B, rows, T]): export as it is
-                self.branches.append(nn.Sequential(encoder, clf.model.projections[name]))
+            if isinstance(encoder, PooledSensorEncoder):  # already 1-D (Conv1d on [B, rows, T])
+                self.branches.append(PooledBranch1d(encoder, clf.model.projections[name]))
             elif isinstance(encoder, SensorEncoder):
                 self.branches.append(SensorBranch1d(encoder, clf.model.projections[name]))
             else:

@@ -48,6 +48,8 @@ COLUMNS = (
     "best_epoch",
     "seconds",
     "macro_f1_smoothed",
+    "val_macro_f1",
+    "test_subjects",
 )
 SMOOTHING = 5  # windows in the causal majority of the smoothed column (the live view's --smoothing)
 CONFUSED_PAIRS = 3  # class pairs listed per method in the summary's error section
@@ -212,6 +214,7 @@ def run_label_efficiency(
             forest = FeatureForest(seed=seed, channels=windows.channels).fit(labelled.x, labelled.y)
             pred = forest.predict(test.x)
             s = scores(test.y, pred, len(windows.classes))
+            val_f1 = scores(val.y, forest.predict(val.x), len(windows.classes))["macro_f1"] if len(val) else ""
             confusion = s["confusion"]
             smoothed = causal_majority(
                 pred, test.recording, test.start, SMOOTHING, test.config.step / test.config.rate_hz
@@ -223,6 +226,7 @@ def run_label_efficiency(
                 "best_epoch": "",
                 "seconds": "",
                 "macro_f1_smoothed": scores(test.y, smoothed, len(windows.classes))["macro_f1"],
+                "val_macro_f1": val_f1,
             }
         else:
             cfg = FinetuneConfig(
@@ -242,6 +246,8 @@ def run_label_efficiency(
                 "best_epoch": r.metrics["best_epoch"],
                 "seconds": r.metrics["seconds"],
                 "macro_f1_smoothed": r.metrics["test_smoothed"]["macro_f1"],
+                # the score recipe choices are made on: the validation subject's, at the kept epoch
+                "val_macro_f1": r.metrics["val_macro_f1"],
             }
         ident = {"method": method, "regime": regime, "fraction": repr(fraction), "fold": k + 1, "run": run + 1}
         # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
@@ -254,6 +260,7 @@ def run_label_efficiency(
                 "pretraining_run": split_method(method)[1],
                 "seed": seed,
                 "test_windows": len(test),
+                "test_subjects": " ".join(split.test),
                 **row,
             },
         )

@@ -34,6 +34,7 @@ class PretrainJob:
     extra: tuple[Path, ...] = ()
     text_vectors: Path | None = None
     epochs: int | None = None
+    seed: int | None = None
     threads: int = 0
     resume: bool = False
     method: str = "mujo"
@@ -44,6 +45,8 @@ class PretrainJob:
         changes: dict[str, Any] = {}
         if self.epochs is not None:
             changes["epochs"] = self.epochs
+        if self.seed is not None:  # a second run of the same recipe: new init and batch order, same corpus
+            changes["seed"] = self.seed
         if self.threads:
             changes["threads"] = self.threads
         return recipe.with_train(**changes) if changes else recipe

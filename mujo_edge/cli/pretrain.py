@@ -39,6 +39,10 @@ def pretrain(
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the recipe's number of epochs.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Override the recipe's training seed (weights and batch order; corpus unchanged)."),
+    ] = None,
     threads: Annotated[int, typer.Option("--threads", help="torch threads (0 = default).")] = 0,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
@@ -78,6 +82,7 @@ def pretrain(
         extra=tuple(extra or ()),
         text_vectors=text_vectors,
         epochs=epochs,
+        seed=seed,
         threads=threads,
         resume=resume,
         method=method,

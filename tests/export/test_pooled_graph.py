@@ -1,4 +1,5 @@
-"""The pooled encoder goes into the export graph as it is (already 1-D) and through ONNX unchanged."""
+"""The pooled encoder's export graph (identity entry, 1x1 sum of squares, spectral convolutions) is the same
+function up to float rounding, and goes through ONNX unchanged."""
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ def test_a_wrist_pooled_classifier_exports_to_the_same_function_and_to_onnx(tmp_
     graph = export_module(clf)
     x = torch.randn(4, 3, 100)
     with torch.no_grad():
-        torch.testing.assert_close(graph(x), clf(x), rtol=0, atol=0)
+        torch.testing.assert_close(graph(x), clf(x), rtol=0, atol=1e-5)  # same sums, other order
     path = tmp_path / "pooled.onnx"
     torch.onnx.export(graph, (torch.randn(1, 3, 100),), str(path), dynamo=True, opset_version=20)
     session = ort.InferenceSession(str(path))

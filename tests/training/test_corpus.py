@@ -94,7 +94,7 @@ def test_real_part_from_sp_sw_har(shared_data):
 
 def test_recipes_load_and_exclude():
     r = load_pretrain_preset("wrist-exercise")
-    assert r.corpus.sources == ("spar_watch", "sp_sw_har") and r.model == "wrist"
+    assert r.corpus.sources == ("spar_watch", "sp_sw_har") and r.model == "wrist-pooled"
     left_out = r.excluding(["spar_watch"])
     assert left_out.corpus.sources == ("sp_sw_har",) and left_out.corpus.exclude == ("spar_watch",)
     full = load_pretrain_preset("wrist-exercise-full")
