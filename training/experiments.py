@@ -399,20 +399,34 @@ def parse_fractions(text: str) -> tuple[float, ...]:
 
 def methods_from(specs: Sequence[str]) -> dict[str, Path]:
     """["mujo=runs/a/best.pt", "simclr=runs/b/best.pt"] -> {"mujo": Path(...), ...}. A name given several times
-    names several pre-training runs of one method: "recipe#1", "recipe#2", ... (the CSV's pretraining_run)."""
+    names several pre-training runs of one method: "recipe#1", "recipe#2", ... (the CSV's pretraining_run).
+    "recipe#2=..." names the run explicitly, so a folder can get its second run in a later invocation."""
     pairs = []
     for spec in specs:
         name, sep, path = spec.partition("=")
-        if not sep or not name or not path or RUN_SEPARATOR in name or name in ("none", FOREST):
+        base, hashed, run = name.partition(RUN_SEPARATOR)
+        if (
+            not sep
+            or not base
+            or not path
+            or base in ("none", FOREST)
+            or (hashed and not (run.isdigit() and int(run) >= 1))
+        ):
             raise ConfigError(
-                f"expected NAME=CHECKPOINT with a NAME other than none/forest and without '{RUN_SEPARATOR}', "
-                f"got {spec!r}",
+                f"expected NAME=CHECKPOINT or NAME{RUN_SEPARATOR}RUN=CHECKPOINT (RUN a positive integer) with a NAME "
+                f"other than none/forest, got {spec!r}",
                 field="--pretrained",
             )
         pairs.append((name, Path(path)))
     names = [n for n, _ in pairs]
     out: dict[str, Path] = {}
     for name, checkpoint in pairs:
-        key = f"{name}{RUN_SEPARATOR}{sum(k.partition(RUN_SEPARATOR)[0] == name for k in out) + 1}"
-        out[key if names.count(name) > 1 else name] = checkpoint
+        if RUN_SEPARATOR in name:
+            key = name
+        else:
+            key = f"{name}{RUN_SEPARATOR}{sum(k.partition(RUN_SEPARATOR)[0] == name for k in out) + 1}"
+            key = key if names.count(name) > 1 else name
+        if key in out:
+            raise ConfigError(f"pre-training run {key!r} given twice", field="--pretrained")
+        out[key] = checkpoint
     return out
