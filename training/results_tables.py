@@ -8,6 +8,8 @@ A tables file (TOML, e.g. `benchmarks/results/tables.toml`) names README blocks 
     [[block.table]]
     title = "SPAR watch, wrist accelerometer (7 exercises)"
     folders = ["issue14/spar"]           # relative to the tables file
+    # optional: column = "val_macro_f1"; fractions = [0.1, 1.0];
+    # rows = [{method = "recipe", regime = "finetuned", label = "the recipe"}, ...]  (an ablation's picked rows)
 
 `render_block` turns a block into markdown (one table per entry: a row per method/regime, a column per label
 fraction, mean +- std over every run, and for a method pre-trained several times the mean of each pre-training run);
@@ -43,10 +45,21 @@ def split_method(method: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class RowSpec:
+    """One row of a table that picks its rows (an ablation): a method/regime of the results and its label."""
+
+    method: str
+    regime: str
+    label: str
+
+
+@dataclass(frozen=True)
 class TableSpec:
     title: str
     folders: tuple[Path, ...]
     column: str = "macro_f1"
+    fractions: tuple[float, ...] = ()  # () = every fraction in the rows
+    rows: tuple[RowSpec, ...] = ()  # () = every method/regime, in the default order, with default labels
 
 
 @dataclass(frozen=True)
@@ -70,8 +83,21 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
         for t in b["table"]:
             if "title" not in t or not t.get("folders"):
                 raise LayoutError(f"block {b['name']!r}: every table needs a title and folders", path=path)
+            try:
+                rows = tuple(RowSpec(str(r["method"]), str(r["regime"]), str(r["label"])) for r in t.get("rows", ()))
+                fractions = tuple(float(f) for f in t.get("fractions", ()))
+            except (KeyError, TypeError, ValueError) as e:
+                raise LayoutError(
+                    f"table {t['title']!r}: rows need method, regime and label; fractions are numbers ({e})", path=path
+                ) from None
             tables.append(
-                TableSpec(str(t["title"]), tuple(root / f for f in t["folders"]), str(t.get("column", "macro_f1")))
+                TableSpec(
+                    str(t["title"]),
+                    tuple(root / f for f in t["folders"]),
+                    str(t.get("column", "macro_f1")),
+                    fractions,
+                    rows,
+                )
             )
         blocks.append(BlockSpec(str(b["name"]), tuple(tables)))
     if not blocks:
@@ -103,18 +129,28 @@ def _order(key: tuple[str, str]) -> tuple[int, str, str]:
     return (2 if method == FOREST else 1 if method == "none" else 0, method, regime)
 
 
-def render_table(rows: Sequence[Mapping[str, str]], column: str = "macro_f1") -> list[str]:
+def render_table(
+    rows: Sequence[Mapping[str, str]],
+    column: str = "macro_f1",
+    fractions: Sequence[float] = (),
+    picked_rows: Sequence[RowSpec] = (),
+) -> list[str]:
     """Markdown lines: a row per method/regime, a column per fraction, 'mean +- std (n)' over every run; a
-    method pre-trained several times also shows each pre-training run's own mean."""
+    method pre-trained several times also shows each pre-training run's own mean. `fractions` and `picked_rows`
+    restrict and order the columns and rows (a row without results shows '-')."""
     if not rows:
         raise ConfigError("no result rows", field="folders")
-    fractions = sorted({float(r["fraction"]) for r in rows})
-    keys = sorted({(split_method(r["method"])[0], r["regime"]) for r in rows}, key=_order)
+    fractions = sorted(fractions or {float(r["fraction"]) for r in rows})
+    if picked_rows:
+        keys = [(p.method, p.regime, p.label) for p in picked_rows]
+    else:
+        found = sorted({(split_method(r["method"])[0], r["regime"]) for r in rows}, key=_order)
+        keys = [(m, g, _label(m, g)) for m, g in found]
     lines = [
         "| method | " + " | ".join(f"{f:.0%} labels" for f in fractions) + " |",
         "|---|" + "---:|" * len(fractions),
     ]
-    for method, regime in keys:
+    for method, regime, label in keys:
         cells = []
         for f in fractions:
             picked = [
@@ -125,26 +161,28 @@ def render_table(rows: Sequence[Mapping[str, str]], column: str = "macro_f1") ->
                 and float(r["fraction"]) == f
                 and r.get(column) not in (None, "")
             ]
-            if not picked:
-                cells.append("-")
-                continue
-            v = np.array([float(r[column]) for r in picked])
-            cell = f"{v.mean():.3f} +- {v.std():.3f} (n={len(v)})"
-            runs = sorted({split_method(r["method"])[1] for r in picked})
-            if len(runs) > 1:
-                means = [
-                    np.mean([float(r[column]) for r in picked if split_method(r["method"])[1] == run]) for run in runs
-                ]
-                cell += "; pre-training runs " + " / ".join(f"{m:.3f}" for m in means)
-            cells.append(cell)
-        lines.append(f"| {_label(method, regime)} | " + " | ".join(cells) + " |")
+            cells.append(_cell(picked, column))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _cell(picked: Sequence[Mapping[str, str]], column: str) -> str:
+    if not picked:
+        return "-"
+    v = np.array([float(r[column]) for r in picked])
+    cell = f"{v.mean():.3f} +- {v.std():.3f} (n={len(v)})"
+    runs = sorted({split_method(r["method"])[1] for r in picked})
+    if len(runs) > 1:
+        means = [np.mean([float(r[column]) for r in picked if split_method(r["method"])[1] == run]) for run in runs]
+        cell += "; pre-training runs " + " / ".join(f"{m:.3f}" for m in means)
+    return cell
 
 
 def render_block(block: BlockSpec) -> str:
     parts: list[str] = []
     for table in block.tables:
-        parts += [f"**{table.title}**", "", *render_table(read_rows(table.folders), table.column), ""]
+        lines = render_table(read_rows(table.folders), table.column, table.fractions, table.rows)
+        parts += [f"**{table.title}**", "", *lines, ""]
     return "\n".join(parts).rstrip("\n")
 
 

@@ -92,3 +92,34 @@ def test_missing_markers_folders_and_blocks_are_clear_errors(tmp_path):
     tables.write_text("")
     with pytest.raises(LayoutError, match="no \\[\\[block\\]\\]"):
         load_tables_file(tables)
+
+
+def test_an_ablation_table_picks_orders_and_labels_its_rows_and_columns(tmp_path):
+    write_results(
+        tmp_path / "res" / "spar",
+        [
+            ("recipe", "finetuned", "0.1", 0.8),
+            ("recipe", "finetuned", "1.0", 0.9),
+            ("recipe", "finetuned", "0.02", 0.7),
+            ("none", "baseline", "0.1", 0.6),
+            ("random_forest", "-", "0.1", 0.75),
+        ],
+    )
+    tables = tmp_path / "res" / "tables.toml"
+    tables.write_text(
+        '[[block]]\nname = "abl"\n[[block.table]]\ntitle = "Ablation"\nfolders = ["spar"]\nfractions = [0.1, 1.0]\n'
+        'rows = [{method = "recipe", regime = "finetuned", label = "the recipe"},\n'
+        '        {method = "none", regime = "baseline", label = "- pre-training"},\n'
+        '        {method = "recipe", regime = "frozen", label = "frozen encoder"}]\n'
+    )
+    lines = render_block(load_tables_file(tables)[0]).splitlines()
+    assert lines[2] == "| method | 10% labels | 100% labels |"
+    assert lines[4] == "| the recipe | 0.800 +- 0.000 (n=1) | 0.900 +- 0.000 (n=1) |"
+    assert lines[5] == "| - pre-training | 0.600 +- 0.000 (n=1) | - |"
+    assert lines[6] == "| frozen encoder | - | - |"
+    assert len(lines) == 7  # the forest is not picked
+    tables.write_text(
+        '[[block]]\nname = "abl"\n[[block.table]]\ntitle = "A"\nfolders = ["spar"]\nrows = [{method = "x"}]\n'
+    )
+    with pytest.raises(LayoutError, match="rows need method, regime and label"):
+        load_tables_file(tables)
