@@ -16,20 +16,31 @@ JSON is unchanged, and a misspelt value is refused when the manifest is read ins
 
 This module is torch-free (numpy only, through the normaliser): it runs on any device. Reading verifies the
 schema version and every file's size and sha256, so a truncated copy or a swapped file is refused with the file named.
+
+A bundle is untrusted input and a closed world: every field of `mujo.json` is checked when it is read (size,
+nesting, UTF-8, types, a rate a wearable can have, an input shape the window and channels agree with), a model
+file is a plain name of a regular file inside the bundle (no folder, `..`, absolute path or link), and a .zip
+beyond the archive limits below is refused before anything is unpacked. Each refusal is a BundleError naming
+the file and the field.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import shutil
+import stat
 import tempfile
+import weakref
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path
-from typing import Any, TypeVar
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, TypeVar
 
 from mujo_edge.channels import Channel, ChannelSelection
 from mujo_edge.config import WindowConfig
@@ -40,6 +51,21 @@ MANIFEST = "mujo.json"
 SCHEMA = "mujo-edge/bundle"
 SCHEMA_VERSION = 1
 INPUT_LAYOUT = "NCL"  # [batch, channels, samples]: the layout of Windows.x, kept through every converter
+INPUT_DTYPE = "float32"
+IO_DTYPES = ("float32", "int8", "uint8")  # what a model file may take and return (int8: --int8-io TFLite)
+KINDS = ("classifier", "encoder")
+
+# What a bundle can be. A bundle is mujo.json and a handful of model files (the largest exported so far is
+# ~45 MB over five files), so anything far beyond that is refused before a byte is unpacked or parsed.
+MAX_ARCHIVE_ENTRIES = 64
+MAX_BUNDLE_BYTES = 512 * 2**20  # total uncompressed size of a zipped bundle
+MAX_COMPRESSION_RATIO = 100  # model weights deflate 1-4x; a member that inflates 100x is a zip bomb
+RATIO_FLOOR_BYTES = 2**20  # below this a member cannot hurt, and a small mujo.json may deflate well
+MAX_MANIFEST_BYTES = 2**20  # mujo.json is ~10 KB
+MAX_JSON_DEPTH = 32  # mujo.json nests 6 deep; deeper is a parser attack, not a manifest
+# A wearable samples between these (the grid and every window buffer is sized from the rate)
+MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 1000.0
+MAX_WINDOW_S = 60.0  # activity windows are seconds long; the runtime holds one per channel in memory
 
 
 class ArtifactStatus(StrEnum):
@@ -79,6 +105,32 @@ def _member(kind: type[_E], value: str, where: str) -> _E:
         return kind(value)
     except ValueError:
         raise LayoutError(f"must be one of {[m.value for m in kind]}, got {value!r}", field=where) from None
+
+
+def plain_name(value: Any, where: str) -> str:
+    """`value` if it names a file directly inside the bundle folder; LayoutError otherwise.
+
+    A bundle is a closed world: a path with a folder, `..`, a drive or a root could reach (run, or hash for
+    `bundle inspect`) any file on the host, so only a bare file name is accepted."""
+    if not isinstance(value, str) or value in ("", ".", "..") or any(c in value for c in "/\\:\0"):
+        raise LayoutError(
+            f"must be a plain file name inside the bundle (no folder, '..', drive or absolute path), got {value!r}",
+            field=where,
+        )
+    return value
+
+
+def _quant(value: Any, where: str) -> tuple[float, int] | None:
+    """An int8 tensor's (scale, zero point): a finite scale > 0 and an integer zero point of int8/uint8."""
+    if value is None:
+        return None
+    ok = isinstance(value, (list, tuple)) and len(value) == 2
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not ok or not (math.isfinite(value[0]) and value[0] > 0) or not float(value[1]).is_integer():
+        raise LayoutError(f"must be [scale > 0, integer zero point], got {value!r}", field=where)
+    if not -128 <= value[1] <= 255:
+        raise LayoutError(f"zero point {value[1]} is outside int8/uint8", field=where)
+    return float(value[0]), int(value[1])
 
 
 @dataclass(frozen=True)
@@ -174,6 +226,18 @@ class Artifact:
         object.__setattr__(self, "engine", _member(EngineName, self.engine, f"{where}.engine"))
         if self.status != ArtifactStatus.EXPORT_FAILED and not self.file:
             raise LayoutError("an exported artifact needs a file", field=f"{where}.file")
+        if self.file is not None:
+            plain_name(self.file, f"{where}.file")
+        for which in ("input", "output"):
+            dtype = getattr(self, f"{which}_dtype")
+            if dtype not in IO_DTYPES:
+                raise LayoutError(f"must be one of {list(IO_DTYPES)}, got {dtype!r}", field=f"{where}.{which}_dtype")
+            quant = _quant(getattr(self, f"{which}_quant"), f"{where}.{which}_quant")
+            object.__setattr__(self, f"{which}_quant", quant)
+        if self.bytes is not None and (
+            isinstance(self.bytes, bool) or not isinstance(self.bytes, int) or self.bytes < 0
+        ):
+            raise LayoutError(f"must be a byte count, got {self.bytes!r}", field=f"{where}.bytes")
 
     @property
     def usable(self) -> bool:
@@ -188,11 +252,10 @@ class Artifact:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str) -> Artifact:
+        if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+            raise BundleError(f"expected an object with a name, got {data!r:.80}", path=source, field="artifacts")
         known = set(cls.__dataclass_fields__)
         kwargs = {k: v for k, v in data.items() if k in known}
-        for key in ("input_quant", "output_quant"):
-            if kwargs.get(key) is not None:
-                kwargs[key] = (float(kwargs[key][0]), int(kwargs[key][1]))
         try:
             return cls(**kwargs)
         except TypeError as e:
@@ -230,6 +293,27 @@ class Manifest:
         names = [a.name for a in self.artifacts]
         if len(set(names)) != len(names):
             raise LayoutError(f"artifact names repeat: {names}", field="artifacts")
+        if self.kind not in KINDS:
+            raise LayoutError(f"must be one of {list(KINDS)}, got {self.kind!r}", field="kind")
+        _distinct_strings(self.labels, "labels")
+        _distinct_strings(self.channels, "input.channels")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.label_texts.items()):
+            raise LayoutError("expected label -> text strings", field="label_texts")
+        self._check_window()
+
+    def _check_window(self) -> None:
+        """A rate and window a wearable can have: the runtime sizes its grid and buffers from them."""
+        w = self.window
+        if not MIN_RATE_HZ <= w.rate_hz <= MAX_RATE_HZ:
+            raise LayoutError(
+                f"{w.rate_hz:g} Hz is not a wearable's sample rate ({MIN_RATE_HZ:g} to {MAX_RATE_HZ:g} Hz)",
+                field="window.rate_hz",
+            )
+        if w.window_s > MAX_WINDOW_S:
+            raise LayoutError(
+                f"a window of {w.length} samples lasts {w.window_s:g} s, more than {MAX_WINDOW_S:g} s",
+                field="window.length",
+            )
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -291,46 +375,136 @@ class Manifest:
                 field="schema_version",
             )
         try:
-            inp = data["input"]
-            if inp.get("layout") != INPUT_LAYOUT:
-                raise BundleError(
-                    f"input layout {inp.get('layout')!r} is not {INPUT_LAYOUT}", path=source, field="input.layout"
-                )
-            window = WindowConfig.from_dict(data["window"])
-            if inp.get("sample_rate_hz") != window.rate_hz:
-                raise BundleError(
-                    f"input.sample_rate_hz {inp.get('sample_rate_hz')} differs from window.rate {window.rate_hz}",
-                    path=source,
-                    field="input.sample_rate_hz",
-                )
+            inp = _object(data, "input", source)
+            window = _window(_object(data, "window", source), source)
+            channels = _strings(inp, "channels", "input", source)
+            _check_input(inp, len(channels), window, source)
             return cls(
-                channels=tuple(inp["channels"]),
-                units=tuple(inp["units"]),
+                channels=channels,
+                units=_strings(inp, "units", "input", source),
                 window=window,
-                normaliser=Normaliser.from_dict(data["normaliser"], source),
-                labels=tuple(data["labels"]),
-                label_texts=dict(data.get("label_texts", {})),
-                artifacts=tuple(Artifact.from_dict(a, source) for a in data.get("artifacts", [])),
+                normaliser=_normaliser(_object(data, "normaliser", source), source),
+                labels=_strings(data, "labels", "", source),
+                label_texts=dict(_object(data, "label_texts", source, {})),
+                artifacts=tuple(Artifact.from_dict(a, source) for a in _list(data, "artifacts", source)),
                 kind=data.get("kind", "classifier"),
-                training=Provenance.from_dict(data.get("training", {})),
-                metrics=data.get("metrics", {}),
-                versions=data.get("versions", {}),
+                training=Provenance.from_dict(_object(data, "training", source, {})),
+                metrics=_object(data, "metrics", source, {}),
+                versions=_object(data, "versions", source, {}),
                 created=data.get("created", ""),
             )
-        except KeyError as e:
-            raise BundleError("missing key", path=source, field=str(e.args[0])) from None
         except (LayoutError, ConfigError) as e:
             raise BundleError(e.message, path=source, field=e.field) from None
         except (TypeError, ValueError, AttributeError) as e:
             raise BundleError(f"invalid manifest: {e}", path=source) from None
 
 
-def sha256_file(path: str | Path) -> str:
+# --- reading mujo.json: every field checked, each error naming it --------------------------------------
+
+
+def _object(
+    data: Mapping[str, Any], key: str, source: str, default: Mapping[str, Any] | None = None
+) -> Mapping[str, Any]:
+    """data[key] as a JSON object; `default` when absent (a missing key is an error without one)."""
+    if key not in data:
+        if default is None:
+            raise BundleError("missing key", path=source, field=key)
+        return default
+    value = data[key]
+    if not isinstance(value, Mapping):
+        raise BundleError(f"expected a JSON object, got {value!r:.60}", path=source, field=key)
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str, source: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise BundleError(f"expected a list, got {value!r:.60}", path=source, field=key)
+    return value
+
+
+def _strings(data: Mapping[str, Any], key: str, parent: str, source: str) -> tuple[str, ...]:
+    where = f"{parent}.{key}" if parent else key
+    if key not in data:
+        raise BundleError("missing key", path=source, field=where)
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BundleError(f"expected a list of strings, got {value!r:.60}", path=source, field=where)
+    return tuple(value)
+
+
+def _distinct_strings(values: Sequence[str], where: str) -> None:
+    if not all(isinstance(v, str) and v for v in values):
+        raise LayoutError(f"expected non-empty names, got {list(values)}", field=where)
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise LayoutError(f"names repeat: {repeated}", field=where)
+
+
+def _window(data: Mapping[str, Any], source: str) -> WindowConfig:
+    """WindowConfig of the manifest's "window", its numbers typed here (the config itself trusts its caller)."""
+    number = (int, float)
+    for key, kinds in (
+        ("length", int),
+        ("step", int),
+        ("rate_hz", number),
+        ("max_gap_s", number),
+        ("min_purity", number),
+    ):
+        value = data.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            expected = "a whole number of samples" if kinds is int else "a number"
+            raise BundleError(f"must be {expected}, got {value!r:.40}", path=source, field=f"window.{key}")
+    try:
+        return WindowConfig.from_dict(dict(data))
+    except ConfigError as e:
+        field_name = "window" if e.field in (None, "window") else f"window.{e.field}"
+        raise BundleError(e.message, path=source, field=field_name) from None
+    except (TypeError, ValueError) as e:
+        raise BundleError(f"invalid window: {e}", path=source, field="window") from None
+
+
+def _normaliser(data: Mapping[str, Any], source: str) -> Normaliser:
+    try:
+        return Normaliser.from_dict(dict(data), source)
+    except LayoutError as e:
+        raise BundleError(e.message, path=source, field=f"normaliser.{e.field}" if e.field else "normaliser") from None
+
+
+def _check_input(inp: Mapping[str, Any], channels: int, window: WindowConfig, source: str) -> None:
+    """input.layout, dtype, rate and shape must agree with the window and channels: the device feeds what they say."""
+    if inp.get("layout") != INPUT_LAYOUT:
+        raise BundleError(
+            f"input layout {inp.get('layout')!r} is not {INPUT_LAYOUT}", path=source, field="input.layout"
+        )
+    if inp.get("dtype", INPUT_DTYPE) != INPUT_DTYPE:
+        raise BundleError(f"must be {INPUT_DTYPE}, got {inp.get('dtype')!r}", path=source, field="input.dtype")
+    if inp.get("sample_rate_hz") != window.rate_hz:
+        raise BundleError(
+            f"input.sample_rate_hz {inp.get('sample_rate_hz')} differs from window.rate {window.rate_hz}",
+            path=source,
+            field="input.sample_rate_hz",
+        )
+    shape = inp.get("shape")
+    if not isinstance(shape, list) or len(shape) != 3 or shape[1:] != [channels, window.length]:
+        raise BundleError(
+            f"{shape!r:.60} contradicts the manifest: {channels} channels and windows of {window.length} samples "
+            f'make ["batch", {channels}, {window.length}]',
+            path=source,
+            field="input.shape",
+        )
+
+
+def _sha256(f: BinaryIO) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return _sha256(f)
 
 
 def describe_file(folder: Path, artifact: Artifact) -> Artifact:
@@ -341,102 +515,293 @@ def describe_file(folder: Path, artifact: Artifact) -> Artifact:
     return replace(artifact, sha256=sha256_file(path), bytes=path.stat().st_size)
 
 
+def fsync_folder(folder: Path) -> None:
+    """Make a rename inside `folder` survive a power cut (POSIX). Windows cannot open a folder (NTFS journals
+    the rename itself) and some filesystems refuse to sync one: both are fine to skip."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_manifest(folder: str | Path, manifest: Manifest) -> Path:
-    """Write `mujo.json` atomically into `folder`, hashing every artifact's file first."""
+    """Write `mujo.json` atomically and durably into `folder`, hashing every artifact's file first."""
     folder = Path(folder)
     manifest = manifest.with_artifacts([describe_file(folder, a) for a in manifest.artifacts])
     target = folder / MANIFEST
     tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(manifest.to_dict(), indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())  # the data is on disk before the rename makes it the manifest
     os.replace(tmp, target)
+    fsync_folder(folder)
     return target
+
+
+class _Unpacked:
+    """The private folder a zipped bundle is unpacked into. Removed by `close()`, when nothing refers to it any
+    more (the Bundle holding it is gone), or when the interpreter exits, whichever comes first."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="mujo-bundle-"))
+        self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def close(self) -> None:
+        self._remove()  # a finalizer runs at most once
+
+
+# Opening a model file never follows a link, even one swapped in after the check (where the OS can tell)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _regular_file(path: Path, shown: str | Path, what: str, where: str | None) -> os.stat_result:
+    """lstat of `path`, which must be a regular file of the bundle itself: not missing, not a link (it could
+    point anywhere on the host), not a device or pipe."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise BundleError(f"{what} is missing", path=shown, field=where) from None
+    if stat.S_ISLNK(st.st_mode):
+        raise BundleError(f"{what} is a symbolic link; a bundle's files must be inside it", path=shown, field=where)
+    if not stat.S_ISREG(st.st_mode):
+        raise BundleError(f"{what} is not a regular file", path=shown, field=where)
+    return st
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle on disk: `folder` holds `mujo.json` and the files of its usable artifacts."""
+    """An opened bundle: `folder` holds `mujo.json` and the files of its usable artifacts.
+
+    For a .zip, `folder` is a private folder holding only those files, removed by `close()` (also a context
+    manager), when the Bundle is garbage-collected, or at exit; for a folder bundle `close()` does nothing."""
 
     folder: Path
     manifest: Manifest
     source: Path  # what the user passed (a folder or a .zip)
+    unpacked: _Unpacked | None = field(default=None, repr=False, compare=False)
+
+    def close(self) -> None:
+        if self.unpacked is not None:
+            self.unpacked.close()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def shown(self, name: str) -> Path:
+        """How errors name a file of the bundle: inside the folder, or inside the .zip, never the temporary copy."""
+        return self.source / name
 
     def path_of(self, artifact: Artifact) -> Path:
+        """The artifact's model file: a regular file inside the bundle (BundleError otherwise)."""
+        where = f"artifacts.{artifact.name}"
         if artifact.file is None:
             raise BundleError(
-                f"artifact {artifact.name!r} has no file ({artifact.status})",
-                path=self.source,
-                field=f"artifacts.{artifact.name}",
+                f"artifact {artifact.name!r} has no file ({artifact.status})", path=self.source, field=where
             )
-        return self.folder / artifact.file
+        path = self.folder / plain_name(artifact.file, f"{where}.file")
+        _regular_file(path, self.shown(artifact.file), f"model file of artifact {artifact.name!r}", f"{where}.file")
+        return path
 
     @property
     def usable(self) -> tuple[Artifact, ...]:
         return tuple(a for a in self.manifest.artifacts if a.usable)
 
 
-def _extract(zip_path: Path) -> Path:
-    """Unpack a zipped bundle into a private temporary folder (names are checked: no absolute or .. paths)."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number (the normaliser and rates must be finite)")
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_JSON_DEPTH:
+                break
+            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def _parse_manifest(raw: bytes, shown: str) -> Manifest:
+    """mujo.json's bytes -> Manifest: bounded size and depth, UTF-8, finite numbers, every field checked."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{len(raw)} bytes; a manifest is at most {MAX_MANIFEST_BYTES}", path=shown)
     try:
-        with zipfile.ZipFile(zip_path) as zf:
-            names = zf.namelist()
-            for n in names:
-                if n.startswith("/") or ".." in Path(n).parts:
-                    raise BundleError(f"unsafe path {n!r} in the archive", path=zip_path)
-            out = Path(tempfile.mkdtemp(prefix="mujo-bundle-"))
-            zf.extractall(out)
-    except zipfile.BadZipFile as e:
-        raise BundleError(f"not a valid zip: {e}", path=zip_path) from None
-    manifests = [p for p in out.rglob(MANIFEST)]
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as e:
+        raise BundleError(f"not UTF-8 text (byte {e.start} is {raw[e.start]:#04x})", path=shown) from None
+    except json.JSONDecodeError as e:
+        raise BundleError(f"not valid JSON: {e.msg}", path=shown, line=e.lineno) from None
+    except RecursionError:
+        raise BundleError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", path=shown) from None
+    except ValueError as e:  # NaN/Infinity, an integer with thousands of digits
+        raise BundleError(f"not valid JSON: {e}", path=shown) from None
+    if _json_depth(data) > MAX_JSON_DEPTH:
+        raise BundleError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", path=shown)
+    if not isinstance(data, dict):
+        raise BundleError("expected a JSON object", path=shown)
+    return Manifest.from_dict(data, shown)
+
+
+def _open_read(path: Path, shown: str | Path, where: str | None) -> BinaryIO:
+    try:
+        return os.fdopen(os.open(path, _READ_FLAGS), "rb")
+    except OSError as e:  # e.g. swapped for a link since the check
+        raise BundleError(f"cannot be read ({e.strerror})", path=shown, field=where) from None
+
+
+def _open_folder(folder: Path) -> Bundle:
+    mpath = folder / MANIFEST
+    if not os.path.lexists(mpath):
+        raise BundleError(f"no {MANIFEST} in the bundle", path=folder)
+    st = _regular_file(mpath, mpath, MANIFEST, None)
+    if st.st_size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{st.st_size} bytes; a manifest is at most {MAX_MANIFEST_BYTES}", path=mpath)
+    with _open_read(mpath, mpath, None) as f:
+        raw = f.read(MAX_MANIFEST_BYTES + 1)
+    return Bundle(folder=folder, manifest=_parse_manifest(raw, str(mpath)), source=folder)
+
+
+def _check_member(info: zipfile.ZipInfo, source: Path) -> None:
+    """One archive entry: a safe relative name, a plain file (not a link), readable, not a zip bomb."""
+    name = info.filename
+    if name.startswith(("/", "\\")) or ":" in name or ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        raise BundleError(f"unsafe path {name!r} in the archive", path=source)
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise BundleError(f"{name!r} is a symbolic link; a bundle's files must be inside it", path=source)
+    if info.flag_bits & 0x1:
+        raise BundleError(f"{name!r} is encrypted", path=source)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise BundleError(f"{name!r} uses compression method {info.compress_type}; use deflate", path=source)
+    if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+        raise BundleError(
+            f"{name!r} would inflate {info.compress_size} bytes to {info.file_size} (more than "
+            f"{MAX_COMPRESSION_RATIO}x: a zip bomb, not a model file)",
+            path=source,
+        )
+
+
+def _check_archive(infos: list[zipfile.ZipInfo], source: Path) -> str:
+    """Refuse an archive beyond what a bundle can be (from its declared sizes, before unpacking anything);
+    returns the folder prefix of its one mujo.json."""
+    if len(infos) > MAX_ARCHIVE_ENTRIES:
+        raise BundleError(
+            f"the archive has {len(infos)} entries; a bundle has at most {MAX_ARCHIVE_ENTRIES} "
+            f"({MANIFEST} and its model files)",
+            path=source,
+        )
+    for info in infos:
+        _check_member(info, source)
+    total = sum(i.file_size for i in infos)
+    if total > MAX_BUNDLE_BYTES:
+        raise BundleError(f"the archive unpacks to {total} bytes; a bundle is at most {MAX_BUNDLE_BYTES}", path=source)
+    manifests = [i for i in infos if not i.is_dir() and PurePosixPath(i.filename).name == MANIFEST]
     if len(manifests) != 1:
-        raise BundleError(f"the archive holds {len(manifests)} {MANIFEST} files, expected 1", path=zip_path)
-    return manifests[0].parent
+        raise BundleError(f"the archive holds {len(manifests)} {MANIFEST} files, expected 1", path=source)
+    if manifests[0].file_size > MAX_MANIFEST_BYTES:
+        raise BundleError(
+            f"{manifests[0].file_size} bytes; a manifest is at most {MAX_MANIFEST_BYTES}",
+            path=f"{source}/{manifests[0].filename}",
+        )
+    return manifests[0].filename[: -len(MANIFEST)]
+
+
+def _unpack(zf: zipfile.ZipFile, prefix: str, manifest_raw: bytes, manifest: Manifest, source: Path) -> Bundle:
+    """Only mujo.json and the usable artifacts' files (plain names, checked) go into a private folder."""
+    names = set(zf.namelist())
+    unpacked = _Unpacked()
+    try:
+        (unpacked.path / MANIFEST).write_bytes(manifest_raw)
+        for a in manifest.artifacts:
+            if a.usable and prefix + str(a.file) in names:
+                # zipfile stops at the declared size and checks the CRC, so the archive limits bound this
+                with zf.open(prefix + str(a.file)) as src, open(unpacked.path / str(a.file), "wb") as out:
+                    shutil.copyfileobj(src, out)
+    except BaseException:
+        unpacked.close()
+        raise
+    return Bundle(folder=unpacked.path, manifest=manifest, source=source, unpacked=unpacked)
+
+
+def _open_zip(source: Path) -> Bundle:
+    try:
+        with zipfile.ZipFile(source) as zf:
+            prefix = _check_archive(zf.infolist(), source)
+            raw = zf.read(prefix + MANIFEST)
+            manifest = _parse_manifest(raw, f"{source}/{prefix}{MANIFEST}")
+            return _unpack(zf, prefix, raw, manifest, source)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise BundleError(f"not a valid zip: {e}", path=source) from None
+
+
+def _verify(bundle: Bundle, artifact: Artifact) -> None:
+    """The model file's size and sha256 must be the manifest's (read through a descriptor that follows no link)."""
+    path, shown = bundle.path_of(artifact), bundle.shown(str(artifact.file))
+    where = f"artifacts.{artifact.name}"
+    with _open_read(path, shown, f"{where}.file") as f:
+        size = os.fstat(f.fileno()).st_size
+        if artifact.bytes is not None and size != artifact.bytes:
+            raise BundleError(
+                f"file has {size} bytes, the manifest says {artifact.bytes} (truncated or replaced?)",
+                path=shown,
+                field=f"{where}.bytes",
+            )
+        digest = _sha256(f)
+    if artifact.sha256 is None or digest != artifact.sha256:
+        raise BundleError(
+            "sha256 does not match the manifest (file changed or corrupt)", path=shown, field=f"{where}.sha256"
+        )
 
 
 def read_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
-    """Open a bundle folder or .zip, check the schema and (with `verify`) every usable file's size and sha256."""
+    """Open a bundle folder or .zip, check the schema and (with `verify`) every usable file's size and sha256.
+
+    A .zip within the archive limits (MAX_ARCHIVE_ENTRIES, MAX_BUNDLE_BYTES, MAX_COMPRESSION_RATIO) has only
+    mujo.json and its model files unpacked, into a private folder removed by `Bundle.close()` (or when the
+    Bundle is garbage-collected, or at exit): use `with read_bundle(path) as bundle:`."""
     source = Path(path)
     if not source.exists():
         raise DataNotFoundError("bundle not found", path=source)
-    folder = _extract(source) if source.is_file() else source
-    mpath = folder / MANIFEST
-    if not mpath.is_file():
-        raise BundleError(f"no {MANIFEST} in the bundle", path=source)
-    try:
-        data = json.loads(mpath.read_text())
-    except json.JSONDecodeError as e:
-        raise BundleError(f"not valid JSON: {e.msg}", path=mpath, line=e.lineno) from None
-    if not isinstance(data, dict):
-        raise BundleError("expected a JSON object", path=mpath)
-    manifest = Manifest.from_dict(data, str(mpath))
+    if source.is_dir():
+        bundle = _open_folder(source)
+    elif source.is_file():
+        bundle = _open_zip(source)
+    else:
+        raise BundleError("neither a bundle folder nor a .zip file", path=source)
     if verify:
-        for a in manifest.artifacts:
-            if not a.usable:
-                continue
-            fpath = folder / str(a.file)
-            if not fpath.is_file():
-                raise BundleError(f"model file of artifact {a.name!r} is missing", path=fpath)
-            size = fpath.stat().st_size
-            if a.bytes is not None and size != a.bytes:
-                raise BundleError(
-                    f"file has {size} bytes, the manifest says {a.bytes} (truncated or replaced?)",
-                    path=fpath,
-                    field=f"artifacts.{a.name}.bytes",
-                )
-            if a.sha256 is None or sha256_file(fpath) != a.sha256:
-                raise BundleError(
-                    "sha256 does not match the manifest (file changed or corrupt)",
-                    path=fpath,
-                    field=f"artifacts.{a.name}.sha256",
-                )
-    return Bundle(folder=folder, manifest=manifest, source=source)
+        try:
+            for a in bundle.usable:
+                _verify(bundle, a)
+        except BaseException:
+            bundle.close()
+            raise
+    return bundle
 
 
 def zip_bundle(folder: str | Path, target: str | Path) -> Path:
     """Pack a bundle folder into one .zip (manifest and the files of its artifacts, nothing else)."""
-    bundle = read_bundle(folder)
     target = Path(target)
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.write(bundle.folder / MANIFEST, MANIFEST)
-        for a in bundle.usable:
-            zf.write(bundle.path_of(a), str(a.file))
+    with read_bundle(folder) as bundle:
+        files = {MANIFEST: bundle.folder / MANIFEST, **{str(a.file): bundle.path_of(a) for a in bundle.usable}}
+        total = sum(p.stat().st_size for p in files.values())
+        if total > MAX_BUNDLE_BYTES:
+            raise BundleError(
+                f"{total} bytes is more than a zipped bundle may hold ({MAX_BUNDLE_BYTES}); ship the folder",
+                path=bundle.source,
+            )
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, p in files.items():
+                zf.write(p, name)
     return target
