@@ -129,6 +129,11 @@ def _human_bytes(n: int | None) -> str:
     return str(n)
 
 
+def _checked(ok: bool | None) -> str:
+    """Whether the model file's input and output shapes were checked against the manifest."""
+    return "-" if ok is None else ("checked" if ok else "[dim]engine not installed[/]")
+
+
 def _fmt(v: Any) -> str:
     return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
@@ -138,17 +143,23 @@ def inspect_bundle(
     path: Annotated[Path, typer.Argument(help="Bundle folder or .zip.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the (verified) manifest as JSON.")] = False,
 ) -> None:
-    """Input shape, channels, units, rate, window, normaliser, labels, artifacts (verified sha256), provenance."""
+    """Input shape, channels, units, rate, window, normaliser, labels, artifacts (verified sha256), provenance.
+
+    Every model whose engine is installed is loaded and its real input and output shapes checked against the
+    manifest; a bundle that disagrees with itself is refused (exit code 1)."""
     from mujo_edge.bundle import read_bundle
+    from mujo_edge.runtime.recognizer import check_models
 
-    bundle = read_bundle(path)  # verifies schema, every file's size and sha256
-    if as_json:
-        console.print_json(json.dumps({"source": str(bundle.source), "verified": True, **bundle.manifest.to_dict()}))
-        return
-    _print_bundle(bundle)
+    with read_bundle(path) as bundle:  # verifies every field, every file's size and sha256
+        checked = check_models(bundle)
+        if as_json:
+            out = {"source": str(bundle.source), "verified": True, "models_checked": checked}
+            console.print_json(json.dumps({**out, **bundle.manifest.to_dict()}))
+            return
+        _print_bundle(bundle, checked)
 
 
-def _print_bundle(bundle: Bundle) -> None:
+def _print_bundle(bundle: Bundle, checked: dict[str, bool]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -194,6 +205,7 @@ def _print_bundle(bundle: Bundle) -> None:
         "dF1",
         "agreement",
         "max |dlogit|",
+        "model I/O",
     ):
         art.add_column(col)
     for a in m.artifacts:
@@ -212,6 +224,7 @@ def _print_bundle(bundle: Bundle) -> None:
             _fmt(p.get("delta_macro_f1")),
             _fmt(p.get("top1_agreement")),
             _fmt(p.get("max_abs_logit_diff")),
+            _checked(checked.get(a.name)),
         )
     console.print(art)
     for a in m.artifacts:

@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from mujo_edge.bundle import Artifact, BundleError, EngineName
+from mujo_edge.bundle import Artifact, BundleError, EngineName, Manifest
 from mujo_edge.errors import ConfigError, MujoEdgeError
 from mujo_edge.registry import Registry
 
@@ -46,6 +46,8 @@ class Engine(Protocol):
 
     name: str  # registry name of the engine (an EngineName)
     max_batch: int | None  # largest batch one call of the underlying model takes; None = any
+    input_shape: tuple[int | None, ...]  # what the model file declares, [B, C, L]; None = a dynamic dimension
+    output_shape: tuple[int | None, ...]  # [B, K] for a classifier
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Logits float32 [B, K] for z-scored float32 windows [B, C, L]."""
@@ -126,6 +128,51 @@ def _check_io_dtype(artifact: Artifact, which: str, declared: str, actual: np.dt
         )
 
 
+def _dims(shape: Any) -> tuple[int | None, ...]:
+    """A model's declared shape with every dynamic dimension (-1, 0, a symbolic name, None) as None."""
+    return tuple(int(d) if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
+
+
+def _one_input(count: int, artifact: Artifact, path: Path) -> None:
+    if count != 1:
+        raise BundleError(
+            f"the model takes {count} inputs; a bundle's model takes one, [batch, channels, samples]",
+            path=path,
+            field=f"artifacts.{artifact.name}.file",
+        )
+
+
+def _fits(shape: tuple[int | None, ...], want: tuple[int, ...]) -> bool:
+    """`shape` is [batch, *want], a dynamic dimension matching anything."""
+    return len(shape) == 1 + len(want) and all(d is None or d == w for d, w in zip(shape[1:], want))
+
+
+def _show(shape: tuple[int | None, ...]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def check_model_io(engine: Engine, artifact: Artifact, manifest: Manifest, path: str | Path) -> None:
+    """The model file must take what the manifest says the device feeds it, [batch, channels, window length],
+    and a classifier must return one logit per label: a bundle whose manifest and model disagree is refused
+    when it loads, instead of failing at the first window."""
+    c, length = manifest.input_shape
+    if not _fits(engine.input_shape, (c, length)):
+        raise BundleError(
+            f"artifact {artifact.name!r} takes {_show(engine.input_shape)}, the manifest feeds [batch, {c}, {length}] "
+            f"({c} channels, windows of {length} samples)",
+            path=path,
+            field="input.shape",
+        )
+    k = len(manifest.labels)
+    if manifest.kind == "classifier" and not _fits(engine.output_shape, (k,)):
+        raise BundleError(
+            f"artifact {artifact.name!r} returns {_show(engine.output_shape)}, the manifest has {k} labels "
+            f"([batch, {k}])",
+            path=path,
+            field="labels",
+        )
+
+
 def _batches(x: np.ndarray, size: int | None) -> list[np.ndarray]:
     if size is None or x.shape[0] <= size:
         return [x]
@@ -169,8 +216,11 @@ class LiteRTEngine:
         except (ValueError, RuntimeError) as e:
             raise BundleError(f"LiteRT cannot load the model: {e}", path=path) from None
         self.artifact = artifact
-        inp = self._interp.get_input_details()[0]
-        out = self._interp.get_output_details()[0]
+        inputs = self._interp.get_input_details()
+        _one_input(len(inputs), artifact, path)
+        inp, out = inputs[0], self._interp.get_output_details()[0]
+        self.input_shape = _dims(inp.get("shape_signature", inp["shape"]))
+        self.output_shape = _dims(out.get("shape_signature", out["shape"]))
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype, self._out_dtype = np.dtype(inp["dtype"]), np.dtype(out["dtype"])
         _check_io_dtype(artifact, "input", artifact.input_dtype, self._in_dtype)
@@ -228,9 +278,11 @@ class OnnxRuntimeEngine:
         except Exception as e:
             raise BundleError(f"ONNX Runtime cannot load the model: {e}", path=path) from None
         self.artifact = artifact
-        inp = self._session.get_inputs()[0]
-        self._input = inp.name
-        self._output = self._session.get_outputs()[0].name
+        inputs = self._session.get_inputs()
+        _one_input(len(inputs), artifact, path)
+        inp, out = inputs[0], self._session.get_outputs()[0]
+        self._input, self._output = inp.name, out.name
+        self.input_shape, self.output_shape = _dims(inp.shape), _dims(out.shape)
         batch = inp.shape[0]
         self.max_batch: int | None = batch if isinstance(batch, int) and batch > 0 else None
         self._int8_in = np.dtype(artifact.input_dtype) != np.float32
@@ -280,9 +332,12 @@ class ExecuTorchEngine:
         except Exception as e:
             raise BundleError(f"ExecuTorch cannot load the program: {e}", path=path) from None
         self.artifact = artifact
+        _one_input(self._method.metadata.num_inputs(), artifact, path)
         meta = self._method.metadata.input_tensor_meta(0)
-        # memory-planned size: the fixed batch, or the upper bound of a dynamic batch dimension
+        # memory-planned sizes: the fixed batch, or the upper bound of a dynamic batch dimension
         self.max_batch: int | None = int(meta.sizes()[0])
+        self.input_shape = _dims(meta.sizes())
+        self.output_shape = _dims(self._method.metadata.output_tensor_meta(0).sizes())
         self._pad: bool | None = None  # learnt on the first short chunk: does the program take smaller batches?
 
     def _call(self, x: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from mujo_edge.bundle import (
 from mujo_edge.channels import channel_indices
 from mujo_edge.errors import ConfigError, SampleError
 from mujo_edge.recording import UNLABELLED, Recording
-from mujo_edge.runtime.engines import ENGINES, Engine, EngineUnavailableError
+from mujo_edge.runtime.engines import ENGINES, Engine, EngineUnavailableError, check_model_io
 from mujo_edge.runtime.prediction import Prediction, softmax
 from mujo_edge.runtime.stream import StreamWindow, StreamWindower
 from mujo_edge.smoothing import Smoother
@@ -95,6 +95,8 @@ def _load_first(bundle: Bundle, candidates: list[Artifact], threads: int, explic
                 raise
             missing.append(e)
             continue
+        # a model that disagrees with its manifest is a broken bundle, not a reason to try the next artifact
+        check_model_io(engine, a, bundle.manifest, bundle.shown(str(a.file)))
         return a, engine
     engines = sorted({e.engine for e in missing})
     raise EngineUnavailableError(
@@ -104,10 +106,27 @@ def _load_first(bundle: Bundle, candidates: list[Artifact], threads: int, explic
     )
 
 
-class Recognizer:
-    """A classifier bundle loaded on one engine. Build it with `Recognizer.from_bundle`."""
+def check_models(bundle: Bundle, threads: int = 1) -> dict[str, bool]:
+    """Load every usable artifact whose engine is installed here and check its real input and output shapes
+    against the manifest (BundleError on the first that disagrees). Returns artifact name -> checked
+    (False: its engine is not installed, so only its size and sha256 were verified)."""
+    checked = {}
+    for a in bundle.usable:
+        spec = ENGINES.get(a.engine)
+        checked[a.name] = spec.available()
+        if checked[a.name]:
+            check_model_io(spec.load(bundle.path_of(a), a, threads), a, bundle.manifest, bundle.shown(str(a.file)))
+    return checked
 
-    def __init__(self, bundle: Bundle, artifact: Artifact, engine: Engine, smoothing: int = 1) -> None:
+
+class Recognizer:
+    """A classifier bundle loaded on one engine. Build it with `Recognizer.from_bundle`; `close()` it (or use
+    it as a context manager) to remove the folder a zipped bundle was unpacked into at once, rather than when
+    the recognizer is garbage-collected or the process exits."""
+
+    def __init__(
+        self, bundle: Bundle, artifact: Artifact, engine: Engine, smoothing: int = 1, *, owns_bundle: bool = False
+    ) -> None:
         manifest = bundle.manifest
         if manifest.kind != "classifier":
             raise BundleError(
@@ -122,6 +141,19 @@ class Recognizer:
         self.artifact = artifact
         self.engine = engine
         self.smoothing = smoothing
+        self._owns_bundle = owns_bundle  # opened by from_bundle from a path: close() closes it
+
+    def close(self) -> None:
+        """Remove what opening the bundle unpacked (nothing for a folder bundle, or a Bundle passed in, which
+        its caller closes). Predict nothing after this."""
+        if self._owns_bundle:
+            self.bundle.close()
+
+    def __enter__(self) -> Recognizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def from_bundle(
@@ -139,9 +171,17 @@ class Recognizer:
         (engines whose Python module does not import here are skipped). An artifact whose export failed
         is refused; one exported but failing parity is used with a warning.
         """
+        owns = not isinstance(path, Bundle)
         bundle = path if isinstance(path, Bundle) else read_bundle(path)
-        candidates = candidate_artifacts(bundle.manifest, engine, artifact)
-        chosen, loaded = _load_first(bundle, candidates, threads, explicit=artifact is not None or engine is not None)
+        try:
+            candidates = candidate_artifacts(bundle.manifest, engine, artifact)
+            explicit = artifact is not None or engine is not None
+            chosen, loaded = _load_first(bundle, candidates, threads, explicit)
+            recognizer = cls(bundle, chosen, loaded, smoothing, owns_bundle=owns)
+        except BaseException:
+            if owns:
+                bundle.close()
+            raise
         if chosen.status != ArtifactStatus.PASS:
             log.warning(
                 "artifact %s is %s at export (parity %s): predictions may differ from the trained model",
@@ -150,7 +190,7 @@ class Recognizer:
                 dict(chosen.parity),
             )
         log.info("loaded %s on %s", chosen.name, chosen.engine)
-        return cls(bundle, chosen, loaded, smoothing)
+        return recognizer
 
     # --- what the model expects ------------------------------------------------------------------------
     @property
