@@ -10,8 +10,10 @@ naming the file and the version found.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +22,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mujo_edge.bundle import fsync_folder
 from mujo_edge.errors import CheckpointError, DataError, DataNotFoundError, LayoutError
 from mujo_edge.normalise import Normaliser, StreamNormaliser
 from mujo_edge.training.models import ModelConfig
+
+log = logging.getLogger(__name__)
 
 PRETRAIN = "pretrain"
 CLASSIFIER = "classifier"
@@ -32,29 +37,92 @@ CLASSIFIER_VERSION = 1
 
 
 def atomic_save(obj: Mapping[str, Any], path: Path) -> None:
-    """torch.save through a temporary file and a rename, so a killed run never leaves a torn checkpoint."""
+    """torch.save through a temporary file and a rename, so a killed run never leaves a torn checkpoint.
+
+    The file is fsynced before the rename (else a power cut can leave the new name on an empty or partial file)
+    and the folder after it (so the rename itself is on disk)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(dict(obj), tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(dict(obj), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
 
 
 def _load(path: str | Path, what: str) -> tuple[Path, dict[str, Any]]:
+    """The file's content, loaded with `weights_only=True`. Every failure is one CheckpointError line naming the
+    file: torch's own messages are logged at debug level, never shown, as they advise loading unsafely."""
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"{what} checkpoint not found", path=p)
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"empty file, not a {what} checkpoint (was its run killed while writing it?)", path=p)
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        log.debug("%s: %s", p, e)
+        raise CheckpointError(
+            f"refused: it holds Python objects other than tensors and plain data, which a {what} checkpoint never "
+            "does, and loading them could run code",
+            path=p,
+        ) from None
     except Exception as e:
-        raise CheckpointError(f"not a readable {what} checkpoint ({type(e).__name__}: {e})", path=p) from None
+        log.debug("%s: %s: %s", p, type(e).__name__, e)
+        raise CheckpointError(
+            f"not a readable {what} checkpoint: truncated, corrupt or not written by torch.save ({type(e).__name__})",
+            path=p,
+        ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"not a {what} checkpoint (a {type(data).__name__}, not a mapping)", path=p)
     return p, data
+
+
+def _version(data: Mapping[str, Any], readable: Sequence[int], what: str, path: str | Path) -> int:
+    """The file's version if this code reads it (an integer: True or 1.0 is not a version)."""
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version not in readable:
+        raise CheckpointError(
+            f"unknown {what} checkpoint version (this mujo-edge reads {', '.join(map(str, readable))}; "
+            "written by another release?)",
+            path=path,
+            version=version,
+            field="version",
+        )
+    return version
 
 
 def _need(data: Mapping[str, Any], key: str, path: str | Path) -> Any:
     if key not in data:
         raise CheckpointError("missing key", path=path, version=data.get("version"), field=key)
     return data[key]
+
+
+def _typed(data: Mapping[str, Any], key: str, path: str | Path, ok: bool, expected: str) -> None:
+    if not ok:
+        raise CheckpointError(f"expected {expected}", path=path, version=data.get("version"), field=key)
+
+
+def _tensors(data: Mapping[str, Any], key: str, path: str | Path) -> Mapping[str, Tensor]:
+    """data[key] as a state dict: checked here so a damaged file is refused before torch's loaders see it."""
+    value = _need(data, key, path)
+    ok = isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in value.items())
+    _typed(data, key, path, ok, "a mapping of parameter names to tensors")
+    return value
+
+
+def _resume_state(data: Mapping[str, Any], path: str | Path) -> tuple[Mapping[str, Any], Tensor]:
+    """The optimizer state and torch RNG state `--resume` restores."""
+    optimizer, rng = _need(data, "optimizer", path), _need(data, "torch_rng", path)
+    ok = isinstance(optimizer, Mapping) and {"state", "param_groups"} <= set(optimizer)
+    _typed(data, "optimizer", path, ok, "an optimizer state dict (state, param_groups)")
+    ok = isinstance(rng, Tensor) and rng.dtype == torch.uint8
+    _typed(data, "torch_rng", path, ok, "torch's RNG state (a uint8 tensor)")
+    return optimizer, rng
 
 
 @dataclass(frozen=True)
@@ -160,17 +228,12 @@ class PretrainCheckpoint:
             raise CheckpointError(
                 f"a {kind} checkpoint, not a pre-training one", path=path, version=version, field="kind"
             )
-        if version not in PRETRAIN_READABLE:
-            raise CheckpointError(
-                f"unknown pre-training checkpoint version (this code reads {PRETRAIN_READABLE})",
-                path=path,
-                version=version,
-                field="version",
-            )
+        version = _version(data, PRETRAIN_READABLE, "pre-training", path)
         try:
             corpus = data.get("corpus")
+            optimizer, torch_rng = _resume_state(data, path)
             return cls(
-                model=_need(data, "model", path),
+                model=_tensors(data, "model", path),
                 model_config=ModelConfig.from_dict(_need(data, "model_config", path)),
                 train_config=dict(_need(data, "train_config", path)),
                 normaliser=StreamNormaliser.from_dict(_need(data, "normaliser", path), str(path)),
@@ -180,18 +243,18 @@ class PretrainCheckpoint:
                     tuple(str(s) for s in corpus["sources"]), tuple(str(s) for s in corpus.get("exclude", []))
                 ),
                 state=TrainState.from_dict(_need(data, "state", path)),
-                optimizer=_need(data, "optimizer", path),
-                torch_rng=_need(data, "torch_rng", path),
+                optimizer=optimizer,
+                torch_rng=torch_rng,
                 metrics=dict(data.get("metrics", {})),
                 loss=dict(data.get("loss", {})),
                 head=data.get("head"),
-                version=int(version),
+                version=version,
             )
         except DataError as e:  # a normaliser that does not parse
             raise CheckpointError(
                 f"invalid normaliser: {e.message}", path=path, version=version, field="normaliser"
             ) from None
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"invalid content ({type(e).__name__}: {e})", path=path, version=version) from None
 
 
@@ -269,18 +332,12 @@ class ClassifierCheckpoint:
             raise CheckpointError(
                 f"not a classifier checkpoint (kind {kind!r})", path=path, version=version, field="kind"
             )
-        if version != CLASSIFIER_VERSION:
-            raise CheckpointError(
-                f"unknown classifier checkpoint version (this code reads {CLASSIFIER_VERSION})",
-                path=path,
-                version=version,
-                field="version",
-            )
+        _version(data, (CLASSIFIER_VERSION,), "classifier", path)
         try:
             head = _need(data, "head", path)
             normaliser = Normaliser.from_dict(dict(_need(data, "normaliser", path)), f"{path}, normaliser")
             return cls(
-                state=_need(data, "state", path),
+                state=_tensors(data, "state", path),
                 model_config=ModelConfig.from_dict(_need(data, "model_config", path)),
                 streams={str(s): [int(i) for i in r] for s, r in _need(data, "streams", path).items()},
                 branch_of={str(s): str(b) for s, b in _need(data, "branch_of", path).items()},
@@ -290,7 +347,7 @@ class ClassifierCheckpoint:
                 normaliser=normaliser,
                 classes=tuple(str(c) for c in _need(data, "classes", path)),
                 label_texts=dict(data.get("label_texts", {})),
-                dataset=str(_need(data, "dataset", path)),
+                dataset=_dataset(data, path),
                 finetune=dict(data.get("finetune", {})),
                 split={str(k): tuple(str(s) for s in v) for k, v in data.get("split", {}).items()},
                 metrics=dict(data.get("metrics", {})),
@@ -303,6 +360,12 @@ class ClassifierCheckpoint:
             ) from None
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"invalid content ({type(e).__name__}: {e})", path=path, version=version) from None
+
+
+def _dataset(data: Mapping[str, Any], path: str | Path) -> str:
+    value = _need(data, "dataset", path)
+    _typed(data, "dataset", path, isinstance(value, str) and bool(value), "the name of the dataset it was trained on")
+    return value
 
 
 def write_classifier(ckpt: ClassifierCheckpoint, path: str | Path) -> Path:
