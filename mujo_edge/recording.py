@@ -24,6 +24,16 @@ GROUP = "group"
 NATIVE_RATE = "native_rate_hz"
 # meta key: how many samples the source stream(s) held before resampling or aligning
 SOURCE_SAMPLES = "source_samples"
+# meta key (resampled recordings): how many jumps between source samples were longer than the gap limit
+GAPS = "gaps"
+
+# What a wearable's motion sensor can deliver: below 0.5 Hz a stream says nothing about movement (and is the
+# signature of millisecond timestamps read as seconds); above 10 kHz no IMU streams (and it is the reverse).
+MIN_RATE_HZ = 0.5
+MAX_RATE_HZ = 10_000.0
+# A silence longer than this between two samples of one recording is a mistyped or corrupted timestamp
+# (an extra digit, a clock reset to 1970), never a pause: no wearable records one file across it.
+MAX_JUMP_S = 366 * 86_400.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,17 +66,20 @@ class Recording:
         valid: np.ndarray | None = None,
         meta: Mapping[str, str] | None = None,
         first_line: int | None = None,
+        lines: np.ndarray | Sequence[int] | None = None,
     ) -> Recording:
         """Validate and build a recording.
 
-        `x` must already be in SI units. `first_line` is the 1-based text line of sample 0 when the
-        source is a text file, so errors can name the line; otherwise errors name the sample index.
+        `x` must already be in SI units. When the source is a text file, errors name the line: `lines` [N]
+        gives the 1-based line of each sample (right even when blank lines or comments sit between samples),
+        `first_line` the line of sample 0 for files with one sample per line and nothing else; without either,
+        errors name the sample index.
         """
         src = str(source)
         t = np.ascontiguousarray(t, dtype=np.float64)
         x = np.ascontiguousarray(x, dtype=np.float32)
         channels = tuple(channels)
-        where = _Where(src, first_line)
+        where = _Where(src, first_line, None if lines is None else np.asarray(lines, dtype=np.int64))
         if t.ndim != 1 or t.shape[0] == 0:
             raise SampleError("recording has no samples", path=src)
         if x.ndim != 2 or x.shape[0] != t.shape[0]:
@@ -78,13 +91,15 @@ class Recording:
         valid = np.ones(t.shape[0], dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
         if valid.shape != t.shape:
             raise SampleError(f"valid mask has shape {valid.shape}, expected {t.shape}", path=src)
+        if where.lines is not None and where.lines.shape != t.shape:
+            raise SampleError(f"line numbers have shape {where.lines.shape}, expected {t.shape}", path=src)
         _check_timestamps(t, where)
         bad = ~np.isfinite(x).all(axis=1) & valid
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             col = int(np.flatnonzero(~np.isfinite(x[i]))[0])
             raise SampleError(
-                f"non-finite value {x[i, col]} ({int(bad.sum())} such samples)",
+                f"non-finite value {plain(x[i, col])} ({int(bad.sum())} such samples)",
                 path=where.file,
                 line=where.line(i),
                 field=channels[col].name,
@@ -141,9 +156,7 @@ class Recording:
         """Median sampling rate measured from the source timestamps (robust to jitter and the odd gap)."""
         if NATIVE_RATE in self.meta:
             return float(self.meta[NATIVE_RATE])
-        if self.n_samples < 2:
-            return float("nan")
-        return float(1.0 / np.median(np.diff(self.t)))
+        return median_rate_hz(self.t)
 
     def select(self, selection: ChannelSelection) -> Recording:
         """The same recording with only the selected channels (order kept); error if none match."""
@@ -173,26 +186,65 @@ class Recording:
         return self._take(idx)
 
 
+def plain(value: float | np.floating) -> str:
+    """A number as a user would write it (`0.02`, `1700000000.12`, `1e+300`): never numpy's `np.float64(...)`,
+    and 15 significant digits, so a unit conversion's rounding noise (`.1200001`) does not show."""
+    return format(float(value), ".15g")
+
+
 @dataclass(frozen=True)
 class _Where:
     """Turns a sample index into a line number when the source is a text file."""
 
     file: str
     first_line: int | None
+    lines: np.ndarray | None = None
 
     def line(self, i: int) -> int | None:
+        if self.lines is not None:
+            return int(self.lines[i])
         return None if self.first_line is None else self.first_line + i
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """Jumps longer than a gap limit between consecutive valid samples: `count`, and the `longest` (seconds)
+    with `after`, the index of the sample that ends it (None when there is no gap)."""
+
+    count: int
+    longest_s: float
+    after: int | None
+
+
+def find_gaps(t: np.ndarray, valid: np.ndarray, max_gap_s: float) -> Gaps:
+    """The gaps of a stream (t [N] seconds, valid [N]): the one definition resampling and loaders share.
+
+    Only a jump between two valid samples counts; an invalid sample already marks a gap a resampler found."""
+    dt = np.diff(t)
+    jump = (dt > max_gap_s) & valid[:-1] & valid[1:]
+    if not jump.any():
+        return Gaps(0, 0.0, None)
+    i = int(np.argmax(np.where(jump, dt, -np.inf)))
+    return Gaps(int(jump.sum()), float(dt[i]), i + 1)
+
+
+def median_rate_hz(t: np.ndarray) -> float:
+    """Samples per second from the median step of timestamps `t` [N] (NaN for fewer than two samples): robust to
+    jitter and to the odd gap."""
+    return float(1.0 / np.median(np.diff(t))) if len(t) > 1 else float("nan")
 
 
 def _check_timestamps(t: np.ndarray, where: _Where) -> None:
     if not np.isfinite(t).all():
         i = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise SampleError(f"non-finite timestamp at sample {i}", path=where.file, line=where.line(i), field="timestamp")
+        raise SampleError(
+            f"non-finite timestamp {plain(t[i])} at sample {i}", path=where.file, line=where.line(i), field="timestamp"
+        )
     dt = np.diff(t)
     if (dt < 0).any():
         i = int(np.flatnonzero(dt < 0)[0]) + 1
         raise SampleError(
-            f"timestamps go backwards at sample {i} ({t[i - 1]!r} -> {t[i]!r})",
+            f"timestamps go backwards at sample {i} ({plain(t[i - 1])} s -> {plain(t[i])} s)",
             path=where.file,
             line=where.line(i),
             field="timestamp",
@@ -200,7 +252,16 @@ def _check_timestamps(t: np.ndarray, where: _Where) -> None:
     if (dt == 0).any():
         i = int(np.flatnonzero(dt == 0)[0]) + 1
         raise SampleError(
-            f"duplicate timestamp {t[i]!r} at sample {i} ({int((dt == 0).sum())} duplicates)",
+            f"duplicate timestamp {plain(t[i])} s at sample {i} ({int((dt == 0).sum())} duplicates)",
+            path=where.file,
+            line=where.line(i),
+            field="timestamp",
+        )
+    if (dt > MAX_JUMP_S).any():
+        i = int(np.flatnonzero(dt > MAX_JUMP_S)[0]) + 1
+        raise SampleError(
+            f"timestamp {plain(t[i])} s jumps {dt[i - 1]:.4g} s (more than a year) after the previous sample "
+            f"{plain(t[i - 1])} s: a mistyped or corrupted timestamp, or a wrong unit",
             path=where.file,
             line=where.line(i),
             field="timestamp",

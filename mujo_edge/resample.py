@@ -1,29 +1,136 @@
 """Resampling onto an exact grid by timestamp, never interpolating across a gap.
 
-Source streams arrive at any rate (10, 12.5, 25, 52, 100 Hz...) with jitter. Every grid point between
-two source samples that are further apart than `max_gap_s` is marked invalid (NaN, `valid=False`) instead of
-being invented; windows touching such points are dropped later and counted.
+Source streams arrive at any rate (10, 12.5, 25, 52, 100 Hz...) with jitter. The grid is the lattice
+t0 + k / rate_hz counted from the first sample, but only the points the data can fill are made: those inside a
+run of samples no further apart than `max_gap_s`, plus the lattice's first and last point and one point on
+either side of every gap, which are marked invalid (NaN, `valid=False`) so nothing downstream (a second
+resampling, windowing) bridges the gap. Windows touching a gap are dropped later and counted. Memory and time
+grow with the number of samples, never with the time the recording spans: an 11-day pause costs two points.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from types import MappingProxyType
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from mujo_edge.config import WindowConfig
-from mujo_edge.errors import SampleError
-from mujo_edge.recording import GROUP, NATIVE_RATE, SOURCE_SAMPLES, Recording
+from mujo_edge.errors import ConfigError, SampleError
+from mujo_edge.recording import GAPS, GROUP, MAX_RATE_HZ, NATIVE_RATE, SOURCE_SAMPLES, Recording, find_gaps, plain
 
 log = logging.getLogger(__name__)
 
+# A grid may hold at most this many points per source sample (plus a fixed allowance for short recordings):
+# more cannot be filled by the data and only comes from a gap limit that bridges days, so it is refused
+# instead of allocated. A 1 Hz stream bridged at 50 Hz needs 50 per sample.
+MAX_GRID_PER_SAMPLE = 1000
+_GRID_ALLOWANCE = 100_000
+# Grid indices stay exact in float64 (2**53) with room to spare for the arithmetic on them.
+_MAX_GRID_INDEX = 2**50
+
 
 def grid_for(t_start: float, t_end: float, rate_hz: float) -> np.ndarray:
-    """Grid times t_start + k / rate_hz for every k that stays within [t_start, t_end] (seconds)."""
-    n = int(np.floor((t_end - t_start) * rate_hz + 1e-9)) + 1
-    return t_start + np.arange(max(n, 0), dtype=np.float64) / rate_hz
+    """Grid times t_start + k / rate_hz for every k that stays within [t_start, t_end] (seconds).
+
+    Dense: every point of the span. `resample` makes only the points the data can fill (`fillable_grid`)."""
+    return t_start + np.arange(_last_index(t_start, t_end, rate_hz) + 1, dtype=np.float64) / rate_hz
+
+
+def _last_index(t_start: float, t_end: float, rate_hz: float) -> int:
+    # the tolerance is part of the grid's definition: the stream windower and cached windows rely on it
+    return max(int(np.floor((t_end - t_start) * rate_hz + 1e-9)), -1)
+
+
+def lattice_index(grid: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Lattice index k [M] of each point of a grid made by `resample` (t0 + k / rate_hz, t0 = grid[0])."""
+    return np.asarray(np.rint((grid - grid[0]) * rate_hz), dtype=np.int64)
+
+
+def _segments(t: np.ndarray, valid: np.ndarray, max_gap_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) sample index of every run of valid samples no further apart than `max_gap_s`."""
+    linked = (np.diff(t) <= max_gap_s) & valid[:-1] & valid[1:]
+    starts = valid & np.concatenate([[True], ~linked])
+    ends = valid & np.concatenate([~linked, [True]])
+    return np.flatnonzero(starts), np.flatnonzero(ends)
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The integers of every range [lo_i, hi_i] (empty when hi_i < lo_i), concatenated."""
+    n = np.maximum(hi - lo + 1, 0)
+    offsets = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    return np.asarray(np.repeat(lo, n) + offsets, dtype=np.int64)
+
+
+def fillable_grid(
+    recording: Recording, config: WindowConfig, t_start: float | None = None, t_end: float | None = None
+) -> np.ndarray:
+    """The points of the lattice t_start + k / rate_hz (0 <= k <= last point at or before t_end; default: the
+    recording's first and last sample) that `recording`'s samples can fill, in seconds, sorted.
+
+    That is every point between two valid samples at most `config.max_gap_s` apart, the lattice's first and
+    last point, and the point on either side of each gap (these come out invalid). SampleError for timestamps
+    no grid can hold, ConfigError when the grid would outgrow MAX_GRID_PER_SAMPLE points per sample.
+    """
+    t, rate = recording.t, config.rate_hz
+    t0 = float(t[0]) if t_start is None else t_start
+    last = _last_index(t0, float(t[-1]) if t_end is None else t_end, rate)
+    _check_lattice(recording, t0, last, rate)
+    first_i, last_i = _segments(t, recording.valid, config.max_gap_s)
+    lo = _first_index_at_or_after(t0, t[first_i], rate)
+    hi = np.minimum(_last_index_at_or_before(t0, t[last_i], rate), last)
+    lo = np.maximum(lo, 0)
+    size = int(np.maximum(hi - lo + 1, 0).sum())
+    if size > MAX_GRID_PER_SAMPLE * recording.n_samples + _GRID_ALLOWANCE:
+        raise ConfigError(
+            f"{recording.source}: a {rate:g} Hz grid bridging gaps up to {config.max_gap_s:g} s needs {size:,} "
+            f"points for {recording.n_samples:,} samples, more than the data can fill; lower max_gap_s",
+            field="max_gap_s",
+        )
+    marks = np.concatenate([[0, last], lo - 1, hi + 1])
+    k = np.union1d(_ranges(lo, hi), marks[(marks >= 0) & (marks <= last)])
+    return t0 + k.astype(np.float64) / rate
+
+
+def _first_index_at_or_after(t0: float, times: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Smallest k with t0 + k / rate_hz >= each time, by the grid's own float arithmetic (not an estimate)."""
+    k = np.ceil((times - t0) * rate_hz).astype(np.int64)
+    k = np.where(t0 + (k - 1).astype(np.float64) / rate_hz >= times, k - 1, k)
+    return np.where(t0 + k.astype(np.float64) / rate_hz < times, k + 1, k)
+
+
+def _last_index_at_or_before(t0: float, times: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Largest k with t0 + k / rate_hz <= each time, by the grid's own float arithmetic."""
+    k = np.floor((times - t0) * rate_hz).astype(np.int64)
+    k = np.where(t0 + (k + 1).astype(np.float64) / rate_hz <= times, k + 1, k)
+    return np.where(t0 + k.astype(np.float64) / rate_hz > times, k - 1, k)
+
+
+def _check_lattice(recording: Recording, t0: float, last: int, rate_hz: float) -> None:
+    """Timestamps a grid cannot hold: a span of more than 2**50 points, or values so large that float64 rounds
+    them by more than 1 % of a grid step."""
+    if last > _MAX_GRID_INDEX:
+        raise SampleError(
+            f"timestamps span {recording.duration_s:.4g} s, beyond any {rate_hz:g} Hz grid",
+            path=recording.source,
+            field="timestamp",
+        )
+    biggest = float(max(abs(recording.t[0]), abs(recording.t[-1]), abs(t0)))
+    if np.spacing(biggest) * rate_hz > 0.01:
+        raise SampleError(
+            f"timestamps near {plain(biggest)} s are too large to place samples 1/{rate_hz:g} s apart",
+            path=recording.source,
+            field="timestamp",
+        )
+
+
+def _check_rate(config: WindowConfig) -> None:
+    if config.rate_hz > MAX_RATE_HZ:
+        raise ConfigError(
+            f"{config.rate_hz:g} Hz is beyond any wearable sensor (at most {MAX_RATE_HZ:g} Hz)", field="rate_hz"
+        )
 
 
 def _gap_mask(t: np.ndarray, valid: np.ndarray, grid: np.ndarray, max_gap_s: float) -> np.ndarray:
@@ -59,14 +166,16 @@ def _nearest_labels(t: np.ndarray, labels: np.ndarray, grid: np.ndarray) -> np.n
 
 
 def resample(recording: Recording, config: WindowConfig, grid: np.ndarray | None = None) -> Recording:
-    """The recording on an exact `config.rate_hz` grid (or on `grid`, seconds, if given).
+    """The recording on an exact `config.rate_hz` grid (`fillable_grid`, or `grid`, seconds, if given).
 
     Values are interpolated (`config.interpolation`), labels take the nearest source sample, and grid
-    points inside gaps longer than `config.max_gap_s` become NaN with `valid=False`.
+    points inside gaps longer than `config.max_gap_s` become NaN with `valid=False`. The result's meta
+    counts the gaps (GAPS) found in the source, added to those a resampled input already counted.
     """
+    _check_rate(config)
     t = recording.t
     if grid is None:
-        grid = grid_for(float(t[0]), float(t[-1]), config.rate_hz)
+        grid = fillable_grid(recording, config)
     valid = _gap_mask(t, recording.valid, grid, config.max_gap_s)
     x = _interpolate(t, recording.x, grid, config.interpolation)
     valid &= np.isfinite(x).all(axis=1)
@@ -74,6 +183,7 @@ def resample(recording: Recording, config: WindowConfig, grid: np.ndarray | None
     labels = _nearest_labels(t, recording.labels, grid)
     if not valid.any():
         log.warning("%s: no valid sample on the %.1f Hz grid", recording.source, config.rate_hz)
+    gaps = int(recording.meta.get(GAPS, 0)) + find_gaps(t, recording.valid, config.max_gap_s).count
     return Recording(
         t=grid,
         x=x,
@@ -84,7 +194,7 @@ def resample(recording: Recording, config: WindowConfig, grid: np.ndarray | None
         source=recording.source,
         recording_id=recording.recording_id,
         valid=valid,
-        meta=recording.meta,
+        meta=MappingProxyType({**recording.meta, GAPS: str(gaps)}),
     )
 
 
@@ -103,7 +213,8 @@ def align(recordings: Sequence[Recording], config: WindowConfig) -> Recording:
         raise SampleError(
             f"streams do not overlap in time ({', '.join(r.source for r in recordings)})", path=first.source
         )
-    grid = grid_for(start, end, config.rate_hz)
+    # the first stream's fillable points bound the grid; the others' gaps inside them come out invalid
+    grid = fillable_grid(first, config, start, end)
     parts = [resample(r, config, grid) for r in recordings]
     x = np.concatenate([p.x for p in parts], axis=1)
     valid = np.logical_and.reduce([p.valid for p in parts])
@@ -113,6 +224,7 @@ def align(recordings: Sequence[Recording], config: WindowConfig) -> Recording:
         NATIVE_RATE: str(min(r.native_rate_hz() for r in recordings)),
         SOURCE_SAMPLES: str(sum(r.source_samples for r in recordings)),
         "merged_duplicates": str(sum(int(r.meta.get("merged_duplicates", "0")) for r in recordings)),
+        GAPS: str(sum(int(p.meta[GAPS]) for p in parts)),
         "aligned": " + ".join(r.source for r in recordings),
     }
     return Recording.create(

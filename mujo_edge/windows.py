@@ -17,8 +17,8 @@ import numpy as np
 from mujo_edge.channels import channel_indices
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
-from mujo_edge.recording import UNLABELLED, Recording
-from mujo_edge.resample import resample
+from mujo_edge.recording import GAPS, UNLABELLED, Recording
+from mujo_edge.resample import lattice_index, resample
 
 DROP_GAP = "gap"
 DROP_MIXED = "mixed_label"
@@ -26,7 +26,8 @@ DROP_MIXED = "mixed_label"
 
 @dataclass(frozen=True, eq=False)
 class Windows:
-    """A batch of windows plus where each came from; `dropped` counts windows cut but not kept, by reason."""
+    """A batch of windows plus where each came from; `dropped` counts windows cut but not kept, by reason, and
+    `gaps` the jumps in time longer than `config.max_gap_s` the source recordings held."""
 
     x: np.ndarray
     y: np.ndarray
@@ -37,12 +38,13 @@ class Windows:
     classes: tuple[str, ...]
     config: WindowConfig
     dropped: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    gaps: int = 0
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def subset(self, index: np.ndarray | Sequence[int]) -> Windows:
-        """Windows at `index` (integer indices or a boolean mask); `dropped` is not carried over."""
+        """Windows at `index` (integer indices or a boolean mask); `dropped` and `gaps` are not carried over."""
         idx = np.asarray(index)
         return Windows(
             x=self.x[idx],
@@ -56,8 +58,9 @@ class Windows:
         )
 
     def with_channels(self, names: Sequence[str]) -> Windows:
-        """The same windows with the rows `names`, in that order (the ordering rule of `channels`); `dropped` is
-        kept (the windows are the same). MissingChannelsError (a ConfigError) names the channels they lack."""
+        """The same windows with the rows `names`, in that order (the ordering rule of `channels`); `dropped` and
+        `gaps` are kept (the windows are the same). MissingChannelsError (a ConfigError) names the channels they
+        lack."""
         if not names:
             raise ConfigError("no channels asked for", field="channels")
         rows = channel_indices(self.channels, names)
@@ -73,6 +76,7 @@ class Windows:
             classes=self.classes,
             config=self.config,
             dropped=self.dropped,
+            gaps=self.gaps,
         )
 
     def for_subjects(self, subjects: Sequence[str]) -> Windows:
@@ -95,7 +99,7 @@ def _natural_key(s: str) -> tuple[int, int | str]:
 
 
 def _empty(
-    channels: tuple[str, ...], classes: tuple[str, ...], config: WindowConfig, dropped: Mapping[str, int]
+    channels: tuple[str, ...], classes: tuple[str, ...], config: WindowConfig, dropped: Mapping[str, int], gaps: int
 ) -> Windows:
     return Windows(
         x=np.zeros((0, len(channels), config.length), np.float32),
@@ -107,6 +111,7 @@ def _empty(
         classes=classes,
         config=config,
         dropped=MappingProxyType(dict(dropped)),
+        gaps=gaps,
     )
 
 
@@ -144,25 +149,26 @@ def window_labels(
 def window_recording(recording: Recording, config: WindowConfig) -> Windows:
     """Resample `recording` to `config.rate_hz` and cut it into windows.
 
-    A window is dropped (and counted) when it touches a gap, or when its majority label covers less than
-    `config.min_purity` of it. Windows whose majority is "no label" are kept with y = -1.
+    Windows start every `config.step` points of the grid's lattice, counted from the first sample. A window is
+    dropped (and counted) when it touches a gap, or when its majority label covers less than
+    `config.min_purity` of it. Windows whose majority is "no label" are kept with y = -1. Only the grid points
+    the data fills exist (see `resample`), so the lattice windows lying in a gap are counted, never cut.
     """
     grid = resample(recording, config)
-    n, length, step = grid.n_samples, config.length, config.step
     channels, classes = grid.channel_names, grid.classes
-    if n < length:
-        return _empty(channels, classes, config, {})
-    starts = np.arange(0, n - length + 1, step)
-    idx = starts[:, None] + np.arange(length)[None, :]
-    ok_gap = grid.valid[idx].all(axis=1)
-    majority, ok_pure = window_labels(grid.labels, starts, length, config.min_purity)
-    keep = ok_gap & ok_pure
-    dropped = {DROP_GAP: int((~ok_gap).sum()), DROP_MIXED: int((ok_gap & ~ok_pure).sum())}
-    kept = starts[keep]
-    x = grid.x[kept[:, None] + np.arange(length)[None, :]].transpose(0, 2, 1)
+    gaps = int(grid.meta.get(GAPS, 0))
+    k = lattice_index(grid.t, config.rate_hz)
+    lattice_starts = _count_starts(int(k[-1]) + 1, config)
+    if lattice_starts == 0:
+        return _empty(channels, classes, config, {}, gaps)
+    rows = _complete_windows(k, grid.valid, config)  # first grid row of every window clear of gaps
+    majority, ok_pure = window_labels(grid.labels, rows, config.length, config.min_purity)
+    dropped = {DROP_GAP: lattice_starts - len(rows), DROP_MIXED: int((~ok_pure).sum())}
+    kept = rows[ok_pure]
+    x = grid.x[kept[:, None] + np.arange(config.length)[None, :]].transpose(0, 2, 1)
     return Windows(
         x=np.ascontiguousarray(x, dtype=np.float32),
-        y=majority[keep].astype(np.int64),
+        y=majority[ok_pure].astype(np.int64),
         subject=np.full(len(kept), grid.subject),
         recording=np.full(len(kept), grid.recording_id),
         start=grid.t[kept],
@@ -170,7 +176,29 @@ def window_recording(recording: Recording, config: WindowConfig) -> Windows:
         classes=classes,
         config=config,
         dropped=MappingProxyType({k: v for k, v in dropped.items() if v}),
+        gaps=gaps,
     )
+
+
+def _count_starts(points: int, config: WindowConfig) -> int:
+    """Windows the lattice of `points` grid points holds (starts 0, step, 2 step, ... with room for a window)."""
+    return 0 if points < config.length else (points - config.length) // config.step + 1
+
+
+def _complete_windows(k: np.ndarray, valid: np.ndarray, config: WindowConfig) -> np.ndarray:
+    """Row of the first point of every lattice window whose `length` points all exist and are valid.
+
+    `k` [M] is the sorted lattice index of each grid row; windows start at multiples of `step`. Runs of
+    consecutive valid lattice points are found first, so the work grows with the rows, not with the lattice."""
+    length, step = config.length, config.step
+    link = valid[:-1] & valid[1:] & (np.diff(k) == 1)  # row i and i + 1 are neighbours in one run
+    first = np.flatnonzero(valid & np.concatenate([[True], ~link]))
+    last = np.flatnonzero(valid & np.concatenate([~link, [True]]))
+    lo, hi = k[first], k[last]
+    first_start = -(-lo // step) * step  # the first multiple of step at or after the run's first point
+    count = np.maximum((hi - length + 1 - first_start) // step + 1, 0)
+    nth = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    return np.asarray(np.repeat(first - lo + first_start, count) + step * nth, dtype=np.int64)
 
 
 def concat(parts: Sequence[Windows]) -> Windows:
@@ -198,6 +226,7 @@ def concat(parts: Sequence[Windows]) -> Windows:
         classes=first.classes,
         config=first.config,
         dropped=MappingProxyType(dict(dropped)),
+        gaps=sum(p.gaps for p in parts),
     )
 
 

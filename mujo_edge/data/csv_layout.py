@@ -12,20 +12,29 @@ timestamp[ms],wrist_acc_x[g],wrist_acc_y[g],wrist_acc_z[g],label,subject
 - `subject` (optional): who wore the sensor; one value per file. Without it the file name is the subject.
 Other columns are an error, so a typo never silently drops a channel. The root may be one file or a
 folder searched recursively for `*.csv`. `mujo-edge live --record` writes exactly this layout.
+
+Checked on reading, each naming the file and line or column: cells are plain decimal numbers (`1_000` is
+refused); the measured rate is one a wearable has (0.5 Hz-10 kHz; else the timestamp unit is wrong and the
+error names the one that fits); no two samples are more than a year apart. A pause longer than the default
+gap limit is allowed (a gap: never interpolated) and warned about with its line.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import numpy as np
 
 from mujo_edge.channels import Channel, ChannelSelection
+from mujo_edge.config import WindowConfig
 from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path
-from mujo_edge.data.csvio import read_csv
+from mujo_edge.data.csvio import CsvTable, read_csv
 from mujo_edge.errors import ConfigError, LayoutError, SampleError
-from mujo_edge.recording import UNLABELLED, Recording
+from mujo_edge.recording import MAX_RATE_HZ, MIN_RATE_HZ, UNLABELLED, Recording, find_gaps
+
+log = logging.getLogger(__name__)
 
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 _COLUMN = re.compile(r"^(?P<name>[^\[\]]+?)\s*(?:\[(?P<unit>[^\[\]]+)\])?$")
@@ -70,7 +79,7 @@ class CsvRecordings(DatasetLoader):
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
         path = part_path(root, part)
         table = read_csv(path)
-        columns = [parse_column(h) for h in table.header]
+        columns = _parse_header(table)
         names = [n for n, _ in columns]
         if "timestamp" not in names:
             raise LayoutError("missing column 'timestamp'", path=path, line=1, field="timestamp")
@@ -108,16 +117,62 @@ class CsvRecordings(DatasetLoader):
                     f"one non-empty subject per file expected, found {sorted(subjects)[:5]}", path=path, field="subject"
                 )
             subject = subjects.pop()
-        return [
-            Recording.create(
-                t,
-                x,
-                channels,
-                subject=subject,
-                source=path,
-                recording_id=path.stem,
-                classes=classes,
-                labels=labels,
-                first_line=table.first_line,
-            )
-        ]
+        recording = Recording.create(
+            t,
+            x,
+            channels,
+            subject=subject,
+            source=path,
+            recording_id=path.stem,
+            classes=classes,
+            labels=labels,
+            lines=table.lines,
+        )
+        _check_rate(recording, table, t_unit)
+        _warn_gaps(recording, table)
+        return [recording]
+
+
+def _parse_header(table: CsvTable) -> list[tuple[str, str | None]]:
+    """(name, unit) of every header cell; LayoutError naming the file and the cell for a malformed one."""
+    columns = []
+    for cell in table.header:
+        try:
+            columns.append(parse_column(cell))
+        except ConfigError as e:
+            raise LayoutError(e.message, path=table.path, line=1, field=cell) from None
+    return columns
+
+
+def _check_rate(recording: Recording, table: CsvTable, t_unit: str) -> None:
+    """A measured rate no wearable has means the timestamp unit is wrong: SampleError naming the unit that fits."""
+    rate = recording.native_rate_hz()
+    if not np.isfinite(rate) or MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        return
+    # read in unit u, the same numbers give rate * (seconds per declared unit) / (seconds per u)
+    as_unit = {u: rate * TIME_UNITS[t_unit] / f for u, f in TIME_UNITS.items()}
+    fits = sorted((abs(np.log(r / 50.0)), u) for u, r in as_unit.items() if MIN_RATE_HZ <= r <= MAX_RATE_HZ)
+    hint = f"are the timestamps in [{fits[0][1]}] ({as_unit[fits[0][1]]:.4g} Hz)?" if fits else "no unit fits"
+    raise SampleError(
+        f"samples arrive at {rate:.4g} Hz read as [{t_unit}], outside what a wearable delivers "
+        f"({MIN_RATE_HZ:g}-{MAX_RATE_HZ:g} Hz): {hint}",
+        path=table.path,
+        line=1,
+        field="timestamp",
+    )
+
+
+def _warn_gaps(recording: Recording, table: CsvTable) -> None:
+    """One warning per file with gaps: they are never interpolated, so the user should know where they are."""
+    limit = WindowConfig().max_gap_s
+    gaps = find_gaps(recording.t, recording.valid, limit)
+    if gaps.count and gaps.after is not None:
+        log.warning(
+            "%s, line %d: the timestamp jumps %.4g s after the previous sample; %d gap(s) longer than %g s in this "
+            "file (nothing is interpolated across a gap, windows touching one are dropped)",
+            table.path,
+            table.line(gaps.after),
+            gaps.longest_s,
+            gaps.count,
+            limit,
+        )
