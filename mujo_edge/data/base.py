@@ -69,7 +69,7 @@ class DatasetLoader(ABC):
         """The recordings in one part, in SI units, restricted to `selection` where that saves work."""
 
     def fingerprint_files(self, root: Path) -> list[Path]:
-        """Files whose size and mtime key the window cache (default: every part that is a file)."""
+        """Files whose content keys the window cache (default: every part that is a file)."""
         return [root / p for p in self.parts(root) if (root / p).is_file()]
 
 

@@ -90,7 +90,12 @@ def test_windows_are_cached_and_rebuilt_when_data_changes(tmp_path, shared_data)
     assert not other_config.from_cache and len(other_config.windows) < len(first.windows)
     import os
 
-    os.utime(root / "spar_watch.npz", ns=(1, 1))  # the file changed -> rebuilt
+    os.utime(root / "spar_watch.npz", ns=(1, 1))  # the cache keys on content: a touch alone is no change
+    assert prepare("spar_watch", root, cache_dir=tmp_path / "c").from_cache
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["samples"][0, 0] += 1.0  # the content changed -> rebuilt
+    np.savez(root / "spar_watch.npz", **arrays)
     assert not prepare("spar_watch", root, cache_dir=tmp_path / "c").from_cache
     for entry in (tmp_path / "c" / "windows").glob("*.npz"):
         entry.write_bytes(b"corrupt")
