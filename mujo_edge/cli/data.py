@@ -68,26 +68,40 @@ def inspect(
     min_purity: Annotated[float, typer.Option("--min-purity", help="Share of a window its label must cover.")] = 0.6,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild windows instead of using the cache.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail instead of warning when a sanity check fails (an accelerometer not averaging about 1 g: "
+            "wrong units); re-reads the files, ignoring the cache.",
+        ),
+    ] = False,
 ) -> None:
     """Subjects, classes with window counts, duration, measured rate, channels and units, dropped windows."""
     from mujo_edge.channels import ChannelSelection
     from mujo_edge.config import WindowConfig
     from mujo_edge.data.prepare import prepare
+    from mujo_edge.units import strict_units
 
     selection = ChannelSelection(placements=comma_list(placements), sensors=comma_list(sensors))
     config = WindowConfig(rate_hz=rate, length=length, step=step, max_gap_s=max_gap, min_purity=min_purity)
-    with progress_callback(f"reading {name}") as progress:
-        prepared = prepare(name, root, selection=selection, config=config, cache=not no_cache, progress=progress)
+    # the checks run while files are read, so --strict reads them rather than trusting a cached result
+    with strict_units(strict), progress_callback(f"reading {name}") as progress:
+        cache = not (no_cache or strict)
+        prepared = prepare(name, root, selection=selection, config=config, cache=cache, progress=progress)
     summary = prepared.summary
+    gaps = prepared.windows.gaps
     if as_json:
-        console.print_json(json.dumps(summary.to_dict()))
+        console.print_json(json.dumps({**summary.to_dict(), "gaps": gaps}))
         return
     from mujo_edge.data.registry import get_loader
 
-    _print_summary(summary, config, prepared.from_cache, dict(get_loader(name).spec.class_titles))
+    _print_summary(summary, config, prepared.from_cache, dict(get_loader(name).spec.class_titles), gaps)
 
 
-def _print_summary(summary: DatasetSummary, config: WindowConfig, from_cache: bool, titles: dict[str, str]) -> None:
+def _print_summary(
+    summary: DatasetSummary, config: WindowConfig, from_cache: bool, titles: dict[str, str], gaps: int
+) -> None:
     from rich.table import Table
 
     lo, med, hi = summary.native_rate_hz
@@ -104,6 +118,8 @@ def _print_summary(summary: DatasetSummary, config: WindowConfig, from_cache: bo
         src.add_row("repeated timestamps merged", f"{summary.merged_duplicates:,}")
     if summary.too_short:
         src.add_row("recordings shorter than a window", str(summary.too_short))
+    if gaps:
+        src.add_row("gaps (jumps > --max-gap, never bridged)", f"{gaps:,}")
     console.print(src)
 
     ch = Table(title="channels", title_justify="left")

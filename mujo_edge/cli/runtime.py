@@ -50,11 +50,16 @@ def predict(
     smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 1,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for the engine.")] = 1,
     json_out: Annotated[bool, typer.Option("--json", help="Print predictions and metrics as JSON.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Fail instead of warning when the data fails a sanity check (wrong units)."),
+    ] = False,
 ) -> None:
     """Run a bundle over recorded data: a timeline of predicted activity, and F1 when labels are known."""
     from mujo_edge.bundle import ArtifactStatus
     from mujo_edge.runtime import Recognizer
     from mujo_edge.runtime.offline import load_for_bundle, predict_report
+    from mujo_edge.units import strict_units
 
     recognizer = Recognizer.from_bundle(bundle, engine=engine, artifact=artifact, threads=threads, smoothing=smoothing)
     if recognizer.artifact.status != ArtifactStatus.PASS:
@@ -62,7 +67,8 @@ def predict(
             f"[yellow]warning:[/] artifact {recognizer.artifact.name} is "
             f"{recognizer.artifact.status} (parity {dict(recognizer.artifact.parity)})"
         )
-    recordings = load_for_bundle(data, root, recognizer.manifest, comma_list(subjects))
+    with strict_units(strict):
+        recordings = load_for_bundle(data, root, recognizer.manifest, comma_list(subjects))
     report = predict_report(recognizer, recordings)
     if json_out:
         console.print_json(json.dumps(report.to_dict()))

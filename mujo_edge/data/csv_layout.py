@@ -16,7 +16,9 @@ folder searched recursively for `*.csv`. `mujo-edge live --record` writes exactl
 Checked on reading, each naming the file and line or column: cells are plain decimal numbers (`1_000` is
 refused); the measured rate is one a wearable has (0.5 Hz-10 kHz; else the timestamp unit is wrong and the
 error names the one that fits); no two samples are more than a year apart. A pause longer than the default
-gap limit is allowed (a gap: never interpolated) and warned about with its line.
+gap limit is allowed (a gap: never interpolated) and warned about with its line; an accelerometer that does
+not average about 1 g is warned about with the unit its values are likely in (an error under
+`units.strict_units`, the CLI's `--strict`).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mujo_edge.channels import Channel, ChannelSelection
+from mujo_edge.channels import Channel, ChannelSelection, triaxial_streams
 from mujo_edge.config import WindowConfig
 from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path
 from mujo_edge.data.csvio import CsvTable, read_csv
 from mujo_edge.errors import ConfigError, LayoutError, SampleError
 from mujo_edge.recording import MAX_RATE_HZ, MIN_RATE_HZ, UNLABELLED, Recording, find_gaps
+from mujo_edge.units import check_gravity
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,7 @@ class CsvRecordings(DatasetLoader):
         )
         _check_rate(recording, table, t_unit)
         _warn_gaps(recording, table)
+        _check_units(recording)
         return [recording]
 
 
@@ -176,3 +180,13 @@ def _warn_gaps(recording: Recording, table: CsvTable) -> None:
             gaps.count,
             limit,
         )
+
+
+def _check_units(recording: Recording) -> None:
+    """The gravity check of `units` on every tri-axial accelerometer of the file."""
+    for stream, rows in triaxial_streams(recording.channel_names).items():
+        first = recording.channels[rows[0]]
+        if first.sensor == "acc":
+            check_gravity(
+                recording.x[:, list(rows)], first.source_unit, source=recording.source, stream=f"{stream}_x/y/z"
+            )
