@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mujo_edge.errors import ConfigError
+from mujo_edge.firmware_bridge.errors import ProtocolError
 from mujo_edge.firmware_bridge.samples import STANDARD_GRAVITY, AccBatch
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ class DriftClock:
     Feed it one point per notification, `observe(t_device_of_last_sample, arrival_host_time)`, then map any
     device times with `to_host`. Points are kept as per-`bin_s` minima of the delay over the last `window_s`
     seconds of device time; the fit uses the slope `prior_rate` (1.0: same tick rate) until the points span
-    `min_span_s`. A device time that does not follow the previous point by about the host time that passed
-    (a device restart, a clock reset after reconnecting) re-anchors the fit (`rebase`), keeping the drift.
+    `min_span_s`. A device time that goes back (a device restart, a clock reset after reconnecting) or lands
+    more than `jump_s` ahead of its arrival on the fitted line re-anchors the fit (`rebase`), keeping the drift.
+    A late arrival does not: BLE holding notifications back (retransmissions) is delay, not a clock jump.
     """
 
     def __init__(
@@ -95,7 +97,7 @@ class DriftClock:
         rebased = False
         if self._last is not None:
             dt, dh = t_device - self._last[0], arrival - self._last[1]
-            if dt < -self.bin_s or abs(dh - self.rate * dt) > self.jump_s + 1e-3 * abs(dh):
+            if dt < -self.bin_s or self.ahead(t_device, arrival) > self.jump_s:
                 log.info("device clock jumped (device %+.3f s while host %+.3f s): re-anchoring", dt, dh)
                 self.rebase()
                 rebased = True
@@ -155,6 +157,13 @@ class DriftClock:
             raise ConfigError("the clock has no observation yet", field="clock")
         t = np.asarray(t_device, dtype=np.float64) - self._ref_t
         return self._ref_h + (self._offset + self.rate * t)
+
+    def ahead(self, t_device: float, arrival: float) -> float:
+        """How far (s) a device time maps after its own arrival (> 0: impossible unless the link got faster than
+        ever seen, the device clock jumped, or the time is corrupt); 0 before the first observation."""
+        if self._ref_t is None:
+            return 0.0
+        return float(self.to_host(t_device)) - arrival
 
     def delay(self, t_device: float, arrival: float) -> float:
         """Delay of an arrival above the fitted line (s): the part of the latency jitter adds."""
@@ -277,6 +286,12 @@ class TimingStats:
 class StreamTimer:
     """Per-stream timing: `add(batch, arrival)` -> TimedBatch; `disconnected()` marks a reconnect gap.
 
+    Whatever a decoder lets through, what comes out is usable: host times increase strictly (within a batch too)
+    and samples are finite; a batch that cannot be timed raises ProtocolError and leaves the timer as it was.
+    Loss is counted where the device says it: a sequence jump (its samples from the device times, or exactly
+    when the decoder knows them), a device-time jump, or time spent disconnected. Jitter is not loss: with
+    sequence numbers and no jump, the batch follows the previous one whatever its times say.
+
     Args:
         nominal_rate_hz: the rate the stream was started at (used where the device tells nothing better).
         device_timestamps: map device times with a `DriftClock`; else stamp on arrival.
@@ -285,6 +300,7 @@ class StreamTimer:
             are re-timed at the device rate ending at its (exact) last timestamp and the rest counted as a gap.
         range_g: full-scale range, for the saturation count (None: not counted).
         gap_tolerance: a step between samples above this many nominal periods is a gap.
+        protocol: the protocol's name, for the errors.
     """
 
     def __init__(
@@ -296,6 +312,7 @@ class StreamTimer:
         range_g: float | None = None,
         gap_tolerance: float = 1.5,
         clock: DriftClock | None = None,
+        protocol: str = "",
     ) -> None:
         if not nominal_rate_hz > 0:
             raise ConfigError(f"rate must be > 0, got {nominal_rate_hz}", field="rate_hz")
@@ -303,6 +320,7 @@ class StreamTimer:
         self.device_timestamps = device_timestamps
         self.retime_stretched = retime_stretched
         self.gap_tolerance = gap_tolerance
+        self.protocol = protocol
         self.saturation = None if range_g is None else 0.98 * range_g * STANDARD_GRAVITY
         self.clock = clock or DriftClock()
         self.stamper = ArrivalStamper(nominal_rate_hz)
@@ -312,6 +330,7 @@ class StreamTimer:
         self._last_t_device: float | None = None
         self._last_len = 0
         self._after_disconnect = False
+        self._refused_offset: float | None = None  # arrival - device time of the last batch refused as "ahead"
         self.samples = self.batches = self.gaps = self.missing = self.saturated = 0
 
     def disconnected(self) -> None:
@@ -319,40 +338,21 @@ class StreamTimer:
         self._after_disconnect = True
 
     def add(self, batch: AccBatch, arrival: float) -> TimedBatch:
-        """Time one decoded batch that arrived at host time `arrival` (s)."""
+        """Time one decoded batch that arrived at host time `arrival` (s); ProtocolError if it cannot be."""
         n = len(batch)
         if n == 0:
             return TimedBatch(np.zeros(0), None if batch.t_device is None else np.zeros(0), np.zeros((0, 3)))
+        self._check_finite(batch)
         rate = batch.device_rate_hz or self.nominal_rate_hz
-        after_disconnect, self._after_disconnect = self._after_disconnect, False
-        gap_s, missing = 0.0, 0
         if self.device_timestamps and batch.t_device is not None:
-            t_dev = np.asarray(batch.t_device, dtype=np.float64)
-            if self.retime_stretched and n > 1 and (t_dev[-1] - t_dev[0]) / (n - 1) > self.gap_tolerance / rate:
-                t_dev = t_dev[-1] - np.arange(n - 1, -1, -1, dtype=np.float64) / rate
-            rebased = self.clock.observe(float(t_dev[-1]), arrival)
-            t = self.clock.to_host(t_dev)
-            if self._last_t_device is not None and not rebased:
-                step = float(t_dev[0] - self._last_t_device)
-                if step > self.gap_tolerance / rate:
-                    missing = max(0, round(step * rate) - 1)
-                    gap_s = step - 1.0 / rate
-            elif self._last_t is not None:  # the device clock restarted: only host time tells the gap
-                gap_s, missing = self._host_gap(float(t[0]), rate)
-            self._delays.append(self.clock.delay(float(t_dev[-1]), arrival))
+            t, t_dev, gap_s, missing = self._device_timed(batch, arrival, rate)
         else:
-            t_dev = None
-            if after_disconnect:
-                self.stamper.reset()
-            t = self.stamper.stamp(n, arrival)
-            if after_disconnect and self._last_t is not None:
-                gap_s, missing = self._host_gap(float(t[0]), rate)
-        if missing == 0 and batch.lost_before > 0:
+            t, t_dev, gap_s, missing = self._arrival_timed(batch, arrival, rate)
+        self._after_disconnect = False
+        if missing == 0 and batch.lost_before > 0 and t_dev is None:
             missing = batch.lost_before * max(self._last_len, n)
             gap_s = missing / rate
-        if self._last_t is not None:
-            floor = self._last_t + MIN_STEP_S * np.arange(1, n + 1)
-            t = np.maximum(t, floor)
+        t = self._strictly_after(t, self._last_t)
         if missing or gap_s > 0:
             self.gaps += 1
             self.missing += missing
@@ -366,6 +366,93 @@ class StreamTimer:
         if self.saturation is not None:
             self.saturated += int(np.sum(np.abs(batch.xyz).max(axis=1) >= self.saturation))
         return TimedBatch(t, t_dev, batch.xyz, gap_before_s=max(gap_s, 0.0), missing_samples=missing)
+
+    def _device_timed(self, batch: AccBatch, arrival: float, rate: float) -> tuple[np.ndarray, np.ndarray, float, int]:
+        """Host times of a device-timestamped batch, the gap before it and its missing samples."""
+        n = len(batch)
+        t_dev = np.asarray(batch.t_device, dtype=np.float64)
+        if self.retime_stretched and n > 1 and (t_dev[-1] - t_dev[0]) / (n - 1) > self.gap_tolerance / rate:
+            t_dev = t_dev[-1] - np.arange(n - 1, -1, -1, dtype=np.float64) / rate
+        jumped = batch.new_stream or self._jumped_ahead(batch, float(t_dev[-1]), arrival)
+        if jumped:
+            self.clock.rebase()
+        rebased = self.clock.observe(float(t_dev[-1]), arrival) or jumped
+        t = self.clock.to_host(t_dev)
+        gap_s, missing = 0.0, 0
+        if rebased:
+            if self._last_t is not None:  # the device clock restarted or jumped: host time tells the gap ...
+                gap_s, missing = self._host_gap(float(t[0]), rate)
+                if batch.lost_samples is not None and abs(batch.lost_samples - missing) <= max(rate, 0.1 * missing):
+                    missing = batch.lost_samples  # ... roughly; the decoder's count by sequence number, exactly
+                    gap_s = missing / rate
+        elif batch.lost_samples is not None and not self._after_disconnect:
+            missing = batch.lost_samples  # the decoder knows exactly
+            gap_s = missing / rate
+        elif batch.seq is not None and batch.lost_before == 0 and not self._after_disconnect:
+            pass  # numbered packets with no jump: nothing was lost, whatever the (jittery) times say
+        elif self._last_t_device is not None:
+            step = float(t_dev[0] - self._last_t_device)
+            if step > self.gap_tolerance / rate:
+                missing = max(0, round(step * rate) - 1)
+                gap_s = step - 1.0 / rate
+        self._delays.append(self.clock.delay(float(t_dev[-1]), arrival))
+        return t, t_dev, gap_s, missing
+
+    def _jumped_ahead(self, batch: AccBatch, t_last: float, arrival: float) -> bool:
+        """Whether the device clock jumped ahead (re-anchor on this batch), raising ProtocolError when the batch's
+        device time lies further after its own arrival than jitter allows and nothing confirms a real jump.
+
+        A sample cannot arrive before it was taken: a time far ahead is corrupt (a flipped timestamp bit, or a
+        sequence and time that jumped together), and counting it as a gap would invent loss. A real jump (a
+        device clock set forward) is confirmed by the next batch landing at the same offset, or by a reconnect.
+        """
+        tolerance = self.clock.jump_s if self.clock.fitted else 10 * self.clock.jump_s  # few points: loose fit
+        ahead = self.clock.ahead(t_last, arrival)
+        if ahead <= tolerance:
+            self._refused_offset = None
+            return False
+        offset = arrival - t_last
+        if self._after_disconnect or (
+            self._refused_offset is not None and abs(offset - self._refused_offset) < 0.25 * self.clock.jump_s
+        ):
+            self._refused_offset = None
+            return True
+        self._refused_offset = offset
+        raise ProtocolError(
+            f"device time {t_last:.6f} s is {ahead:.3f} s ahead of its arrival: a corrupt time, not a gap",
+            protocol=self.protocol,
+            field="t_device",
+            packet=batch.raw or b"",
+        )
+
+    def _arrival_timed(self, batch: AccBatch, arrival: float, rate: float) -> tuple[np.ndarray, None, float, int]:
+        """Host times of a batch without device times (stamped on arrival) and the reconnect gap before it."""
+        if self._after_disconnect:
+            self.stamper.reset()
+        t = self.stamper.stamp(len(batch), arrival)
+        gap_s, missing = 0.0, 0
+        if self._after_disconnect and self._last_t is not None:
+            gap_s, missing = self._host_gap(float(t[0]), rate)
+        return t, None, gap_s, missing
+
+    def _check_finite(self, batch: AccBatch) -> None:
+        bad = None
+        if batch.t_device is not None and not np.isfinite(batch.t_device).all():
+            bad = "device time"
+        elif not np.isfinite(batch.xyz).all():
+            bad = "sample value"
+        if bad is not None:
+            raise ProtocolError(f"non-finite {bad}", protocol=self.protocol, field="samples", packet=batch.raw or b"")
+
+    @staticmethod
+    def _strictly_after(t: np.ndarray, last: float | None) -> np.ndarray:
+        """`t` moved up just enough that every time exceeds the one before it (and `last`) by >= MIN_STEP_S:
+        a refit moving the line back, or a device giving several samples one time, never repeats a time."""
+        start = -np.inf if last is None else last
+        if t[0] >= start + MIN_STEP_S and np.all(np.diff(t) >= MIN_STEP_S):
+            return t  # the usual case, untouched to the last bit (a recording replays these very floats)
+        steps = MIN_STEP_S * np.arange(1, len(t) + 1)
+        return np.maximum.accumulate(np.concatenate([[start], t - steps]))[1:] + steps
 
     def _host_gap(self, t_first: float, rate: float) -> tuple[float, int]:
         gap = t_first - (self._last_t or t_first) - 1.0 / rate

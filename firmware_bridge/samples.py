@@ -39,6 +39,11 @@ class AccBatch:
     seq: the device's packet sequence number (of the first packet in the batch) when the protocol has one.
     lost_before: packets the decoder knows were lost between the previous batch and this one (from a sequence
         jump); 0 when none were or when the protocol cannot tell.
+    lost_samples: the samples in those packets when the protocol tells exactly (Bangle.js lines all hold the same
+        count), else None (the client counts them from device times).
+    new_stream: the decoder re-anchored on this batch: its device times and sequence number do not continue the
+        previous batch's (the device restarted or reset its clock, or the previous packet was corrupt), so only
+        host time can tell the gap before it.
     device_rate_hz: the nominal sample rate the device was configured for (not measured), or None.
     raw: the payload the batch was decoded from, kept for logging and replay.
     """
@@ -49,6 +54,8 @@ class AccBatch:
     lost_before: int = 0
     device_rate_hz: float | None = None
     raw: bytes | None = None
+    lost_samples: int | None = None
+    new_stream: bool = False
 
     def __post_init__(self) -> None:
         xyz = np.asarray(self.xyz, dtype=np.float64)
@@ -64,6 +71,8 @@ class AccBatch:
             object.__setattr__(self, "t_device", t)
         if self.lost_before < 0:
             raise SampleError(f"lost_before must be >= 0, got {self.lost_before}", field="lost_before")
+        if self.lost_samples is not None and self.lost_samples < 0:
+            raise SampleError(f"lost_samples must be >= 0, got {self.lost_samples}", field="lost_samples")
 
     def __len__(self) -> int:
         return int(self.xyz.shape[0])

@@ -103,6 +103,7 @@ class WatchClient:
             device_timestamps=self.protocol.has_device_timestamps,
             retime_stretched=self.protocol.has_device_timestamps and not self.protocol.has_sequence_numbers,
             range_g=self.settings.range_g,
+            protocol=self.protocol.name,
         )
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_batches)
         self._client: Any = None  # the BleakClient of the current connection
@@ -115,6 +116,7 @@ class WatchClient:
         self._streaming = False
         self.error: BaseException | None = None
         self.notifications = self.reconnects = self.decode_errors = self.callback_errors = self.dropped = 0
+        self.internal_errors = 0  # decode_errors that were not ProtocolError: bugs, logged with a traceback
         self.last_error: str | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------------------
@@ -237,7 +239,7 @@ class WatchClient:
         self.decoder.reset()
         self._control = control_handler(self.protocol.name, self.decoder)
         # subscribe BEFORE starting: Polar drops the first frames otherwise
-        await client.start_notify(self.protocol.data_uuid, self._on_data)
+        await client.start_notify(self.protocol.data_uuid, lambda _sender, data: self.receive(bytes(data)))
         if self._control is not None and self.protocol.control_uuid is not None:
             char = client.services.get_characteristic(self.protocol.control_uuid)
             if char is not None and {"notify", "indicate"} & set(char.properties):
@@ -308,12 +310,23 @@ class WatchClient:
             if self._control.error:
                 self.last_error = self._control.error
 
-    def _on_data(self, _sender: Any, data: bytearray) -> None:
+    def receive(self, data: bytes) -> None:
+        """Handle one notification of the data characteristic as arriving now: decode, time, deliver.
+
+        What the BLE callback calls; a replay or a fuzzer feeds notifications here directly (set `device`
+        first). A packet that cannot be decoded or timed is a bad packet: counted in `decode_errors` and
+        skipped; nothing a packet holds ends the stream.
+        """
         arrival = self.now()
         self.notifications += 1
+        before = self.decoder.snapshot()
         try:
-            batch = self.decoder.decode(bytes(data))
-            timed = self.timer.add(batch, arrival)
+            batch = self.decoder.decode(data)
+            try:
+                timed = self.timer.add(batch, arrival)
+            except ProtocolError:
+                self.decoder.restore(before)  # the clock refused it: judge the next packet against the last good one
+                raise
         except ProtocolError as e:
             self.decode_errors += 1
             self.last_error = str(e)
@@ -321,6 +334,7 @@ class WatchClient:
             return
         except Exception as e:  # a bug must not take the stream down: count it, keep going
             self.decode_errors += 1
+            self.internal_errors += 1
             self.last_error = f"{type(e).__name__}: {e}"
             log.exception("%s: cannot decode a notification", self.device)
             return
@@ -355,6 +369,21 @@ class WatchClient:
                     raise self.error
                 return
             yield item  # type: ignore[misc]
+
+    def drain(self) -> list[DeviceSamples]:
+        """The batches received but not yet taken from `samples()`, without waiting (the end of the stream, if
+        queued, stays for `samples()`): what a consumer that stops takes so it leaves nothing counted behind."""
+        out: list[DeviceSamples] = []
+        ended = False
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is _END:
+                ended = True
+            else:
+                out.append(item)  # type: ignore[arg-type]
+        if ended:
+            self._queue.put_nowait(_END)
+        return out
 
     @property
     def stats(self) -> ClientStats:

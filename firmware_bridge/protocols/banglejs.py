@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import logging
 import struct
 from importlib import resources
@@ -35,6 +36,7 @@ from mujo_edge.firmware_bridge.protocols.base import (
     as_samples,
     max_payload,
 )
+from mujo_edge.firmware_bridge.protocols.continuity import Continuity, Discontinuity, Mark
 from mujo_edge.firmware_bridge.samples import AccBatch, counts_to_si, si_to_counts
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,9 @@ DEFAULT_BATCH = 10
 MAX_LINE = 1024  # bytes; the longest valid line (255 samples) is 3 + 2064 base64 chars, our app sends 101
 APP_RESOURCE = "watch_apps/banglejs_stream.js"
 RESET_PAUSE_S = 1.0
+# The app stamps each sample with getTime() in its 'accel' handler, which runs late when Espruino is busy
+# (BLE, garbage collection): how much later than nominal a sample time may be.
+HANDLER_JITTER_S = 0.1
 
 
 class LineReassembler:
@@ -99,58 +104,94 @@ class LineReassembler:
 class BangleDecoder(Decoder):
     """Nordic UART notifications -> AccBatch of the `MJ:` lines they complete (possibly empty).
 
-    seq is that of the first line completed; lost_before counts lines missing before and between them.
-    A malformed `MJ:` line raises ProtocolError; other complete lines in the same notification are dropped.
+    seq is that of the first line completed; lost_before counts lines missing before and between them, and
+    lost_samples their samples (our app prints every line with the same count). A malformed `MJ:` line, one
+    whose span cannot hold its samples at its rate, a rate other than `rate_hz` (the one the app was started
+    with; None: any) or a line whose sequence number and times disagree (see `continuity`) raises ProtocolError;
+    other complete lines in the same notification are dropped with it (and counted lost by the next line).
     """
 
     protocol = PROTOCOL
 
-    def __init__(self, max_line: int = MAX_LINE) -> None:
+    def __init__(self, max_line: int = MAX_LINE, rate_hz: float | None = None) -> None:
         self.lines = LineReassembler(max_line)
+        self.rate_hz = rate_hz
         self.console_lines = 0
+        # the app prints every line with `batch` samples: a lost line held as many
+        self.continuity = Continuity(modulus=0x10000, jitter_s=HANDLER_JITTER_S, fixed_count=True)
         self.reset()
 
     def reset(self) -> None:
         self.lines.reset()
-        self.last_seq: int | None = None
-        self._last_t0: int | None = None
+        self.continuity.reset()
+
+    @property
+    def last_seq(self) -> int | None:
+        anchor = self.continuity.anchor
+        return None if anchor is None else anchor.seq
+
+    def snapshot(self) -> object:
+        return (self.continuity.anchor, self.continuity.candidate)
+
+    def restore(self, state: object) -> None:
+        self.continuity.anchor, self.continuity.candidate = state  # type: ignore[misc]
 
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
-        last_seq, last_t0 = self.last_seq, self._last_t0
-        times: list[np.ndarray] = []
-        counts: list[np.ndarray] = []
-        first_seq, lost, rate = None, 0, None
-        for line in self.lines.feed(packet):
-            if not line.startswith(TAG):
-                self.console_lines += 1
-                log.debug("Bangle.js console: %r", line[:80])
-                continue
-            t, c, seq, rate = self._parse(line)
-            t0 = round(t[0] * 1000)
-            if last_t0 is not None and t0 < last_t0 and seq == 0 and not counts:
-                # the app restarted (mujoStart after reconnecting resets its sequence and clock) while lines of
-                # the old session were still arriving: this line begins the new stream, nothing was lost
-                log.debug("Bangle.js: stream restarted at seq 0 (%d ms after %d ms)", t0, last_t0)
-                last_seq, last_t0 = None, None
-            if last_seq is not None:
-                if seq == last_seq:
-                    raise self._error(f"sequence number {seq} repeats the previous line's", "seq", line)
-                lost += (seq - last_seq - 1) % 0x10000
-            if last_t0 is not None and t0 < last_t0:
-                self.last_seq, self._last_t0 = None, None  # re-anchor: the next line starts a new stream
-                raise self._error(f"batch time {t0} ms is before the previous batch's {last_t0} ms", "t0_ms", line)
-            first_seq = seq if first_seq is None else first_seq
-            last_seq, last_t0 = seq, t0
-            times.append(t)
-            counts.append(c)
-        self.last_seq, self._last_t0 = last_seq, last_t0
-        if not counts:
+        saved = self.snapshot()
+        lines: list[_Line] = []
+        try:
+            for raw in self.lines.feed(packet):
+                if not raw.startswith(TAG):
+                    self.console_lines += 1
+                    log.debug("Bangle.js console: %r", raw[:80])
+                    continue
+                lines.append(self._follow(self._parse(raw), raw, first=not lines))
+        except ProtocolError:
+            candidate = self.continuity.candidate
+            self.restore(saved)
+            self.continuity.candidate = candidate  # the rejected line, should the stream restart there
+            raise
+        if not lines:
             return AccBatch.empty(timestamps=True, raw=packet)
-        xyz = counts_to_si(AXIS_SIGN * np.concatenate(counts), G_PER_COUNT)
-        return AccBatch(np.concatenate(times), xyz, seq=first_seq, lost_before=lost, device_rate_hz=rate, raw=packet)
+        xyz = counts_to_si(AXIS_SIGN * np.concatenate([x.counts for x in lines]), G_PER_COUNT)
+        lost = [x.lost_samples for x in lines]
+        return AccBatch(
+            np.concatenate([x.t for x in lines]),
+            xyz,
+            seq=lines[0].mark.seq,
+            lost_before=sum(x.lost for x in lines),
+            lost_samples=None if None in lost else sum(n for n in lost if n is not None),
+            device_rate_hz=lines[-1].mark.rate_hz,
+            raw=packet,
+            new_stream=lines[0].new_stream,
+        )
 
-    def _parse(self, line: bytes) -> tuple[np.ndarray, np.ndarray, int, float]:
+    def _follow(self, line: _Line, raw: bytes, *, first: bool) -> _Line:
+        """Judge a parsed line against the stream and accept it (ProtocolError if it does not follow).
+
+        Lines lost are counted by sequence number and carried exactly as samples (every line holds the same
+        count), except after the app restarted, where only host time can tell."""
+        anchor, mark = self.continuity.anchor, line.mark
+        restarted = anchor is not None and mark.seq == 0 and mark.first_s < anchor.first_s and first
+        if restarted:
+            # the app restarted (mujoStart after reconnecting resets its sequence and clock) while lines of the
+            # old session were still arriving: this line begins the new stream, nothing was lost
+            log.debug("Bangle.js: stream restarted at seq 0 (%.3f s after %.3f s)", mark.first_s, anchor.first_s)
+            lost, new_stream = 0, True
+        else:
+            try:
+                lost, new_stream = self.continuity.judge(mark)
+            except Discontinuity as e:
+                raise self._error(e.reason, e.field, raw) from None
+            if new_stream and not first:  # a restart inside a notification: start over at the next one
+                self.continuity.candidate = mark
+                raise self._error("the stream restarts in the middle of a notification", "seq", raw)
+        exact = None if restarted or anchor is None or anchor.count != mark.count else lost * mark.count
+        self.continuity.accept(mark)
+        return dataclasses.replace(line, lost=lost, lost_samples=exact, new_stream=new_stream)
+
+    def _parse(self, line: bytes) -> _Line:
         try:
             data = base64.b64decode(line[len(TAG) :], validate=True)
         except (binascii.Error, ValueError):
@@ -162,13 +203,41 @@ class BangleDecoder(Decoder):
             raise self._error(f"unknown version {version}", "version", line)
         if count == 0 or len(data) != HEADER.size + SAMPLE_BYTES * count:
             raise self._error(f"header declares {count} samples, packet has {len(data)} bytes", "count", line)
-        if rate_dhz == 0 or (count == 1 and span_ms != 0):
-            raise self._error(
-                f"rate {rate_dhz / 10} Hz / span {span_ms} ms impossible for {count} samples", "rate", line
-            )
+        rate = rate_dhz / 10.0
+        if rate_dhz == 0:
+            raise self._error("rate 0 Hz", "rate", line)
+        if self.rate_hz is not None and rate != self.rate_hz:
+            raise self._error(f"rate {rate:g} Hz, but the app was started at {self.rate_hz:g} Hz", "rate", line)
+        self._check_span(span_ms, count, rate, line)
         c = np.frombuffer(data, dtype="<i2", offset=HEADER.size).reshape(-1, 3).astype(np.int64)
         frac = np.arange(count, dtype=np.float64) / max(count - 1, 1)
-        return (t0_ms + span_ms * frac) / 1000.0, c, seq, rate_dhz / 10.0
+        t = (t0_ms + span_ms * frac) / 1000.0
+        return _Line(t, c, Mark(seq, float(t[0]), float(t[-1]), rate, count))
+
+    def _check_span(self, span_ms: int, count: int, rate: float, line: bytes) -> None:
+        """The first-to-last sample time must fit `count` samples at `rate` (within the app's jitter): a span of
+        0 ms for 4 samples would give them one timestamp, which no resampler can use."""
+        nominal = (count - 1) / rate
+        if count == 1 and span_ms != 0:
+            raise self._error(f"span {span_ms} ms impossible for 1 sample", "span", line)
+        if count > 1 and not 0.5 * nominal <= span_ms / 1000.0 <= 2 * nominal + HANDLER_JITTER_S:
+            raise self._error(
+                f"span {span_ms} ms cannot hold {count} samples at {rate:g} Hz (about {1000 * nominal:.0f} ms)",
+                "span",
+                line,
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Line:
+    """One parsed `MJ:` line: device times [n] s, raw counts [n, 3], its place in the stream, and the verdict."""
+
+    t: np.ndarray
+    counts: np.ndarray
+    mark: Mark
+    lost: int = 0
+    lost_samples: int | None = None
+    new_stream: bool = False
 
 
 class BangleEncoder(Encoder):
@@ -269,7 +338,7 @@ PROTOCOLS.register(
         ranges_g=(4,),
         has_device_timestamps=True,
         has_sequence_numbers=True,
-        decoder=lambda s: BangleDecoder(),
+        decoder=lambda s: BangleDecoder(rate_hz=s.rate_hz),
         encoder=lambda s: BangleEncoder(s.rate_hz),
         start_writes=_start_writes,
         stop_writes=lambda: _writes(STOP_COMMAND, DEFAULT_MTU, note="stop streaming"),

@@ -60,11 +60,15 @@ class Decoder(ABC):
 
     Stateful where the protocol needs it (previous frame timestamp, last sequence number, a partial line);
     create one per stream and call `reset()` after a reconnect. `decode` raises `ProtocolError` for every
-    malformed payload and nothing else; after an error the decoder's state is as it was before the call
-    (the Bangle.js line buffer drops the bad line), so decoding can continue. One exception: a device time
-    that goes backwards (a device restart, or an earlier corrupt packet accepted with a far-future time) raises
-    once and re-anchors the stream, so the next packet is decoded as the first of a new stream instead of every
-    later packet being rejected.
+    malformed payload and nothing else; after an error the decoder's stream state is as it was before the call
+    (the Bangle.js line buffer drops the bad line), so decoding can continue. A packet that does not follow the
+    stream (a time going backwards, a sequence jump its times contradict) is remembered as a candidate: when the
+    next packet follows it, the stream re-anchors there (`AccBatch.new_stream`, e.g. a device restart) instead
+    of every later packet being rejected.
+
+    `snapshot()`/`restore()` take the stream state back to before a `decode`: the client does so when the clock
+    refuses a batch the decoder accepted (a device time far ahead of its arrival), so the next packet is judged
+    against the last good one.
     """
 
     protocol: str = ""
@@ -75,6 +79,13 @@ class Decoder(ABC):
 
     def reset(self) -> None:  # noqa: B027 - optional: stateless decoders have nothing to forget
         """Forget per-stream state (sequence numbers, timestamps, partial lines)."""
+
+    def snapshot(self) -> object:
+        """The stream state `restore` puts back (None for stateless decoders)."""
+        return None
+
+    def restore(self, state: object) -> None:  # noqa: B027 - optional, like reset
+        """Put back a `snapshot()`: the batch decoded since never happened (bytes consumed stay consumed)."""
 
     def _error(self, reason: str, field: str, packet: bytes) -> ProtocolError:
         return ProtocolError(reason, protocol=self.protocol, field=field, packet=packet)

@@ -27,6 +27,7 @@ from mujo_edge.firmware_bridge.protocols.base import (
     as_samples,
     max_payload,
 )
+from mujo_edge.firmware_bridge.protocols.continuity import Continuity, Discontinuity, Mark
 from mujo_edge.firmware_bridge.samples import AccBatch, counts_to_si, si_to_counts
 
 PROTOCOL = "mujo"
@@ -50,6 +51,7 @@ SAMPLE_BYTES = 6
 RATE_CODES: dict[int, float] = {0: 12.5, 1: 25.0, 2: 50.0, 3: 100.0, 4: 200.0}
 RANGE_CODES: dict[int, int] = {0: 2, 1: 4, 2: 8, 3: 16}
 _WRAP = 1 << 32
+GRID_TOLERANCE_S = 0.001
 
 
 def _code(table: dict, value: object, field: str) -> int:
@@ -129,22 +131,53 @@ class MujoStatus:
 class MujoDecoder(Decoder):
     """Data packets -> AccBatch with device times (s since the device's clock started) and seq.
 
-    A sequence jump is reported as `lost_before` (packets missing); a repeated seq, a count that does not match
-    the length, or a first-sample time that does not move forward raise ProtocolError.
+    A sequence jump is reported as `lost_before` (packets missing) when the device times agree with it; a packet
+    whose sequence number and time disagree (see `continuity`), a repeated seq, a count that does not match the
+    length or an unknown version, rate or range raise ProtocolError.
     """
 
     protocol = PROTOCOL
 
     def __init__(self) -> None:
+        # the profile's sample times are exact (t0 + k / rate, in whole microseconds): 1 ms off the grid is corrupt
+        self.continuity = Continuity(modulus=0x10000, grid_s=GRID_TOLERANCE_S)
         self.reset()
 
     def reset(self) -> None:
-        self.last_seq: int | None = None
-        self._last_t0: int | None = None
-        self._wraps = 0
+        self.continuity.reset()
+        self._raw_t0: int | None = None  # the anchor's t0_us as sent (u32), to unwrap the next one against
+        self._abs_t0 = 0  # ... and unwrapped (us)
+
+    @property
+    def last_seq(self) -> int | None:
+        anchor = self.continuity.anchor
+        return None if anchor is None else anchor.seq
+
+    def snapshot(self) -> object:
+        return (self.continuity.anchor, self.continuity.candidate, self._raw_t0, self._abs_t0)
+
+    def restore(self, state: object) -> None:
+        self.continuity.anchor, self.continuity.candidate, self._raw_t0, self._abs_t0 = state  # type: ignore[misc]
 
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
+        count, seq, t0, rate, range_g = self._header(packet)
+        # unwrap against the anchor: the signed distance mod 2^32 (the profile allows steps below 2^31 us)
+        abs_t0 = t0 if self._raw_t0 is None else self._abs_t0 + ((t0 - self._raw_t0 + _WRAP // 2) % _WRAP - _WRAP // 2)
+        t = abs_t0 / 1e6 + np.arange(count, dtype=np.float64) / rate
+        mark = Mark(seq, float(t[0]), float(t[-1]), rate, count)
+        try:
+            lost, new_stream = self.continuity.judge(mark)
+        except Discontinuity as e:
+            raise self._error(e.reason, e.field, packet) from None
+        self.continuity.accept(mark)
+        self._raw_t0, self._abs_t0 = t0, abs_t0
+        counts = np.frombuffer(packet, dtype="<i2", offset=HEADER.size).reshape(-1, 3)
+        xyz = counts_to_si(counts, range_g / 32768)
+        return AccBatch(t, xyz, seq=seq, lost_before=lost, device_rate_hz=rate, raw=packet, new_stream=new_stream)
+
+    def _header(self, packet: bytes) -> tuple[int, int, int, float, int]:
+        """(count, seq, t0_us, rate Hz, range g) of a well-formed packet, else ProtocolError."""
         if len(packet) < HEADER.size:
             raise self._error(
                 f"packet of {len(packet)} bytes is shorter than the {HEADER.size}-byte header", "length", packet
@@ -158,24 +191,7 @@ class MujoDecoder(Decoder):
             )
         if rate_code not in RATE_CODES or range_code not in RANGE_CODES:
             raise self._error(f"unknown rate code {rate_code} or range code {range_code}", "rate_range", packet)
-        lost = 0
-        if self.last_seq is not None:
-            if seq == self.last_seq:
-                raise self._error(f"sequence number {seq} repeats the previous packet's", "seq", packet)
-            lost = (seq - self.last_seq - 1) % 0x10000
-        wraps = self._wraps
-        if self._last_t0 is not None:
-            step = (t0 - self._last_t0) % _WRAP
-            if step == 0 or step >= _WRAP // 2:
-                self.reset()  # re-anchor: the next packet starts a new stream
-                raise self._error(f"first-sample time {t0} us does not follow {self._last_t0} us", "t0_us", packet)
-            wraps += t0 < self._last_t0
-        rate = RATE_CODES[rate_code]
-        counts = np.frombuffer(packet, dtype="<i2", offset=HEADER.size).reshape(-1, 3)
-        t = (wraps * _WRAP + t0) / 1e6 + np.arange(count, dtype=np.float64) / rate
-        self.last_seq, self._last_t0, self._wraps = seq, t0, wraps
-        xyz = counts_to_si(counts, RANGE_CODES[range_code] / 32768)
-        return AccBatch(t, xyz, seq=seq, lost_before=lost, device_rate_hz=rate, raw=packet)
+        return count, seq, t0, RATE_CODES[rate_code], RANGE_CODES[range_code]
 
 
 class MujoEncoder(Encoder):

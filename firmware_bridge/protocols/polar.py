@@ -137,6 +137,12 @@ class PolarAccDecoder(Decoder):
     def reset(self) -> None:
         self.last_timestamp_ns = None
 
+    def snapshot(self) -> object:
+        return self.last_timestamp_ns
+
+    def restore(self, state: object) -> None:
+        self.last_timestamp_ns = state  # type: ignore[assignment]
+
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
         if len(packet) <= HEADER:
