@@ -2,8 +2,10 @@
 
 The library core is `run_live(client, recognizer, ...)` (no terminal needed) and `replay_recording`; the
 commands add a rich view. A live run feeds `Recognizer.stream()` with the host timestamps the client assigns;
-`--record` writes exactly those timestamps and samples (bring-your-own CSV layout, flushed batch by batch), so
-`replay` of the file pushes the same numbers through the same streaming code and predicts the same windows.
+`--record` writes exactly those timestamps and samples (bring-your-own CSV layout; flushed batch by batch, so a
+killed process loses nothing it wrote, and synced to disk every second, so a crashed machine loses at most that
+second), so `replay` of the file pushes the same numbers through the same streaming code and predicts the same
+windows.
 Torch-free: imports the runtime and the bridge only, both inside the functions.
 """
 
@@ -96,7 +98,7 @@ class LiveView:
         t.add_row(
             "latency",
             f"{_fmt(None if self.latency is None else 1e3 * self.latency, '.0f', ' ms')} "
-            f"window end -> prediction ({self.count} predictions)",
+            f"window's last sample -> prediction ({self.count} predictions)",
         )
         for w in stream_warnings(
             s.measured_rate_hz, self.recognizer.manifest.window.rate_hz, s.loss_fraction, s.saturated_samples
@@ -238,7 +240,10 @@ def live(
         str | None, typer.Option("--link", help="Emulator radio: tcp:HOST:PORT or an in-process link name.")
     ] = None,
     record: Annotated[
-        Path | None, typer.Option("--record", help="Save the raw stream as CSV (replay it with `replay`).")
+        Path | None,
+        typer.Option(
+            "--record", help="Save the raw stream as CSV, synced to disk every second (replay it with `replay`)."
+        ),
     ] = None,
     duration: Annotated[
         float | None, typer.Option("--duration", min=0.1, help="Seconds to run (default: until Ctrl-C).")

@@ -2,14 +2,18 @@
 into `Recognizer.stream()`; `replay_recording` runs a recorded stream through the same streaming code.
 
 A live run pushes the host timestamps the client assigns; `record=` writes exactly those timestamps and samples
-(bring-your-own CSV layout, flushed batch by batch), so replaying the file pushes the same numbers through the
-same code and predicts the same windows. The client is duck-typed (`samples()`, `now()`, `stats`, `protocol`):
-this module imports neither the BLE stack nor torch.
+(bring-your-own CSV layout, flushed batch by batch and synced to disk every second), so replaying the file
+pushes the same numbers through the same code and predicts the same windows. The client is duck-typed
+(`samples()`, `now()`, `stats`, `protocol`, optionally `drain()`): this module imports neither the BLE stack
+nor torch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +21,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from mujo_edge.errors import ConfigError
+from mujo_edge.errors import ConfigError, MujoEdgeError, SampleError
 
 if TYPE_CHECKING:
     from mujo_edge.firmware_bridge.client import DeviceSamples, WatchClient
     from mujo_edge.recording import Recording
     from mujo_edge.runtime import Prediction, Recognizer
 
+log = logging.getLogger(__name__)
 
 # --- -------------------------------------------------------------------------------------------
 
@@ -31,7 +36,10 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LiveSummary:
     """What a live run (or a replay) did. latencies_s: per prediction, host time of the prediction minus the
-    window's end (live), or the engine's inference time per window (replay)."""
+    host time of the window's last sample (live: never negative, the window cannot be predicted before its data
+    exists), or the engine's inference time per window (replay). decode_errors: bad packets, the ones the decoder
+    or clock refused plus the batches the pipeline could not use (`extra["pipeline_rejected"]`); the samples of
+    the latter count as missing."""
 
     device: str
     duration_s: float
@@ -98,21 +106,34 @@ def stream_channels(recognizer: Recognizer) -> tuple[str, str, str]:
 
 
 class CsvRecorder:
-    """Writes a stream in the bring-your-own CSV layout (`timestamp[s]` host time, acceleration in m/s^2),
-    flushing after every batch so a crash loses nothing already received.
+    """Writes a stream in the bring-your-own CSV layout (`timestamp[s]` host time, acceleration in m/s^2).
+
+    Durable: every batch is flushed to the operating system as it is written (a killed process loses nothing
+    written), and synced to disk (`os.fsync`) at most every `sync_every_s` seconds and on close, so a power cut
+    or crash of the machine loses at most that interval. Each batch is one write of whole lines.
 
     Device timestamps, when the protocol has them, go to `<file>.device_times.tsv` beside it (host and device
     time per sample): the CSV layout allows no extra columns, and `predict`/`replay` need only the host times.
     Values are written with `repr`, so reading the file back gives the very floats that were streamed.
+    `clock` (monotonic seconds) is replaceable for tests.
     """
 
-    def __init__(self, path: Path, channels: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        channels: Sequence[str],
+        *,
+        sync_every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.sync_every_s = sync_every_s
+        self._clock = clock
         self._fh: IO[str] = self.path.open("w", encoding="utf-8", newline="")
-        self._fh.write(",".join(["timestamp[s]", *(f"{c}[m/s^2]" for c in channels)]) + "\n")
-        self._fh.flush()
         self._dev: IO[str] | None = None
+        self._fh.write(",".join(["timestamp[s]", *(f"{c}[m/s^2]" for c in channels)]) + "\n")
+        self._sync()
         self.rows = 0
 
     @property
@@ -131,11 +152,21 @@ class CsvRecorder:
             self._dev.write("".join(f"{float(a)!r}\t{float(b)!r}\n" for a, b in zip(t, t_device)))
             self._dev.flush()
         self.rows += len(t)
+        if self._clock() - self._synced_at >= self.sync_every_s:
+            self._sync()
 
     def close(self) -> None:
+        self._sync()
         self._fh.close()
         if self._dev is not None:
             self._dev.close()
+
+    def _sync(self) -> None:
+        for fh in (self._fh, self._dev):
+            if fh is not None:
+                fh.flush()
+                os.fsync(fh.fileno())
+        self._synced_at = self._clock()
 
 
 def stream_warnings(rate: float | None, model_rate: float, loss: float, saturated: int) -> list[str]:
@@ -164,35 +195,22 @@ async def run_live(
 ) -> LiveSummary:
     """Recognise a started `WatchClient`'s stream until `duration` seconds (host clock) pass or it ends.
 
-    Every batch is pushed to `recognizer.stream()` with the client's host timestamps (and written to `record`
-    first, if given). Setting `stop` ends the run early (the CLI sets it on Ctrl-C).
-    `on_prediction(prediction, latency_s)` is called per window, latency being host time now minus the window's
-    end. The stream is flushed at the end, as `replay_recording` does.
+    Every batch is pushed to `recognizer.stream()` with the client's host timestamps, then written to `record`.
+    A batch the pipeline refuses (times that do not increase, non-finite values) is a bad packet: counted,
+    skipped, and the session goes on; only the transport ending (the client giving up) ends it early.
+    Setting `stop` ends the run (the CLI sets it on Ctrl-C); batches already received then are still consumed,
+    so the summary counts exactly what the recording holds. `on_prediction(prediction, latency_s)` is called per
+    window, latency being host time now minus the time of the window's last sample (when its data was
+    complete). The stream is flushed at the end, as `replay_recording` does.
     """
-    channels = stream_channels(recognizer)
-    stream = recognizer.stream(channels)
-    recorder = CsvRecorder(record, channels) if record is not None else None
-    preds: list[Prediction] = []
-    lats: list[float] = []
-    start = client.now()
-
-    def emit(new: list[Prediction]) -> None:
-        now = client.now()
-        for p in new:
-            preds.append(p)
-            lats.append(now - p.end_s)
-            if on_prediction is not None:
-                on_prediction(p, now - p.end_s)
+    session = _Session(recognizer, record, on_prediction, on_batch, client.now)
 
     async def consume() -> None:
         async for batch in client.samples():
-            if recorder is not None:
-                recorder.write(batch.t, batch.xyz, batch.t_device)
-            if on_batch is not None:
-                on_batch(batch)
-            emit(stream.push(batch.t, batch.xyz))
+            session.take(batch)
 
     error: str | None = None
+    start = client.now()
     task = asyncio.create_task(consume())
     waiters: set[asyncio.Future[Any]] = {task}
     if stop is not None:
@@ -203,35 +221,101 @@ async def run_live(
         for w in waiters:
             w.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
-        if recorder is not None:
-            recorder.close()
+        drain = getattr(client, "drain", None)
+        for batch in drain() if drain is not None else []:
+            session.take(batch)
+        session.close()
     if task.done() and not task.cancelled() and task.exception() is not None:
         error = str(task.exception())  # the watch gave up reconnecting: keep what was received
-    emit(stream.flush())
-    stats = client.stats
-    warnings = stream_warnings(
-        stats.measured_rate_hz, recognizer.manifest.window.rate_hz, stats.loss_fraction, stats.saturated_samples
-    )
-    if error:
-        warnings.append(f"stream ended early: {error}")
-    return LiveSummary(
-        device=str(client.device or client.protocol.name),
-        duration_s=client.now() - start,
-        samples=stats.samples,
-        measured_rate_hz=stats.measured_rate_hz,
-        gaps=stats.gaps,
-        missing_samples=stats.missing_samples,
-        reconnects=stats.reconnects,
-        decode_errors=stats.decode_errors,
-        predictions=tuple(preds),
-        latencies_s=tuple(lats),
-        warnings=tuple(warnings),
-        extra={
-            "protocol": client.protocol.name,
-            "drift_ppm": stats.drift_ppm,
-            "record": None if record is None else str(record),
-        },
-    )
+    session.emit(session.stream.flush())
+    return session.summary(client, client.now() - start, error)
+
+
+class _Session:
+    """What `run_live` holds while it runs: the streaming recognizer, the recorder, predictions, latencies and
+    the batches the pipeline refused."""
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        record: Path | None,
+        on_prediction: Callable[[Prediction, float], None] | None,
+        on_batch: Callable[[DeviceSamples], None] | None,
+        now: Callable[[], float],
+    ) -> None:
+        channels = stream_channels(recognizer)
+        self.recognizer = recognizer
+        self.record = record
+        self.stream = recognizer.stream(channels)
+        self.recorder = CsvRecorder(record, channels) if record is not None else None
+        self.on_prediction, self.on_batch, self.now = on_prediction, on_batch, now
+        # the window's data is complete at its last sample, one period before end_s
+        self.period = 1.0 / recognizer.manifest.window.rate_hz
+        self.preds: list[Prediction] = []
+        self.lats: list[float] = []
+        self.rejected = self.rejected_samples = 0
+        self.last_rejection: str | None = None
+
+    def take(self, batch: DeviceSamples) -> None:
+        try:
+            new = self.stream.push(batch.t, batch.xyz)
+        except MujoEdgeError as e:  # the windower checks before it changes anything: skip the batch, go on
+            self.rejected += 1
+            self.rejected_samples += len(batch.t)
+            self.last_rejection = str(e)
+            log.warning("skipped a batch the pipeline cannot use: %s", e)
+            return
+        if self.recorder is not None:
+            self.recorder.write(batch.t, batch.xyz, batch.t_device)
+        if self.on_batch is not None:
+            self.on_batch(batch)
+        self.emit(new)
+
+    def emit(self, new: list[Prediction]) -> None:
+        now = self.now()
+        for p in new:
+            latency = now - (p.end_s - self.period)
+            self.preds.append(p)
+            self.lats.append(latency)
+            if self.on_prediction is not None:
+                self.on_prediction(p, latency)
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def summary(self, client: WatchClient, duration_s: float, error: str | None) -> LiveSummary:
+        stats = client.stats
+        # a refused batch's samples never reached the model: lost to it, like a packet lost on air
+        samples = stats.samples - self.rejected_samples
+        missing = stats.missing_samples + self.rejected_samples
+        loss = missing / (samples + missing) if samples + missing else 0.0
+        warnings = stream_warnings(
+            stats.measured_rate_hz, self.recognizer.manifest.window.rate_hz, loss, stats.saturated_samples
+        )
+        if self.rejected:
+            warnings.append(f"{self.rejected} batches skipped, the pipeline could not use them: {self.last_rejection}")
+        if error:
+            warnings.append(f"stream ended early: {error}")
+        return LiveSummary(
+            device=str(client.device or client.protocol.name),
+            duration_s=duration_s,
+            samples=samples,
+            measured_rate_hz=stats.measured_rate_hz,
+            gaps=stats.gaps,
+            missing_samples=missing,
+            reconnects=stats.reconnects,
+            decode_errors=stats.decode_errors + self.rejected,
+            predictions=tuple(self.preds),
+            latencies_s=tuple(self.lats),
+            warnings=tuple(warnings),
+            extra={
+                "protocol": client.protocol.name,
+                "drift_ppm": stats.drift_ppm,
+                "record": None if self.record is None else str(self.record),
+                "pipeline_rejected": self.rejected,
+            },
+        )
 
 
 def load_recorded(path: Path) -> Recording:
@@ -253,13 +337,12 @@ def replay_recording(recognizer: Recognizer, recording: Recording) -> list[Predi
 
 
 def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
-    """`replay_recording` plus the same statistics a live run reports (rate from the median sample step;
-    a step over 1.5 periods is a gap whose missing samples are estimated at that rate)."""
+    """`replay_recording` plus the same statistics a live run reports: rate, gaps and missing samples from the
+    recording's own timestamps (`stream_gaps`: jitter is not loss). Timestamps whose rate no wearable has
+    (milliseconds under a `[s]` header) are a SampleError naming the file, not a replay that predicts nothing."""
+    rate, gaps, missing = stream_gaps(recording.t)
+    check_stream_rate(rate, recording.source)
     preds = replay_recording(recognizer, recording)
-    dt = np.diff(recording.t)
-    rate = 1.0 / float(np.median(dt)) if dt.size else None
-    gaps = dt[dt > 1.5 / rate] if rate else np.zeros(0)
-    missing = int(sum(max(0, round(g * rate) - 1) for g in gaps)) if rate else 0
     loss = missing / max(1, missing + recording.n_samples)
     warnings = stream_warnings(rate, recognizer.manifest.window.rate_hz, loss, 0)
     return LiveSummary(
@@ -267,7 +350,7 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
         duration_s=recording.duration_s,
         samples=recording.n_samples,
         measured_rate_hz=rate,
-        gaps=int(gaps.size),
+        gaps=gaps,
         missing_samples=missing,
         reconnects=0,
         decode_errors=0,
@@ -275,3 +358,44 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
         latencies_s=tuple(p.latency_s for p in preds),
         warnings=tuple(warnings),
     )
+
+
+# What a wearable's motion sensor delivers (the CSV loader holds the same bounds): a median step outside them
+# is a timestamp unit the header gets wrong, e.g. milliseconds read as seconds give 0.05 Hz for 50 Hz.
+MIN_STREAM_RATE_HZ = 0.5
+MAX_STREAM_RATE_HZ = 10_000.0
+
+
+def check_stream_rate(rate_hz: float | None, source: str) -> None:
+    """SampleError naming `source` when a stream's rate makes no sense for the unit its timestamps declare."""
+    if rate_hz is None or MIN_STREAM_RATE_HZ <= rate_hz <= MAX_STREAM_RATE_HZ:
+        return
+    hint = "milliseconds (timestamp[ms])" if rate_hz < MIN_STREAM_RATE_HZ else "a smaller unit (timestamp[us])"
+    raise SampleError(
+        f"the timestamps give {rate_hz:.4g} samples per second, outside what a wearable records "
+        f"({MIN_STREAM_RATE_HZ:g}-{MAX_STREAM_RATE_HZ:g} Hz): are they {hint}?",
+        path=source,
+        field="timestamp",
+    )
+
+
+def stream_gaps(t: np.ndarray) -> tuple[float | None, int, int]:
+    """(rate Hz, gaps, missing samples) of a stream's timestamps `t` [N] s, counting real gaps only.
+
+    A step is a gap when the stream's own jitter cannot explain it: longer than 1.5 periods and than the median
+    step plus 5 robust standard deviations of the steps (timestamps jittering by +-9.9 ms at 50 Hz give steps of
+    0.2-39.8 ms, none of them a lost sample). A gap of duration d misses round(d * rate) - 1 samples. The rate
+    is the intervals (received and missing) per second of the span, so jitter averages out of it; None for
+    fewer than two samples.
+    """
+    dt = np.diff(np.asarray(t, dtype=np.float64))
+    if dt.size == 0 or not dt.sum() > 0:
+        return None, 0, 0
+    period = float(np.median(dt))
+    jitter = 1.4826 * float(np.median(np.abs(dt - period)))
+    steps = dt[dt > max(1.5 * period, period + 5 * jitter)]
+    missing = 0
+    for _ in range(3):  # each pass's rate from the span refines the next one's count
+        missing = int(np.sum(np.maximum(np.rint(steps / period) - 1, 0)))
+        period = float(dt.sum()) / (dt.size + missing)
+    return 1.0 / period, int(steps.size), missing
