@@ -76,18 +76,34 @@ class FinetuneConfig:
     seed: int = 0
     threads: int = 0
     smoothing: int = 5  # evaluation only: test scores also with a causal majority over this many windows
+    # at least this many batches between two validations: with 2 % of SPAR (~70 windows) an epoch is one batch,
+    # so early stopping judged the model after a handful of steps; 1 = plain epochs
+    min_batches: int = 1
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
             raise ConfigError(f"must be one of {REGIMES}, got {self.regime!r}", field="regime")
         if not 0 < self.fraction <= 1:
             raise ConfigError(f"must be in (0, 1], got {self.fraction}", field="fraction")
-        for name in ("epochs", "patience", "batch_size", "head_hidden", "smoothing"):
+        for name in ("epochs", "patience", "batch_size", "head_hidden", "smoothing", "min_batches"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, name)}", field=name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def epoch_batches(n: int, batch_size: int, min_batches: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Index batches of one epoch: whole shuffled passes over the n windows until there are at least
+    `min_batches` (a last batch of one window is dropped: batch norm needs two)."""
+    batches: list[np.ndarray] = []
+    while not batches or len(batches) < min_batches:
+        order = rng.permutation(n)
+        part = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+        if len(part) > 1 and len(part[-1]) < 2:
+            part = part[:-1]
+        batches += part
+    return batches
 
 
 def random_rotations(n: int, max_deg: float, rng: np.random.Generator) -> np.ndarray:
@@ -231,10 +247,7 @@ def finetune(
         clf.train()
         if config.regime == "frozen":
             clf.model.eval()  # no dropout in a frozen branch
-        order = rng.permutation(len(x_train))
-        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-        if len(batches) > 1 and len(batches[-1]) < 2:
-            batches = batches[:-1]
+        batches = epoch_batches(len(x_train), config.batch_size, config.min_batches, rng)
         total = 0.0
         for b in batches:
             xb = normaliser.apply(augment(x_raw[b], streams, config, rng)) if augmenting else x_train[b]
@@ -245,7 +258,7 @@ def finetune(
             optimizer.step()
             total += float(loss.detach()) * len(b)
         val_scores = scores(val.y, predict(clf, x_val).argmax(axis=1), n_classes)
-        event = FinetuneEpoch(epoch + 1, total / len(x_train), val_scores["macro_f1"])
+        event = FinetuneEpoch(epoch + 1, total / sum(len(b) for b in batches), val_scores["macro_f1"])
         history.append(event.to_dict())
         if progress:
             progress(event)
