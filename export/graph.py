@@ -80,14 +80,18 @@ class SpectralConv(nn.Module):
 
     def __init__(self, spectral: SpectralFeatures, rows: int) -> None:
         super().__init__()
-        window, bins = spectral.cos.shape
         self.spectrum = spectral.spectrum
         # kernel [rows * bins, 1, window]: output channel r * bins + k applies bin k to row r
-        for name, basis in (("cos", spectral.cos), ("sin", spectral.sin)):
-            conv = nn.Conv1d(rows, rows * bins, window, groups=rows, bias=False)
-            with torch.no_grad():
-                conv.weight.copy_(basis.T.repeat(rows, 1)[:, None, :])
-            setattr(self, name, conv)
+        self.cos = self._basis_conv(spectral.cos, rows)
+        self.sin = self._basis_conv(spectral.sin, rows)
+
+    @staticmethod
+    def _basis_conv(basis: Tensor, rows: int) -> nn.Conv1d:
+        window, bins = basis.shape
+        conv = nn.Conv1d(rows, rows * bins, window, groups=rows, bias=False)
+        with torch.no_grad():
+            conv.weight.copy_(basis.T.repeat(rows, 1)[:, None, :])
+        return conv
 
     def forward(self, x: Tensor) -> Tensor:
         x = x - x.mean(dim=-1, keepdim=True)
