@@ -331,6 +331,7 @@ class StreamTimer:
         self._last_len = 0
         self._after_disconnect = False
         self._refused_offset: float | None = None  # arrival - device time of the last batch refused as "ahead"
+        self._spread_steps: deque[float] = deque(maxlen=32)  # per-sample steps of recent gapless spread frames
         self.samples = self.batches = self.gaps = self.missing = self.saturated = 0
 
     def disconnected(self) -> None:
@@ -371,8 +372,9 @@ class StreamTimer:
         """Host times of a device-timestamped batch, the gap before it and its missing samples."""
         n = len(batch)
         t_dev = np.asarray(batch.t_device, dtype=np.float64)
-        if self.retime_stretched and n > 1 and (t_dev[-1] - t_dev[0]) / (n - 1) > self.gap_tolerance / rate:
-            t_dev = t_dev[-1] - np.arange(n - 1, -1, -1, dtype=np.float64) / rate
+        spread = self._spread_excess(t_dev, rate)
+        if spread is not None and spread[0] >= 1:  # the frame followed lost samples: time it at the device's rate
+            t_dev = t_dev[-1] - np.arange(n - 1, -1, -1, dtype=np.float64) * spread[1]
         jumped = batch.new_stream or self._jumped_ahead(batch, float(t_dev[-1]), arrival)
         if jumped:
             self.clock.rebase()
@@ -385,6 +387,9 @@ class StreamTimer:
                 if batch.lost_samples is not None and abs(batch.lost_samples - missing) <= max(rate, 0.1 * missing):
                     missing = batch.lost_samples  # ... roughly; the decoder's count by sequence number, exactly
                     gap_s = missing / rate
+        elif spread is not None:
+            missing = self._count_spread(spread[0], float(t_dev[-1] - self._last_t_device) / n)  # type: ignore[operator]
+            gap_s = missing / rate
         elif batch.lost_samples is not None and not self._after_disconnect:
             missing = batch.lost_samples  # the decoder knows exactly
             gap_s = missing / rate
@@ -397,6 +402,30 @@ class StreamTimer:
                 gap_s = step - 1.0 / rate
         self._delays.append(self.clock.delay(float(t_dev[-1]), arrival))
         return t, t_dev, gap_s, missing
+
+    def _spread_excess(self, t_dev: np.ndarray, rate: float) -> tuple[int, float] | None:
+        """For a frame the decoder spread over the time since the previous frame (`retime_stretched`, Polar):
+        (samples that time holds beyond the frame's own, the device's sample period in s), else None.
+
+        A frame stamps only its last sample and carries no count or sequence number, so the span since the
+        previous frame is the one witness of loss: a lost frame, or the tail of a frame cut short, leaves a span
+        holding more samples than arrived. Counted at the device's real period (the median per-sample step of
+        recent gapless frames: a Polar sensor is not exactly at its nominal rate), not at the nominal one."""
+        if not self.retime_stretched or self._last_t_device is None or self._after_disconnect:
+            return None
+        steps = sorted(self._spread_steps)
+        period = steps[len(steps) // 2] if len(steps) >= 4 else 1.0 / rate
+        return round(float(t_dev[-1] - self._last_t_device) / period) - len(t_dev), period
+
+    def _count_spread(self, excess: int, step: float) -> int:
+        """Missing samples before a spread frame with `excess` (see `_spread_excess`), per-sample `step` (s).
+
+        A frame with fewer samples than its span holds follows lost ones; more (a span too short) is no loss: a
+        timestamp off by jitter, or a frame that is not what it claims, which a protocol without a sequence
+        number or checksum cannot tell apart (only a span from gapless frames teaches the device's period)."""
+        if excess == 0:
+            self._spread_steps.append(step)
+        return max(excess, 0)
 
     def _jumped_ahead(self, batch: AccBatch, t_last: float, arrival: float) -> bool:
         """Whether the device clock jumped ahead (re-anchor on this batch), raising ProtocolError when the batch's

@@ -131,10 +131,10 @@ class BangleDecoder(Decoder):
         return None if anchor is None else anchor.seq
 
     def snapshot(self) -> object:
-        return (self.continuity.anchor, self.continuity.candidate)
+        return self.continuity.state()
 
     def restore(self, state: object) -> None:
-        self.continuity.anchor, self.continuity.candidate = state  # type: ignore[misc]
+        self.continuity.set_state(state)  # type: ignore[arg-type]
 
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
@@ -148,9 +148,10 @@ class BangleDecoder(Decoder):
                     continue
                 lines.append(self._follow(self._parse(raw), raw, first=not lines))
         except ProtocolError:
-            candidate = self.continuity.candidate
-            self.restore(saved)
-            self.continuity.candidate = candidate  # the rejected line, should the stream restart there
+            # back to the anchor before this notification, keeping the rejected line should the stream restart there
+            _, candidate, chain = self.continuity.state()
+            anchor, _, _ = saved  # type: ignore[misc]
+            self.continuity.set_state((anchor, candidate, chain))
             raise
         if not lines:
             return AccBatch.empty(timestamps=True, raw=packet)
@@ -185,7 +186,7 @@ class BangleDecoder(Decoder):
             except Discontinuity as e:
                 raise self._error(e.reason, e.field, raw) from None
             if new_stream and not first:  # a restart inside a notification: start over at the next one
-                self.continuity.candidate = mark
+                self.continuity.set_state((anchor, mark, self.continuity.confirm - 1))
                 raise self._error("the stream restarts in the middle of a notification", "seq", raw)
         exact = None if restarted or anchor is None or anchor.count != mark.count else lost * mark.count
         self.continuity.accept(mark)

@@ -7,8 +7,8 @@ timing jitter). A packet whose number and time disagree is corrupt, whichever of
 rejected, never taken as a gap. (One flipped bit in a sequence number used to report 65,535 lost packets.)
 
 A device can also really restart its stream (a reboot, a clock set back): then every later packet disagrees
-with the old anchor. So a rejected packet is kept as a candidate, and the next packet that follows the
-candidate exactly re-anchors the stream on it (`new_stream`): one packet is lost, not the rest of the session.
+with the old anchor. So rejected packets are kept as candidates, and once three packets in a row follow each
+other exactly the stream re-anchors on them (`new_stream`): two packets are lost, not the rest of the session.
 Pure bookkeeping on numbers; the decoders turn their headers into `Mark`s.
 """
 
@@ -95,28 +95,48 @@ def lost_packets(
 
 
 class Continuity:
-    """The anchor (last accepted packet) and candidate (last rejected one) of a stream, and the verdict on each
-    new packet. Decoders call `judge` before committing anything, `accept` once the packet is decoded."""
+    """The anchor (last accepted packet) and the candidates (the last rejected packets, while each follows the one
+    before) of a stream, and the verdict on each new packet. Decoders call `judge` before committing anything,
+    `accept` once the packet is decoded, and keep `state()` to put back with `set_state()`.
+
+    `confirm`: how many consecutive packets must agree with each other (and not with the anchor) before the
+    stream re-anchors on them. Two corrupt packets in a row can agree by chance (one random byte each); three
+    practically cannot, and a real restart costs two packets.
+    """
 
     def __init__(
-        self, *, modulus: int = 0x10000, jitter_s: float = 0.0, grid_s: float | None = None, fixed_count: bool = False
+        self,
+        *,
+        modulus: int = 0x10000,
+        jitter_s: float = 0.0,
+        grid_s: float | None = None,
+        fixed_count: bool = False,
+        confirm: int = 3,
     ) -> None:
         self.modulus = modulus
         self.jitter_s = jitter_s
         self.grid_s = grid_s
         self.fixed_count = fixed_count
-        self.anchor: Mark | None = None
-        self.candidate: Mark | None = None
+        self.confirm = confirm
+        self.reset()
 
     def reset(self) -> None:
-        self.anchor = self.candidate = None
+        self.anchor: Mark | None = None
+        self.candidate: Mark | None = None
+        self.chain = 0  # rejected packets in a row that follow each other, ending at `candidate`
+
+    def state(self) -> tuple[Mark | None, Mark | None, int]:
+        return self.anchor, self.candidate, self.chain
+
+    def set_state(self, state: tuple[Mark | None, Mark | None, int]) -> None:
+        self.anchor, self.candidate, self.chain = state
 
     def judge(self, mark: Mark) -> tuple[int, bool]:
         """(packets lost before `mark`, whether it re-anchors the stream), or raise Discontinuity after keeping
         `mark` as the candidate anchor.
 
-        On re-anchoring, the packets lost are counted by sequence number from the old anchor (the candidate is one
-        of them): right when the old anchor was a corrupt packet that got through, meaningless after a device
+        On re-anchoring, the packets lost are counted by sequence number from the old anchor (the candidates are
+        among them): right when the old anchor was a corrupt packet that got through, meaningless after a device
         restart. The client tells the two apart by the host time that passed."""
         if self.anchor is None:
             return 0, False
@@ -124,12 +144,30 @@ class Continuity:
             return self._lost(self.anchor, mark), False
         except Discontinuity:
             if self.candidate is not None and self._follows(self.candidate, mark):
-                return (mark.seq - self.anchor.seq - 1) % self.modulus, True
+                if self.chain + 1 >= self.confirm:
+                    return self._reanchor(self.anchor, mark)
+                self.chain += 1
+            else:
+                self.chain = 1
             self.candidate = mark
             raise
 
     def accept(self, mark: Mark) -> None:
-        self.anchor, self.candidate = mark, None
+        self.anchor, self.candidate, self.chain = mark, None, 0
+
+    def _reanchor(self, anchor: Mark, mark: Mark) -> tuple[int, bool]:
+        """The verdict on `mark`, which confirms candidates that disagreed with `anchor`.
+
+        When the device time still runs on from the anchor (forward, on its grid), only the anchor's sequence
+        number was corrupt: the stream goes on, its loss counted from the time. Otherwise the device restarted
+        or its clock moved: a new stream, the packets lost counted by sequence number."""
+        step = mark.first_s - anchor.last_s
+        period = 1.0 / min(anchor.rate_hz, mark.rate_hz)
+        missing = round(step / period) - 1
+        on_grid = self.grid_s is None or abs(step - period * (missing + 1)) <= self.grid_s
+        if step > 0 and on_grid and missing >= self.chain:
+            return max(self.chain, round(missing / mark.count) if self.fixed_count else self.chain), False
+        return (mark.seq - anchor.seq - 1) % self.modulus, True
 
     def _lost(self, prev: Mark, mark: Mark) -> int:
         return lost_packets(

@@ -138,7 +138,8 @@ class MujoDecoder(Decoder):
 
     protocol = PROTOCOL
 
-    def __init__(self) -> None:
+    def __init__(self, rate_hz: float | None = None, range_g: int | None = None) -> None:
+        self.rate_hz, self.range_g = rate_hz, range_g  # what the host configured (None: take what comes)
         # the profile's sample times are exact (t0 + k / rate, in whole microseconds): 1 ms off the grid is corrupt
         self.continuity = Continuity(modulus=0x10000, grid_s=GRID_TOLERANCE_S)
         self.reset()
@@ -154,10 +155,11 @@ class MujoDecoder(Decoder):
         return None if anchor is None else anchor.seq
 
     def snapshot(self) -> object:
-        return (self.continuity.anchor, self.continuity.candidate, self._raw_t0, self._abs_t0)
+        return (self.continuity.state(), self._raw_t0, self._abs_t0)
 
     def restore(self, state: object) -> None:
-        self.continuity.anchor, self.continuity.candidate, self._raw_t0, self._abs_t0 = state  # type: ignore[misc]
+        continuity, self._raw_t0, self._abs_t0 = state  # type: ignore[misc]
+        self.continuity.set_state(continuity)
 
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
@@ -191,7 +193,11 @@ class MujoDecoder(Decoder):
             )
         if rate_code not in RATE_CODES or range_code not in RANGE_CODES:
             raise self._error(f"unknown rate code {rate_code} or range code {range_code}", "rate_range", packet)
-        return count, seq, t0, RATE_CODES[rate_code], RANGE_CODES[range_code]
+        rate, range_g = RATE_CODES[rate_code], RANGE_CODES[range_code]
+        for value, want, unit in ((rate, self.rate_hz, "Hz"), (range_g, self.range_g, "g")):
+            if want is not None and value != want:  # the device changes them only when the host writes config
+                raise self._error(f"{value:g} {unit}, but the host configured {want:g} {unit}", "rate_range", packet)
+        return count, seq, t0, rate, range_g
 
 
 class MujoEncoder(Encoder):
@@ -253,7 +259,7 @@ PROTOCOLS.register(
         ranges_g=tuple(RANGE_CODES.values()),
         has_device_timestamps=True,
         has_sequence_numbers=True,
-        decoder=lambda s: MujoDecoder(),
+        decoder=lambda s: MujoDecoder(s.rate_hz, s.range_g),
         encoder=lambda s: MujoEncoder(s.rate_hz, s.range_g),
         start_writes=_start_writes,
         stop_writes=_stop_writes,

@@ -133,22 +133,21 @@ def test_a_mujo_sequence_jump_the_host_clock_cannot_allow_is_a_bad_packet() -> N
     assert s.decode_errors == 1 and s.missing_samples == 0 and s.samples == 400
 
 
-def test_a_mujo_device_clock_reset_reanchors_after_one_packet() -> None:
-    """A watch whose clock was set back mid-stream (sequence numbers continue): the first packet on the new clock
-    is rejected, the second agrees with it, and the stream goes on from there instead of being refused forever."""
+def test_a_mujo_device_clock_reset_reanchors_after_two_packets() -> None:
+    """A watch whose clock was set back mid-stream (sequence numbers continue): the first two packets on the new
+    clock are rejected, the third agrees with them, and the stream goes on from there instead of being refused
+    forever (two corrupt packets can agree by chance, three practically cannot)."""
     frames, info = mujo_packets(400, start_s=500.0)
     later, later_info = mujo_packets(400, start_s=3.0)
     enc_seq = len(frames)
-    later = [
-        bytes(f[:2]) + struct.pack("<H", (enc_seq + k) & 0xFFFF) + bytes(f[4:]) for k, f in enumerate(later)
-    ]
+    later = [bytes(f[:2]) + struct.pack("<H", (enc_seq + k) & 0xFFFF) + bytes(f[4:]) for k, f in enumerate(later)]
     fed = Fed("mujo")
     for f, (_, t_last) in zip(frames, info):
         fed.send(f, H0 + t_last + DELAY)
     host = H0 + info[-1][1] + DELAY
     accepted = [fed.send(f, host + 0.78 * (k + 1)) for k, f in enumerate(later)]
-    assert accepted[0] == 0 and all(a > 0 for a in accepted[1:])
-    assert fed.stats.decode_errors == 1 and fed.stats.samples == 800 - later_info[0][0]
+    assert accepted[:2] == [0, 0] and all(a > 0 for a in accepted[2:])
+    assert fed.stats.decode_errors == 2 and fed.stats.samples == 800 - later_info[0][0] - later_info[1][0]
 
 
 # --- Bangle.js ------------------------------------------------------------------------------------------
@@ -250,3 +249,40 @@ def test_polar_far_future_timestamp_is_one_bad_packet_and_the_stream_continues_e
     s = fed.stats
     assert s.decode_errors == 1, s.last_error
     assert s.missing_samples == per[bad] and s.samples == n - per[bad]
+
+
+def test_polar_counts_a_loss_too_small_to_stretch_the_next_frame() -> None:
+    """A lost 10-sample frame before a 36-sample one stretches it by 1.28 (below the 1.5 a gap used to need),
+    and a frame cut short to whole samples leaves its span longer than its samples: both are counted exactly."""
+    rate = 52.0
+    enc = PolarAccEncoder(rate, frame_type=0x01)
+    n = 46 * 22
+    t = 1e8 + np.arange(n) / rate
+    frames: list[bytes] = []
+    for i in range(0, n, 46):  # frames of 36 and 10 samples
+        frames += enc.encode(signal(46, i)[:36], t[i : i + 36], mtu=247)
+        frames += enc.encode(signal(46, i)[36:], t[i + 36 : i + 46], mtu=247)
+    sizes = [(len(f) - 10) // 6 for f in frames]
+    ends = np.cumsum(sizes) - 1
+    fed = Fed("polar", StreamSettings(rate, 8))
+    truth = 0
+    for k, (f, e) in enumerate(zip(frames, ends)):
+        if k in (5, 11):  # 10-sample frames lost on air
+            truth += sizes[k]
+            continue
+        if k == 20:  # cut to its first 30 samples
+            f, truth = f[: 10 + 30 * 6], truth + sizes[k] - 30
+        fed.send(f, H0 + t[e] + DELAY)
+    assert fed.stats.missing_samples == truth == 26
+
+
+def test_a_mujo_rate_or_range_the_host_did_not_configure_is_a_bad_packet() -> None:
+    """A flipped rate code would time the packet at 100 Hz and count the samples before it at that rate."""
+    frames, info = mujo_packets(400)
+    fed = Fed("mujo")
+    frames[3] = flip(frames[3], 8, 0)  # rate code 2 (50 Hz) -> 3 (100 Hz)
+    frames[6] = flip(frames[6], 9, 0)  # range code 2 (+-8 g) -> 3 (+-16 g): every value doubled
+    for f, (_, t_last) in zip(frames, info):
+        fed.send(f, H0 + t_last + DELAY)
+    s = fed.stats
+    assert s.decode_errors == 2 and s.missing_samples == info[3][0] + info[6][0]
