@@ -360,20 +360,18 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
     )
 
 
-# What a wearable's motion sensor delivers (the CSV loader holds the same bounds): a median step outside them
-# is a timestamp unit the header gets wrong, e.g. milliseconds read as seconds give 0.05 Hz for 50 Hz.
-MIN_STREAM_RATE_HZ = 0.5
-MAX_STREAM_RATE_HZ = 10_000.0
-
-
 def check_stream_rate(rate_hz: float | None, source: str) -> None:
-    """SampleError naming `source` when a stream's rate makes no sense for the unit its timestamps declare."""
-    if rate_hz is None or MIN_STREAM_RATE_HZ <= rate_hz <= MAX_STREAM_RATE_HZ:
+    """SampleError naming `source` when a stream's rate is not one a wearable has (`mujo_edge.recording`'s bounds,
+    which the CSV loader checks too): the signature of a timestamp unit the header gets wrong, e.g. milliseconds
+    read as seconds give 0.05 Hz for 50 Hz. A recording from elsewhere reaches replay without that loader."""
+    from mujo_edge.recording import MAX_RATE_HZ, MIN_RATE_HZ
+
+    if rate_hz is None or MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
         return
-    hint = "milliseconds (timestamp[ms])" if rate_hz < MIN_STREAM_RATE_HZ else "a smaller unit (timestamp[us])"
+    hint = "milliseconds (timestamp[ms])" if rate_hz < MIN_RATE_HZ else "a smaller unit (timestamp[us])"
     raise SampleError(
         f"the timestamps give {rate_hz:.4g} samples per second, outside what a wearable records "
-        f"({MIN_STREAM_RATE_HZ:g}-{MAX_STREAM_RATE_HZ:g} Hz): are they {hint}?",
+        f"({MIN_RATE_HZ:g}-{MAX_RATE_HZ:g} Hz): are they {hint}?",
         path=source,
         field="timestamp",
     )

@@ -179,6 +179,14 @@ def test_replay_counts_real_gaps_exactly(recognizer: Recognizer, jitter: float) 
     assert summary.gaps == 2 and summary.missing_samples == 49
 
 
+def test_replay_refuses_a_recording_whose_rate_no_wearable_has(recognizer: Recognizer) -> None:
+    """However the recording was made (not only through the CSV loader, which checks the same)."""
+    for t, unit in ((1_000_000.0 + np.arange(3000) * 20.0, "milliseconds"), (np.arange(3000) * 2e-5, "smaller")):
+        with pytest.raises(SampleError, match=unit) as err:
+            replay_summary(recognizer, recording(t, source="watch.rec"))
+        assert "watch.rec" in str(err.value)
+
+
 def test_replay_refuses_millisecond_timestamps_declared_as_seconds(recognizer: Recognizer, tmp_path: Path) -> None:
     path = tmp_path / "ms-as-s.csv"
     t = 1_000_000.0 + np.arange(3000) * 20.0  # milliseconds under a [s] header
