@@ -136,6 +136,6 @@ class MotionSense(DatasetLoader):
                 classes=CLASSES,
                 labels=np.full(len(x), CLASSES.index(act), dtype=np.int16),
                 meta={"trial": trial},
-                first_line=table.first_line,
+                lines=table.lines,  # per-sample lines: blank lines in the file keep messages right
             )
         ]

@@ -86,14 +86,14 @@ class SpSwHar(DatasetLoader):
         names = table.column("label")
         unknown = sorted(set(names) - set(CLASSES))
         if unknown:
-            line = table.first_line + names.index(unknown[0])
+            line = table.line(names.index(unknown[0]))  # counts blank lines, as an editor does
             raise SampleError(
                 f"unknown label {unknown[0]!r} (known: {', '.join(CLASSES)})", path=path, line=line, field="label"
             )
         labels = np.array([CLASSES.index(n) for n in names], dtype=np.int16)
         if (np.diff(ts) < 0).any():
             i = int(np.flatnonzero(np.diff(ts) < 0)[0]) + 1
-            raise SampleError("timestamps go backwards", path=path, line=table.first_line + i, field="timestamp")
+            raise SampleError("timestamps go backwards", path=path, line=table.line(i), field="timestamp")
         t, x, merged_labels, merged = merge_duplicate_timestamps(ts / 1000.0, x, labels)
         match = re.match(r"^(s\d+)_(\d+)_", path.name)
         subject, execution = (match.group(1), match.group(2)) if match else (path.parent.name, path.stem)
