@@ -345,6 +345,7 @@ class StreamTimer:
             return TimedBatch(np.zeros(0), None if batch.t_device is None else np.zeros(0), np.zeros((0, 3)))
         self._check_finite(batch)
         rate = batch.device_rate_hz or self.nominal_rate_hz
+        t_dev: np.ndarray | None
         if self.device_timestamps and batch.t_device is not None:
             t, t_dev, gap_s, missing = self._device_timed(batch, arrival, rate)
         else:
@@ -387,8 +388,8 @@ class StreamTimer:
                 if batch.lost_samples is not None and abs(batch.lost_samples - missing) <= max(rate, 0.1 * missing):
                     missing = batch.lost_samples  # ... roughly; the decoder's count by sequence number, exactly
                     gap_s = missing / rate
-        elif spread is not None:
-            missing = self._count_spread(spread[0], float(t_dev[-1] - self._last_t_device) / n)  # type: ignore[operator]
+        elif spread is not None and self._last_t_device is not None:
+            missing = self._count_spread(spread[0], float(t_dev[-1] - self._last_t_device) / n)
             gap_s = missing / rate
         elif batch.lost_samples is not None and not self._after_disconnect:
             missing = batch.lost_samples  # the decoder knows exactly

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import struct
 from importlib import resources
+from typing import cast
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from mujo_edge.firmware_bridge.protocols.base import (
     as_samples,
     max_payload,
 )
-from mujo_edge.firmware_bridge.protocols.continuity import Continuity, Discontinuity, Mark
+from mujo_edge.firmware_bridge.protocols.continuity import Continuity, ContinuityState, Discontinuity, Mark
 from mujo_edge.firmware_bridge.samples import AccBatch, counts_to_si, si_to_counts
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,11 @@ class BangleDecoder(Decoder):
         return self.continuity.state()
 
     def restore(self, state: object) -> None:
-        self.continuity.set_state(state)  # type: ignore[arg-type]
+        self.continuity.set_state(cast(ContinuityState, state))
 
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
-        saved = self.snapshot()
+        saved = self.continuity.state()
         lines: list[_Line] = []
         try:
             for raw in self.lines.feed(packet):
@@ -150,8 +151,7 @@ class BangleDecoder(Decoder):
         except ProtocolError:
             # back to the anchor before this notification, keeping the rejected line should the stream restart there
             _, candidate, chain = self.continuity.state()
-            anchor, _, _ = saved  # type: ignore[misc]
-            self.continuity.set_state((anchor, candidate, chain))
+            self.continuity.set_state((saved[0], candidate, chain))
             raise
         if not lines:
             return AccBatch.empty(timestamps=True, raw=packet)
@@ -174,13 +174,13 @@ class BangleDecoder(Decoder):
         Lines lost are counted by sequence number and carried exactly as samples (every line holds the same
         count), except after the app restarted, where only host time can tell."""
         anchor, mark = self.continuity.anchor, line.mark
-        restarted = anchor is not None and mark.seq == 0 and mark.first_s < anchor.first_s and first
-        if restarted:
+        if anchor is not None and mark.seq == 0 and mark.first_s < anchor.first_s and first:
             # the app restarted (mujoStart after reconnecting resets its sequence and clock) while lines of the
             # old session were still arriving: this line begins the new stream, nothing was lost
             log.debug("Bangle.js: stream restarted at seq 0 (%.3f s after %.3f s)", mark.first_s, anchor.first_s)
-            lost, new_stream = 0, True
+            restarted, lost, new_stream = True, 0, True
         else:
+            restarted = False
             try:
                 lost, new_stream = self.continuity.judge(mark)
             except Discontinuity as e:

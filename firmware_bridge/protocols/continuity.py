@@ -94,6 +94,9 @@ def lost_packets(
     return lost
 
 
+ContinuityState = tuple[Mark | None, Mark | None, int]  # anchor, candidate, chain
+
+
 class Continuity:
     """The anchor (last accepted packet) and the candidates (the last rejected packets, while each follows the one
     before) of a stream, and the verdict on each new packet. Decoders call `judge` before committing anything,
@@ -125,10 +128,10 @@ class Continuity:
         self.candidate: Mark | None = None
         self.chain = 0  # rejected packets in a row that follow each other, ending at `candidate`
 
-    def state(self) -> tuple[Mark | None, Mark | None, int]:
+    def state(self) -> ContinuityState:
         return self.anchor, self.candidate, self.chain
 
-    def set_state(self, state: tuple[Mark | None, Mark | None, int]) -> None:
+    def set_state(self, state: ContinuityState) -> None:
         self.anchor, self.candidate, self.chain = state
 
     def judge(self, mark: Mark) -> tuple[int, bool]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import cast
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from mujo_edge.firmware_bridge.protocols.base import (
     as_samples,
     max_payload,
 )
-from mujo_edge.firmware_bridge.protocols.continuity import Continuity, Discontinuity, Mark
+from mujo_edge.firmware_bridge.protocols.continuity import Continuity, ContinuityState, Discontinuity, Mark
 from mujo_edge.firmware_bridge.samples import AccBatch, counts_to_si, si_to_counts
 
 PROTOCOL = "mujo"
@@ -141,7 +142,7 @@ class MujoDecoder(Decoder):
     def __init__(self, rate_hz: float | None = None, range_g: int | None = None) -> None:
         self.rate_hz, self.range_g = rate_hz, range_g  # what the host configured (None: take what comes)
         # the profile's sample times are exact (t0 + k / rate, in whole microseconds): 1 ms off the grid is corrupt
-        self.continuity = Continuity(modulus=0x10000, grid_s=GRID_TOLERANCE_S)
+        self.continuity: Continuity = Continuity(modulus=0x10000, grid_s=GRID_TOLERANCE_S)
         self.reset()
 
     def reset(self) -> None:
@@ -158,8 +159,8 @@ class MujoDecoder(Decoder):
         return (self.continuity.state(), self._raw_t0, self._abs_t0)
 
     def restore(self, state: object) -> None:
-        continuity, self._raw_t0, self._abs_t0 = state  # type: ignore[misc]
-        self.continuity.set_state(continuity)
+        marks, self._raw_t0, self._abs_t0 = cast(tuple[ContinuityState, int | None, int], state)
+        self.continuity.set_state(marks)
 
     def decode(self, payload: bytes) -> AccBatch:
         packet = bytes(payload)
