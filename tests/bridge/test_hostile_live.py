@@ -8,6 +8,7 @@ clock, so the decoder -> clock path is the one a live session runs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 
@@ -286,3 +287,20 @@ def test_a_mujo_rate_or_range_the_host_did_not_configure_is_a_bad_packet() -> No
         fed.send(f, H0 + t_last + DELAY)
     s = fed.stats
     assert s.decode_errors == 2 and s.missing_samples == info[3][0] + info[6][0]
+
+
+def test_drain_hands_over_what_was_received_and_keeps_the_end_of_the_stream() -> None:
+    frames, info = mujo_packets(200)
+    fed = Fed("mujo")
+    for f, (_, t_last) in zip(frames[:-1], info[:-1]):
+        fed.send(f, H0 + t_last + DELAY)
+    got = fed.client.drain()
+    assert sum(len(b) for b in got) == fed.stats.samples == 200 - info[-1][0] and fed.client.drain() == []
+
+    async def after_stop() -> tuple[list, list]:
+        fed.send(frames[-1], H0 + info[-1][1] + DELAY)  # arrives, then the stream ends before anyone took it
+        await fed.client.stop()
+        return fed.client.drain(), [b async for b in fed.client.samples()]
+
+    drained, rest = asyncio.run(after_stop())
+    assert [len(b) for b in drained] == [info[-1][0]] and rest == []  # samples() still sees the end
