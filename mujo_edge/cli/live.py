@@ -297,11 +297,18 @@ def replay(
     json_out: Annotated[
         Path | None, typer.Option("--json-out", help="Write the summary and predictions as JSON.")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Fail instead of warning when the data fails a sanity check (wrong units)."),
+    ] = False,
 ) -> None:
     """Re-run live recognition on a recorded stream, with its recorded timestamps (same windows as live)."""
     from mujo_edge.runtime import Recognizer
+    from mujo_edge.units import strict_units
 
     recognizer = Recognizer.from_bundle(bundle, engine=engine, smoothing=smoothing)
-    summary = replay_summary(recognizer, load_recorded(file))
+    with strict_units(strict):
+        recording = load_recorded(file)
+    summary = replay_summary(recognizer, recording)
     print_summary(summary, recognizer, f"replay: {recognizer.artifact.name} on {recognizer.artifact.engine}")
     _write_json(json_out, summary)

@@ -104,3 +104,15 @@ def test_cache_sees_an_edit_that_keeps_size_and_modification_time(tmp_path):
     # unchanged content is still a hit, whatever the modification time says
     os.utime(f, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert prepare("csv", f, cache_dir=cache).from_cache
+
+
+def test_replay_fails_with_strict_on_a_file_in_the_wrong_unit(onnx_bundle, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from mujo_edge.cli.live import replay
+
+    cli = typer.Typer(pretty_exceptions_enable=False)
+    cli.command("replay")(replay)
+    cli.command("unused")(lambda: None)
+    f = csv_in_g_labelled_si(tmp_path / "in_g.csv")
+    r = runner.invoke(cli, ["replay", str(f), "--bundle", str(onnx_bundle), "--strict"])
+    assert isinstance(r.exception, DataError) and r.exception.path == str(f)
