@@ -123,6 +123,10 @@ class StreamWindower:
             return out
         k_last = self._last_index_at_or_before(float(self._t[final]))
         while self._k_next <= k_last:
+            gap_end = self._inside_gap_until(self._k_next)
+            if gap_end - self._k_next > _BLOCK:
+                self._skip_gap(gap_end)
+                continue
             k_hi = min(k_last, self._k_next + _BLOCK - 1)
             self._compute(self._k_next, k_hi)
             self._k_next = k_hi + 1
@@ -167,6 +171,29 @@ class StreamWindower:
         while k >= 0 and t0 + np.float64(k) / self.config.rate_hz > t_end:
             k -= 1
         return k
+
+    def _inside_gap_until(self, k: int) -> int:
+        """The last grid index of the gap that grid point `k` lies strictly inside, minus a margin of two points
+        (all of them are invalid: no sample within `max_gap_s` on both sides); k - 1 when `k` is not in a gap."""
+        t_k = float(self._grid(k, k)[0])
+        j = int(np.searchsorted(self._t, t_k, side="left"))
+        if j == 0 or j >= len(self._t) or self._t[j] - self._t[j - 1] <= self.config.max_gap_s:
+            return k - 1
+        if not self._t[j - 1] < t_k < self._t[j]:
+            return k - 1
+        return self._last_index_at_or_before(float(self._t[j])) - 2
+
+    def _skip_gap(self, last: int) -> None:
+        """Grid points k_next..last are all invalid: drop every window that touches them without computing
+        them, so a pause of days costs what a pause of seconds does (time grows with samples, not span)."""
+        step = self.config.step
+        if self._next_start <= last:  # every pending window reaches k_next, so it touches the gap
+            n = (last - self._next_start) // step + 1
+            self.windows_dropped += n
+            self._next_start += n * step
+        self._k_next = last + 1
+        self._buf_x, self._buf_valid = self._buf_x[:0], self._buf_valid[:0]
+        self._buf_k = self._k_next
 
     def _compute(self, k_lo: int, k_hi: int) -> None:
         """Values and validity of grid points k_lo..k_hi from the samples held, appended to the buffer."""

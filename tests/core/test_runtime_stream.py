@@ -103,6 +103,29 @@ def test_hours_long_gap_is_cheap():
     assert w._buf_x.shape[0] <= WindowConfig().length  # the gap's grid points are not kept
 
 
+@pytest.mark.parametrize("mode", ["7", "all"])
+def test_a_pause_of_days_costs_what_a_pause_of_seconds_does_and_cuts_the_offline_windows(mode):
+    """Time grows with the samples, not the span: 11 days at 50 Hz are 48 M grid points, none computed."""
+    import time
+
+    a = make(50.0, 8, seed=1)
+    b = make(50.0, 8, seed=2, t0=a.t[-1] + 11 * 86400.0)
+    rec = Recording.create(
+        np.concatenate([a.t, b.t]),
+        np.concatenate([a.x, b.x]),
+        [Channel.parse(c) for c in NAMES],
+        subject="s",
+        source="synthetic",
+    )
+    t0 = time.perf_counter()
+    got, w = streamed(rec, WindowConfig(), mode)
+    assert time.perf_counter() - t0 < 5.0
+    offline = window_recording(rec, WindowConfig())
+    np.testing.assert_array_equal([g.start_s for g in got], offline.start)
+    np.testing.assert_array_equal(np.stack([g.x for g in got]), offline.x)
+    assert w.windows_dropped == offline.dropped.get("gap", 0) > 900_000  # one per 1 s lattice step
+
+
 def test_bad_pushes_are_refused():
     w = StreamWindower(WindowConfig(), NAMES)
     w.push([0.0, 0.01], np.zeros((2, 3)))
