@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mujo_edge.errors import ConfigError
+from mujo_edge.errors import CheckpointError, ConfigError
 from mujo_edge.normalise import StreamNormaliser
 from mujo_edge.training.checkpoints import (
     CorpusProvenance,
@@ -257,9 +257,17 @@ def train(
     metrics_path = out / "metrics.jsonl"
     if resume:
         ckpt = read_pretrain(out / "last.pt")
-        model.load_state_dict(dict(ckpt.model))
-        objective.load_state(ckpt.loss, ckpt.head)
-        optimizer.load_state_dict(dict(ckpt.optimizer))
+        try:
+            model.load_state_dict(dict(ckpt.model))
+            objective.load_state(ckpt.loss, ckpt.head)
+            optimizer.load_state_dict(dict(ckpt.optimizer))
+        except (RuntimeError, ValueError, KeyError) as e:  # torch names every mismatched tensor: keep the first line
+            raise CheckpointError(
+                "was written by another model, objective or optimizer than this recipe builds (resume with the "
+                f"recipe it was started with, or start a new --out): {str(e).splitlines()[0]}",
+                path=out / "last.pt",
+                field="model",
+            ) from None
         torch.set_rng_state(ckpt.torch_rng)
         state = ckpt.state
         _truncate_metrics(metrics_path, state.epoch)

@@ -54,3 +54,16 @@ def test_baseline_resumes_to_the_same_weights_and_reports_typed_events(tmp_path)
         torch.testing.assert_close(b.model[k], v, rtol=0, atol=0)
     for k, v in (a.head or {}).items():
         torch.testing.assert_close((b.head or {})[k], v, rtol=0, atol=0)
+
+
+def test_resuming_with_another_model_is_one_clear_error_naming_the_checkpoint(tmp_path):
+    from dataclasses import replace
+
+    from mujo_edge.errors import CheckpointError
+
+    corpus = toy_corpus(n_per=4)
+    train(corpus, SMALL, simclr(), tmp_path, OBJECTIVES.get("simclr"), stop_after_epoch=1)
+    wider = replace(SMALL, sensor_dim=96)
+    with pytest.raises(CheckpointError, match="another model") as err:
+        train(corpus, wider, simclr(), tmp_path, OBJECTIVES.get("simclr"), resume=True)
+    assert err.value.path == str(tmp_path / "last.pt") and "\n" not in str(err.value)
