@@ -45,6 +45,7 @@ from typing import Any, BinaryIO, TypeVar
 from mujo_edge.channels import Channel, ChannelSelection
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError, DataError, DataNotFoundError, LayoutError
+from mujo_edge.metrics import dumps_strict
 from mujo_edge.normalise import Normaliser
 
 MANIFEST = "mujo.json"
@@ -537,7 +538,7 @@ def write_manifest(folder: str | Path, manifest: Manifest) -> Path:
     target = folder / MANIFEST
     tmp = target.with_suffix(".json.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(manifest.to_dict(), indent=2) + "\n")
+        f.write(dumps_strict(manifest.to_dict(), indent=2) + "\n")
         f.flush()
         os.fsync(f.fileno())  # the data is on disk before the rename makes it the manifest
     os.replace(tmp, target)

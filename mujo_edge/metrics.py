@@ -12,6 +12,7 @@ F1 of a class is 2 tp / (2 tp + fp + fn), which is sklearn's formula term for te
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,3 +96,45 @@ def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     """Share of equal labels; NaN without samples."""
     t, p = np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str)
     return float(np.mean(t == p)) if t.size else float("nan")
+
+
+# Why a score is undefined, by the key it is stored under; JSON has no NaN, so the value becomes null and this
+# reason goes next to it (key "<name>_undefined"), for an app that reads the file to show instead of a number.
+UNDEFINED_REASONS = {
+    "f1_per_class": "null for a class with no window in the truth and none predicted (e.g. the test subjects "
+    "lack that class): its F1 is undefined",
+    "macro_f1": "no window was scored",
+    "accuracy": "no window was scored",
+    "delta_macro_f1": "the macro-F1 it compares is undefined",
+}
+UNDEFINED_DEFAULT = "not a finite number: nothing to measure it on"
+
+
+def _finite(v: Any) -> bool:
+    return not isinstance(v, float | np.floating) or bool(np.isfinite(v))
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN/Infinity replaced by None, and for each dict key holding one (or a list holding
+    one) a sibling "<key>_undefined" with the reason (UNDEFINED_REASONS). numpy scalars become Python ones."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            out[k] = json_safe(v)
+            bad = not _finite(v) or (isinstance(v, list | tuple) and not all(_finite(e) for e in v))
+            if bad and isinstance(k, str):
+                out[f"{k}_undefined"] = UNDEFINED_REASONS.get(k, UNDEFINED_DEFAULT)
+        return out
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def dumps_strict(value: Any, **kwargs: Any) -> str:
+    """JSON text that any strict parser reads: undefined scores are null with their reason (`json_safe`), and
+    allow_nan=False so a NaN that slips past raises here instead of writing a file apps cannot parse."""
+    return json.dumps(json_safe(value), allow_nan=False, **kwargs)

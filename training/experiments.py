@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mujo_edge.errors import ConfigError
-from mujo_edge.metrics import scores
+from mujo_edge.metrics import dumps_strict, scores
 from mujo_edge.smoothing import causal_majority
 from mujo_edge.splits import label_fraction, subject_kfold
 from mujo_edge.training.checkpoints import PretrainCheckpoint
@@ -127,7 +127,7 @@ CONFUSION_FILE = "confusion.jsonl"
 
 def _append_confusion(path: Path, key: Mapping[str, Any], classes: Sequence[str], confusion: Any) -> None:
     with path.open("a") as fh:
-        fh.write(json.dumps({**key, "classes": list(classes), "confusion": confusion}) + "\n")
+        fh.write(dumps_strict({**key, "classes": list(classes), "confusion": confusion}) + "\n")
 
 
 def load_confusions(path: Path) -> dict[tuple[str, str, str, str, str], dict[str, Any]]:

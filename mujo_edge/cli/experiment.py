@@ -120,11 +120,10 @@ def zero_shot(
     prompts: Annotated[str, typer.Option("--prompts", help="primary | all (mean over every phrasing).")] = "primary",
 ) -> None:
     """Zero-shot classification (paper Table 3): top-1/3/5 accuracy and macro-F1, and a confusion matrix."""
-    import json
-
     from rich.table import Table
 
     from mujo_edge.data.prepare import prepare
+    from mujo_edge.metrics import dumps_strict
     from mujo_edge.training.checkpoints import read_pretrain
     from mujo_edge.training.leave_out import check_leave_target_out
     from mujo_edge.training.text import TextEncoder
@@ -144,7 +143,7 @@ def zero_shot(
         prompts=prompts,
     )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "zero-shot.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    (out / "zero-shot.json").write_text(dumps_strict(result.to_dict(), indent=2) + "\n")
     png = plot_confusion(result, out / "confusion.png")
     table = Table(
         title=f"zero-shot on {target} ({result.windows:,} windows, stream {result.stream})", title_justify="left"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from mujo_edge.cli.console import comma_list, console, err_console
+from mujo_edge.metrics import dumps_strict
 
 
 def finetune(
@@ -100,8 +100,8 @@ def finetune(
         ),
         out / "classifier.pt",
     )
-    (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
-    (out / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    (out / "metrics.json").write_text(dumps_strict(result.metrics, indent=2) + "\n")
+    (out / "history.jsonl").write_text("".join(dumps_strict(h) + "\n" for h in history))
     test = result.metrics["test"]
     table = Table(
         title=f"{dataset} {split.name}, {regime}, {fraction:.0%} labels: test subjects {', '.join(split.test)}",

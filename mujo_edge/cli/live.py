@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import signal
 from pathlib import Path
@@ -24,6 +23,7 @@ import typer
 
 from mujo_edge.cli.console import console, err_console, short_text
 from mujo_edge.errors import ConfigError
+from mujo_edge.metrics import dumps_strict
 from mujo_edge.runtime.live import (
     LiveSummary,
     load_recorded,
@@ -161,7 +161,7 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
 
 def _write_json(path: Path | None, summary: LiveSummary) -> None:
     if path is not None:
-        path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        path.write_text(dumps_strict(summary.to_dict(), indent=2) + "\n")
 
 
 # --- commands ----------------------------------------------------------------------------------------------------

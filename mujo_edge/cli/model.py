@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
 from mujo_edge.bench.report import human
 from mujo_edge.cli.console import console
+from mujo_edge.metrics import dumps_strict
 
 app = typer.Typer(help="Models: architecture presets, parameters and FLOPs per modality.", no_args_is_help=True)
 
@@ -42,7 +42,7 @@ def summary(
     measured = measure_preset(preset, convention)
     rows, comparison = measured["modalities"], measured["table4"]
     if as_json:
-        console.print_json(json.dumps(measured))
+        console.print_json(dumps_strict(measured))
         return
     print_table4(preset, convention, rows, comparison)
 

@@ -6,13 +6,13 @@ the functions. Nothing here needs torch (only an ExecuTorch artifact does, insid
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mujo_edge.cli.console import STATUS_STYLE, comma_list, console, err_console, short_text
+from mujo_edge.metrics import dumps_strict
 
 if TYPE_CHECKING:
     from mujo_edge.bundle import Bundle
@@ -71,7 +71,7 @@ def predict(
         recordings = load_for_bundle(data, root, recognizer.manifest, comma_list(subjects))
     report = predict_report(recognizer, recordings)
     if json_out:
-        console.print_json(json.dumps(report.to_dict()))
+        console.print_json(dumps_strict(report.to_dict()))
         return
     _print_report(recognizer, report)
 
@@ -160,7 +160,7 @@ def inspect_bundle(
         checked = check_models(bundle)
         if as_json:
             out = {"source": str(bundle.source), "verified": True, "models_checked": checked}
-            console.print_json(json.dumps({**out, **bundle.manifest.to_dict()}))
+            console.print_json(dumps_strict({**out, **bundle.manifest.to_dict()}))
             return
         _print_bundle(bundle, checked)
 
@@ -244,5 +244,5 @@ def _print_bundle(bundle: Bundle, checked: dict[str, bool]) -> None:
         t.add_column(style="bold")
         t.add_column()
         for k, v in mapping.items():
-            t.add_row(str(k), json.dumps(v) if isinstance(v, (dict, list)) else _fmt(v))
+            t.add_row(str(k), dumps_strict(v) if isinstance(v, (dict, list)) else _fmt(v))
         console.print(t)
