@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from mujo_edge.metrics import dumps_strict
 
 
 def machine() -> dict[str, Any]:
@@ -99,6 +100,6 @@ def flops_markdown(preset: str, convention: str, measured: Mapping[str, Any]) ->
 def write(out: Path, stem: str, payload: Mapping[str, Any], markdown: str) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     j, m = out / f"{stem}.json", out / f"{stem}.md"
-    j.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    j.write_text(dumps_strict(payload, indent=2, default=str) + "\n")
     m.write_text(markdown)
     return j, m

@@ -19,7 +19,11 @@ import numpy as np  # noqa: E402
 from mujo_edge.bench.formats import TORCH_ROW, xnnpack_share  # noqa: E402
 from mujo_edge.bench.timing import TimingConfig, measure  # noqa: E402
 from mujo_edge.bundle import EngineName, read_bundle  # noqa: E402
-from mujo_edge.metrics import accuracy, macro_f1  # noqa: E402
+from mujo_edge.metrics import (  # noqa: E402
+    accuracy,
+    dumps_strict,
+    macro_f1,
+)
 
 
 def _load(args: dict[str, Any], threads: int) -> tuple[Any, Any]:
@@ -64,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
                     result["xnnpack"] = art.parity["xnnpack"]
         result["by_threads"].append({"threads": threads, **measure(engine.run, z, timing)})
         del engine
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result))
+    # ru_maxrss counts KiB on Linux and bytes on macOS; reported in decimal MB (10^6 bytes) like every size
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    result["peak_rss_mb"] = rss / 1e6
+    print(dumps_strict(result))
     return 0
 
 

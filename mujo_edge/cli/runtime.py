@@ -125,13 +125,16 @@ def _print_report(recognizer: Recognizer, report: PredictReport) -> None:
 # --- bundle inspect ------------------------------------------------------------------------------------
 
 
-def _human_bytes(n: int | None) -> str:
+def human_bytes(n: int | None) -> str:
+    """A file size in decimal units (1 MB = 10^6 bytes), the unit `export`, `bench` and the README use: the same
+    file must read as the same number everywhere, so never binary MiB under an "MB" label."""
     if n is None:
         return "-"
+    size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1000
     return str(n)
 
 
@@ -224,7 +227,7 @@ def _print_bundle(bundle: Bundle, checked: dict[str, bool]) -> None:
             a.engine,
             f"{a.input_dtype}/{a.output_dtype}",
             f"[{style}]{a.status}[/]",
-            _human_bytes(a.bytes),
+            human_bytes(a.bytes),
             (a.sha256 or "-")[:12],
             _fmt(p.get("macro_f1")),
             _fmt(p.get("delta_macro_f1")),
