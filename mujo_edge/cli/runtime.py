@@ -108,7 +108,7 @@ def _print_report(recognizer: Recognizer, report: PredictReport) -> None:
         console.print(table)
     m = report.metrics
     if m is None:
-        console.print("[dim]no labelled windows: no F1[/]")
+        console.print(_no_f1(report))
         return
     line = (
         f"macro-F1 [bold]{m.raw.macro_f1:.3f}[/], accuracy {m.raw.accuracy:.3f} over {m.raw.windows} labelled windows"
@@ -116,10 +116,20 @@ def _print_report(recognizer: Recognizer, report: PredictReport) -> None:
     if m.smoothed is not None:
         line += f"; smoothed: macro-F1 {m.smoothed.macro_f1:.3f}, accuracy {m.smoothed.accuracy:.3f}"
     console.print(line)
-    if m.unknown_label_windows:
-        console.print(
-            f"[yellow]{m.unknown_label_windows} windows carry a label the model does not know (not scored)[/]"
-        )
+    if report.unknown_labels:
+        console.print(f"[yellow]{_unknown(report)} (not scored)[/]")
+
+
+def _unknown(report: PredictReport) -> str:
+    """Which labels of the data the bundle does not know, and which it does: a renamed activity shows at once."""
+    found = ", ".join(f"{name} ({n} windows)" for name, n in report.unknown_labels.items())
+    return f"labels the bundle does not know: {found}; it knows {', '.join(report.labels)}"
+
+
+def _no_f1(report: PredictReport) -> str:
+    if report.unknown_labels:
+        return f"[yellow]no F1: no window carries a label the bundle knows; {_unknown(report)}[/]"
+    return "[dim]no labelled windows: no F1[/]"
 
 
 # --- bundle inspect ------------------------------------------------------------------------------------

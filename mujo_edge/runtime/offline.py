@@ -3,8 +3,9 @@ timeline per recording with scores where labels are known (what `mujo-edge predi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +131,8 @@ class PredictReport:
     mean_latency_ms: float | None
     recordings: tuple[RecordingTimeline, ...]
     metrics: ReportMetrics | None
+    labels: tuple[str, ...] = ()  # the bundle's labels
+    unknown_labels: Mapping[str, int] = field(default_factory=dict)  # data labels the bundle lacks: windows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,7 +143,17 @@ class PredictReport:
             "mean_latency_ms": self.mean_latency_ms,
             "recordings": [r.to_dict() for r in self.recordings],
             "metrics": None if self.metrics is None else self.metrics.to_dict(),
+            "labels": list(self.labels),
+            "unknown_labels": dict(self.unknown_labels),
         }
+
+
+def unknown_labels(timelines: Sequence[RecordingTimeline], labels: Sequence[str]) -> dict[str, int]:
+    """Windows per true label that is not one of the bundle's `labels` (sorted by name): what a user must be
+    told when F1 leaves them out, since a renamed or new activity is the usual cause."""
+    known = set(labels)
+    counts = Counter(y for rec in timelines for y in rec.truth if y is not None and y not in known)
+    return dict(sorted(counts.items()))
 
 
 def _metrics(timelines: Sequence[RecordingTimeline], labels: Sequence[str], smoothed: bool) -> ReportMetrics | None:
@@ -193,6 +206,8 @@ def predict_report(recognizer: Recognizer, recordings: Sequence[Recording]) -> P
         mean_latency_ms=1e3 * float(np.mean(latencies)) if latencies else None,
         recordings=tuple(timelines),
         metrics=_metrics(timelines, recognizer.labels, smoothed),
+        labels=tuple(recognizer.labels),
+        unknown_labels=unknown_labels(timelines, recognizer.labels),
     )
 
 

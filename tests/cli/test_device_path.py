@@ -43,3 +43,38 @@ def test_bundle_inspect_prints_the_size_export_prints(bundle):
     r = runner.invoke(app, ["bundle", "inspect", str(bundle)], env=WIDE)
     assert r.exit_code == 0, r.output
     assert human_bytes(art.bytes) in r.output and f"{art.bytes / 1e3:.2f} KB" in r.output
+
+
+def _renamed_csv(path: Path, renames: dict[str, str]) -> Path:
+    """A fixture recording (8 s each of curl, squat, rest) written with some labels renamed."""
+    fx.write_csv(path, fx.recording(rate=50.0, seconds=48, seed=3))
+    text = path.read_text()
+    for old, new in renames.items():
+        text = text.replace(f",{old},", f",{new},")
+    path.write_text(text)
+    return path
+
+
+def test_predict_on_labels_the_bundle_does_not_know_names_them_and_prints_the_timeline(bundle, tmp_path):
+    csv = _renamed_csv(tmp_path / "other.csv", {"curl": "biceps", "squat": "knee_bend", "rest": "pause"})
+    r = runner.invoke(app, ["predict", str(bundle), "--data", str(csv)], env=WIDE)
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "no labelled windows" not in out
+    assert "labels the bundle does not know: biceps (" in out and "knee_bend (" in out and "pause (" in out
+    assert "it knows curl, squat, rest" in out
+    assert "other.csv (subject s1)" in out and "true label" in out  # the timeline, with its true-label column
+
+
+def test_predict_scores_the_known_labels_and_names_the_others(bundle, tmp_path):
+    csv = _renamed_csv(tmp_path / "partly.csv", {"rest": "pause"})
+    r = runner.invoke(app, ["predict", str(bundle), "--data", str(csv), "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    report = json.loads(r.output)
+    assert report["labels"] == ["curl", "squat", "rest"]
+    assert list(report["unknown_labels"]) == ["pause"] and report["unknown_labels"]["pause"] > 0
+    assert report["metrics"]["windows"] > 0
+    r = runner.invoke(app, ["predict", str(bundle), "--data", str(csv)], env=WIDE)
+    assert "macro-F1" in r.output and "labels the bundle does not know: pause" in " ".join(r.output.split())
