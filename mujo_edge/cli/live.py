@@ -159,9 +159,24 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
     console.print(table)
 
 
-def _write_json(path: Path | None, summary: LiveSummary) -> None:
+def _write_json(path: Path | None, summary: LiveSummary, *, replayed: bool = False) -> None:
     if path is not None:
-        path.write_text(dumps_strict(summary.to_dict(), indent=2) + "\n")
+        data = replay_dict(summary) if replayed else summary.to_dict()
+        path.write_text(dumps_strict(data, indent=2) + "\n")
+
+
+def replay_dict(summary: LiveSummary) -> dict[str, Any]:
+    """`summary.to_dict()` of a replay without a latency per prediction: replay hands the whole recording to the
+    engine at once, so each window's latency_s is the batch's time over its size, one number repeated, which
+    reads as a measurement it is not. The engine's mean inference time per window is given once instead."""
+    data = summary.to_dict()
+    for key in ("latency_p50_s", "latency_p95_s"):
+        data.pop(key, None)
+    for p in data["predictions"]:
+        p.pop("latency_s", None)
+    lat = summary.latencies_s
+    data["inference_s_per_window"] = sum(lat) / len(lat) if lat else None
+    return data
 
 
 # --- commands ----------------------------------------------------------------------------------------------------
@@ -311,4 +326,4 @@ def replay(
         recording = load_recorded(file)
     summary = replay_summary(recognizer, recording)
     print_summary(summary, recognizer, f"replay: {recognizer.artifact.name} on {recognizer.artifact.engine}")
-    _write_json(json_out, summary)
+    _write_json(json_out, summary, replayed=True)

@@ -78,3 +78,21 @@ def test_predict_scores_the_known_labels_and_names_the_others(bundle, tmp_path):
     assert report["metrics"]["windows"] > 0
     r = runner.invoke(app, ["predict", str(bundle), "--data", str(csv)], env=WIDE)
     assert "macro-F1" in r.output and "labels the bundle does not know: pause" in " ".join(r.output.split())
+
+
+def test_replay_json_has_no_repeated_latency_per_prediction(bundle, tmp_path):
+    from mujo_edge.cli.live import replay
+
+    replay_app = typer.Typer(pretty_exceptions_enable=False)
+    replay_app.command("replay")(replay)
+    replay_app.command("unused")(lambda: None)  # two commands: typer keeps the "replay" name
+    csv = fx.write_csv(tmp_path / "stream.csv", fx.recording(rate=50.0, seconds=20, seed=5))
+    out = tmp_path / "replay.json"
+    r = runner.invoke(replay_app, ["replay", str(csv), "--bundle", str(bundle), "--json-out", str(out)], env=WIDE)
+    assert r.exit_code == 0, r.output
+    import json
+
+    data = json.loads(out.read_text())
+    assert len(data["predictions"]) >= 17
+    assert not any("latency_s" in p for p in data["predictions"])
+    assert "latency_p50_s" not in data and data["inference_s_per_window"] > 0
