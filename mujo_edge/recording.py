@@ -153,10 +153,10 @@ class Recording:
         return float(self.t[-1] - self.t[0]) if self.n_samples > 1 else 0.0
 
     def native_rate_hz(self) -> float:
-        """Median sampling rate measured from the source timestamps (robust to jitter and the odd gap)."""
+        """Sampling rate measured from the source timestamps (`measured_rate_hz`: samples over time)."""
         if NATIVE_RATE in self.meta:
             return float(self.meta[NATIVE_RATE])
-        return median_rate_hz(self.t)
+        return measured_rate_hz(self.t)
 
     def select(self, selection: ChannelSelection) -> Recording:
         """The same recording with only the selected channels (order kept); error if none match."""
@@ -228,10 +228,23 @@ def find_gaps(t: np.ndarray, valid: np.ndarray, max_gap_s: float) -> Gaps:
     return Gaps(int(jump.sum()), float(dt[i]), i + 1)
 
 
-def median_rate_hz(t: np.ndarray) -> float:
-    """Samples per second from the median step of timestamps `t` [N] (NaN for fewer than two samples): robust to
-    jitter and to the odd gap."""
-    return float(1.0 / np.median(np.diff(t))) if len(t) > 1 else float("nan")
+# a step longer than this many median steps ends a gap-free stretch: a lost sample or a pause, not the device's rate
+_STRETCH_BREAK = 1.5
+
+
+def measured_rate_hz(t: np.ndarray) -> float:
+    """Samples per second of timestamps `t` [N] seconds: (samples - 1) / (last - first) over gap-free stretches.
+
+    The one rate measurement (inspect, replay, live). 1 / median step is wrong for rounded timestamps (64 Hz
+    in whole milliseconds steps 15 or 16 ms: the median says 62.5 Hz); the mean step over stretches is not.
+    Steps longer than 1.5 median steps (pauses, lost samples) are left out, so a gap does not lower the rate.
+    NaN for fewer than two samples."""
+    if len(t) < 2:
+        return float("nan")
+    dt = np.diff(np.asarray(t, dtype=np.float64))
+    inside = dt[dt <= _STRETCH_BREAK * np.median(dt)]
+    total = float(inside.sum())
+    return float(len(inside) / total) if total > 0 else float("nan")
 
 
 def _check_timestamps(t: np.ndarray, where: _Where) -> None:

@@ -145,3 +145,26 @@ def _print_summary(
     for reason, dropped in summary.dropped.items():
         win.add_row(f"[yellow]dropped: {reason}[/]", _DROP_REASONS.get(reason, ""), f"[yellow]{dropped:,}[/]", "")
     console.print(win)
+    _print_subject_table(summary)
+
+
+def _print_subject_table(summary: DatasetSummary) -> None:
+    """Windows per subject (rows) and class (columns) with totals: what choosing folds and validation needs."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = summary.subject_class_windows
+    if not table:
+        return
+    classes = list(summary.class_windows)
+    per = Table(title="windows per subject and class (for choosing folds)", title_justify="left")
+    per.add_column("subject")
+    for cls in classes:
+        per.add_column(escape(cls), justify="right")
+    per.add_column("total", justify="right")
+    for subject, row in table.items():
+        cells = [f"{row.get(c, 0):,}" if row.get(c, 0) else "[red]0[/]" for c in classes]
+        per.add_row(escape(subject), *cells, f"{sum(row.values()):,}")
+    totals = [f"[bold]{sum(r.get(c, 0) for r in table.values()):,}[/]" for c in classes]
+    per.add_row("[bold]total[/]", *totals, f"[bold]{sum(sum(r.values()) for r in table.values()):,}[/]")
+    console.print(per)

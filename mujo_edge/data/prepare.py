@@ -45,6 +45,8 @@ class DatasetSummary:
     windows: int
     class_windows: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    # subject -> class -> windows (the classes of `class_windows`, zeros included): what choosing folds needs
+    subject_class_windows: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +131,17 @@ def load_recordings(
     return recordings
 
 
+def subject_class_windows(windows: Windows) -> dict[str, dict[str, int]]:
+    """Windows per subject (natural order) and class name, zeros included, "(no label)" when any window lacks one."""
+    names = list(windows.class_counts())
+    ids = [UNLABELLED if n == "(no label)" else windows.classes.index(n) for n in names]
+    out = {}
+    for subject in windows.subjects():
+        y = windows.y[windows.subject == subject]
+        out[subject] = {n: int((y == i).sum()) for n, i in zip(names, ids)}
+    return out
+
+
 def summarise(name: str, root: Path, recordings: Sequence[Recording], windows: Windows) -> DatasetSummary:
     rates = np.array([r.native_rate_hz() for r in recordings if r.n_samples > 1])
     counts = windows.class_counts()
@@ -151,6 +164,7 @@ def summarise(name: str, root: Path, recordings: Sequence[Recording], windows: W
         windows=len(windows),
         class_windows=counts,
         dropped=dict(windows.dropped),
+        subject_class_windows=subject_class_windows(windows),
     )
 
 
@@ -181,7 +195,9 @@ def prepare(
         hit = load_windows(entry)
         if hit is not None:
             log.info("windows of %s from cache %s", name, entry)
-            return Prepared(hit[0], DatasetSummary.from_dict(hit[1]), from_cache=True)
+            # a summary cached before the per-subject table existed gets it from the cached windows
+            cached = {"subject_class_windows": subject_class_windows(hit[0]), **hit[1]}
+            return Prepared(hit[0], DatasetSummary.from_dict(cached), from_cache=True)
     recordings = load_recordings(loader, path, selection, config, progress)
     windows = concat([window_recording(r, config) for r in recordings])
     summary = summarise(name, path, recordings, windows)
