@@ -132,17 +132,41 @@ def locate_root(
     """
     if root is not None:
         path = Path(root).expanduser()
-    else:
-        path = data_home(data_dir) / spec.folder
-        if not path.exists() and fallback is not None:
-            return DataRoot(fallback.locate(), fallback.description)
-        if not path.exists() and data_dir is None and not os.environ.get(DATA_ENV):
-            raise DataNotFoundError(
-                f"no root given for dataset '{spec.name}': pass --root PATH or set {DATA_ENV}", path=path
-            )
+        if not path.exists():
+            raise DataNotFoundError(f"dataset '{spec.name}' not found", path=path)
+        return DataRoot(path, str(path))
+    path = data_home(data_dir) / spec.folder
+    if not path.exists() and fallback is not None:
+        return DataRoot(fallback.locate(), fallback.description)
     if not path.exists():
-        raise DataNotFoundError(f"dataset '{spec.name}' not found", path=path)
+        origin = _home_origin(data_dir)
+        if data_dir is None and not os.environ.get(DATA_ENV):
+            found = f"no root given for dataset '{spec.name}', and none in {origin}"
+        else:
+            found = f"dataset '{spec.name}' not found in {origin}"
+        raise DataNotFoundError(f"{found}; {_where_to_point()}", path=path)
     return DataRoot(path, str(path))
+
+
+def _home_origin(data_dir: str | Path | None) -> str:
+    """Which rule chose the folder of datasets: a user who never passed one must learn it is a default, and that
+    the default is relative to where the command runs (a run from another folder finds nothing)."""
+    home = data_home(data_dir)
+    env = os.environ.get(DATA_ENV)
+    if data_dir is None and env:
+        return f"{home} (${DATA_ENV})"
+    if (data_dir is None or Path(data_dir) == SHARED_DATA) and home == SHARED_DATA:
+        return f"{home} (the default, relative to the current folder {Path.cwd()})"
+    if env and Path(env).expanduser() == home:  # a caller that resolved data_home() itself
+        return f"{home} (${DATA_ENV})"
+    return f"{home} (--data)"
+
+
+def _where_to_point() -> str:
+    return (
+        f"pass --data FOLDER (the folder holding the datasets' folders) or set {DATA_ENV}=FOLDER; "
+        "commands on one dataset also take --root PATH (that dataset's own folder or file)"
+    )
 
 
 def resolve_root(

@@ -75,3 +75,26 @@ def test_an_exported_manifest_with_a_class_missing_from_the_test_subjects_is_str
 def test_dumps_strict_refuses_what_it_cannot_make_strict():
     with pytest.raises(TypeError):
         dumps_strict({"x": object()})
+
+
+def test_a_missing_data_folder_says_how_to_point_at_one(tmp_path, monkeypatch):
+    from mujo_edge.data.base import DATA_ENV, data_home, resolve_root
+    from mujo_edge.data.registry import get_loader
+    from mujo_edge.errors import DataNotFoundError
+
+    spec = get_loader("hapt").spec
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here
+    # pretrain resolves the folder of datasets first (data_home) and hands it on, as --data would be
+    for data_dir in (data_home(None), None):
+        with pytest.raises(DataNotFoundError) as e:
+            resolve_root(spec, data_dir=data_dir)
+        text = str(e.value)
+        assert "--data FOLDER" in text and f"{DATA_ENV}=FOLDER" in text
+        assert f"the default, relative to the current folder {tmp_path}" in text
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "env"))
+    for data_dir in (data_home(None), None):
+        with pytest.raises(DataNotFoundError, match=rf"not found in {tmp_path / 'env'} \(\${DATA_ENV}\)"):
+            resolve_root(spec, data_dir=data_dir)
+    with pytest.raises(DataNotFoundError, match=r"\(--data\); pass --data FOLDER"):
+        resolve_root(spec, data_dir=tmp_path / "mine")
