@@ -12,6 +12,7 @@ from mujo_edge.cli.console import comma_list, console, human_duration, progress_
 
 if TYPE_CHECKING:
     from mujo_edge.config import WindowConfig
+    from mujo_edge.data.csv_mapping import CsvMapping
     from mujo_edge.data.prepare import DatasetSummary
 
 app = typer.Typer(help="Datasets: list loaders, inspect recordings and 50 Hz windows.", no_args_is_help=True)
@@ -91,12 +92,42 @@ def inspect(
         prepared = prepare(name, root, selection=selection, config=config, cache=cache, progress=progress)
     summary = prepared.summary
     gaps = prepared.windows.gaps
+    mapping = _csv_mapping(name, Path(summary.root))
     if as_json:
-        console.print_json(json.dumps({**summary.to_dict(), "gaps": gaps}))
+        extra = {"mapping": mapping.to_dict() if mapping else None} if name == "csv" else {}
+        console.print_json(json.dumps({**summary.to_dict(), "gaps": gaps, **extra}))
         return
     from mujo_edge.data.registry import get_loader
 
+    if name == "csv":
+        _print_mapping(mapping)
     _print_summary(summary, config, prepared.from_cache, dict(get_loader(name).spec.class_titles), gaps)
+
+
+def _csv_mapping(name: str, root: Path) -> CsvMapping | None:
+    """The column mapping the csv loader used for `root` (None: the documented layout, or another loader)."""
+    if name != "csv":
+        return None
+    from mujo_edge.data.csv_mapping import find_mapping
+
+    return find_mapping(root)
+
+
+def _print_mapping(mapping: CsvMapping | None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mujo_edge.data.csv_mapping import MAPPING_FILE
+
+    if mapping is None:
+        console.print(f"columns: the documented layout (no {MAPPING_FILE} next to the data)")
+        return
+    table = Table(title=f"column mapping ({escape(str(mapping.path))})", title_justify="left")
+    table.add_column("column in the files")
+    table.add_column("read as")
+    for src, dst in mapping.describe():
+        table.add_row(escape(src), escape(dst))  # `[g]`, `[a-z]` are text here, not rich markup
+    console.print(table)
 
 
 def _print_summary(

@@ -4,7 +4,8 @@
 timestamp[ms],wrist_acc_x[g],wrist_acc_y[g],wrist_acc_z[g],label,subject
 1657533977810,0.039,-0.36,0.93,squat,alice
 ```
-- `timestamp`: strictly increasing; unit in brackets: `s` (default), `ms`, `us` or `ns`.
+- `timestamp`: strictly increasing; unit in brackets: `s` (default), `ms`, `us` or `ns`, or `datetime` for
+  ISO 8601 text (`1970-01-01 00:04:40.000`; without a zone read as UTC).
 - channel columns: `<placement>_<sensor>_<axis>` with sensor `acc` or `gyro` and axis x/y/z, unit in brackets
   (`m/s^2` default for acc, also `g`, `mg`; `rad/s` default for gyro, also `deg/s`). Accelerometers must
   report specific force (a watch lying face up reads about +1 g on z), as Android and BLE sensors do.
@@ -12,6 +13,8 @@ timestamp[ms],wrist_acc_x[g],wrist_acc_y[g],wrist_acc_z[g],label,subject
 - `subject` (optional): who wore the sensor; one value per file. Without it the file name is the subject.
 Other columns are an error, so a typo never silently drops a channel. The root may be one file or a
 folder searched recursively for `*.csv`. `mujo-edge live --record` writes exactly this layout.
+Files with other column names load through a `mujo-csv.toml` next to them (`csv_mapping`), which renames
+and drops columns before this parser reads the table; nothing is rewritten.
 
 Checked on reading, each naming the file and line or column: cells are plain decimal numbers (`1_000` is
 refused); the measured rate is one a wearable has (0.5 Hz-10 kHz; else the timestamp unit is wrong and the
@@ -32,6 +35,7 @@ import numpy as np
 from mujo_edge.channels import Channel, ChannelSelection, triaxial_streams
 from mujo_edge.config import WindowConfig
 from mujo_edge.data.base import DatasetLoader, DatasetSpec, part_path
+from mujo_edge.data.csv_mapping import MAPPING_FILE, find_mapping, mapping_file
 from mujo_edge.data.csvio import CsvTable, read_csv
 from mujo_edge.errors import ConfigError, LayoutError, SampleError
 from mujo_edge.recording import MAX_RATE_HZ, MIN_RATE_HZ, UNLABELLED, Recording, find_gaps
@@ -40,6 +44,8 @@ from mujo_edge.units import check_gravity
 log = logging.getLogger(__name__)
 
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+DATETIME = "datetime"  # the timestamp unit of ISO 8601 text (`timestamp[datetime]`)
+_NOT_CHANNELS = ("timestamp", "label", "subject")
 _COLUMN = re.compile(r"^(?P<name>[^\[\]]+?)\s*(?:\[(?P<unit>[^\[\]]+)\])?$")
 
 
@@ -79,62 +85,95 @@ class CsvRecordings(DatasetLoader):
             raise LayoutError("no *.csv files in this folder", path=root)
         return files
 
+    def fingerprint_files(self, root: Path) -> list[Path]:
+        # the mapping changes what the files mean, so editing it must rebuild cached windows
+        mapping = mapping_file(root)
+        return [*super().fingerprint_files(root), *([mapping] if mapping.is_file() else [])]
+
     def read(self, root: Path, part: str, selection: ChannelSelection) -> list[Recording]:
         path = part_path(root, part)
+        mapping = find_mapping(root)
         table = read_csv(path)
-        columns = _parse_header(table)
-        names = [n for n, _ in columns]
-        if "timestamp" not in names:
-            raise LayoutError("missing column 'timestamp'", path=path, line=1, field="timestamp")
-        t_unit = columns[names.index("timestamp")][1] or "s"
-        if t_unit not in TIME_UNITS:
+        subject = None
+        if mapping is not None:
+            table = mapping.apply(table)
+            subject = mapping.subject_for(path, root)
+        return [_recording(table, subject)]
+
+
+def _recording(table: CsvTable, subject_from_name: str | None) -> Recording:
+    """The one parser of the layout: a table with the layout's column names -> a checked Recording in SI units."""
+    path = table.path
+    columns = _parse_header(table)
+    names = [n for n, _ in columns]
+    if "timestamp" not in names:
+        raise LayoutError(
+            f"missing column 'timestamp' (name your time column in {MAPPING_FILE}: [time] column = ...)",
+            path=path,
+            line=1,
+            field="timestamp",
+        )
+    t_header = table.header[names.index("timestamp")]
+    t_unit = columns[names.index("timestamp")][1] or "s"
+    if t_unit not in TIME_UNITS and t_unit != DATETIME:
+        raise LayoutError(
+            f"timestamp unit {t_unit!r} not one of {[*TIME_UNITS, DATETIME]}",
+            path=path,
+            line=1,
+            field=table.aliases.get(t_header, "timestamp"),
+        )
+    channels: list[Channel] = []
+    for (name, unit), header in zip(columns, table.header):
+        if name in _NOT_CHANNELS:
+            continue
+        try:
+            channels.append(Channel.parse(name, unit))
+        except ConfigError as e:
+            hint = "" if header in table.aliases else f" (map it in {MAPPING_FILE} [channels], or [columns] ignore it)"
+            raise LayoutError(e.message + hint, path=path, line=1, field=table.field_name(header)) from None
+    if not channels:
+        raise LayoutError("no channel columns like wrist_acc_x", path=path, line=1)
+    values = table.numbers([h for (n, _), h in zip(columns, table.header) if n not in _NOT_CHANNELS])
+    x = (values * np.array([c.to_si for c in channels])).astype(np.float32)
+    t = table.datetimes(t_header) if t_unit == DATETIME else table.numbers([t_header])[:, 0] * TIME_UNITS[t_unit]
+    classes: tuple[str, ...] = ()
+    labels = None
+    if "label" in names:
+        cells = [c.strip() for c in table.column(table.header[names.index("label")])]
+        classes = tuple(sorted({c for c in cells if c}))
+        labels = np.array([classes.index(c) if c else UNLABELLED for c in cells], dtype=np.int16)
+    subject = subject_from_name or path.stem
+    if "subject" in names:
+        if subject_from_name is not None:
             raise LayoutError(
-                f"timestamp unit {t_unit!r} not one of {list(TIME_UNITS)}", path=path, line=1, field="timestamp"
+                f"a subject column and subject_from_name in {MAPPING_FILE}: keep one",
+                path=path,
+                line=1,
+                field=table.field_name("subject"),
             )
-        channels: list[Channel] = []
-        for (name, unit), header in zip(columns, table.header):
-            if name in ("timestamp", "label", "subject"):
-                continue
-            try:
-                channels.append(Channel.parse(name, unit))
-            except ConfigError as e:
-                raise LayoutError(e.message, path=path, line=1, field=header) from None
-        if not channels:
-            raise LayoutError("no channel columns like wrist_acc_x", path=path, line=1)
-        values = table.numbers(
-            [h for (n, _), h in zip(columns, table.header) if n not in ("timestamp", "label", "subject")]
-        )
-        x = (values * np.array([c.to_si for c in channels])).astype(np.float32)
-        t = table.numbers([table.header[names.index("timestamp")]])[:, 0] * TIME_UNITS[t_unit]
-        classes: tuple[str, ...] = ()
-        labels = None
-        if "label" in names:
-            cells = [c.strip() for c in table.column(table.header[names.index("label")])]
-            classes = tuple(sorted({c for c in cells if c}))
-            labels = np.array([classes.index(c) if c else UNLABELLED for c in cells], dtype=np.int16)
-        subject = path.stem
-        if "subject" in names:
-            subjects = {c.strip() for c in table.column(table.header[names.index("subject")])}
-            if len(subjects) != 1 or "" in subjects:
-                raise SampleError(
-                    f"one non-empty subject per file expected, found {sorted(subjects)[:5]}", path=path, field="subject"
-                )
-            subject = subjects.pop()
-        recording = Recording.create(
-            t,
-            x,
-            channels,
-            subject=subject,
-            source=path,
-            recording_id=path.stem,
-            classes=classes,
-            labels=labels,
-            lines=table.lines,
-        )
-        _check_rate(recording, table, t_unit)
-        _warn_gaps(recording, table)
-        _check_units(recording)
-        return [recording]
+        subjects = {c.strip() for c in table.column(table.header[names.index("subject")])}
+        if len(subjects) != 1 or "" in subjects:
+            raise SampleError(
+                f"one non-empty subject per file expected, found {sorted(subjects)[:5]}",
+                path=path,
+                field=table.field_name("subject"),
+            )
+        subject = subjects.pop()
+    recording = Recording.create(
+        t,
+        x,
+        channels,
+        subject=subject,
+        source=path,
+        recording_id=path.stem,
+        classes=classes,
+        labels=labels,
+        lines=table.lines,
+    )
+    _check_rate(recording, table, t_unit)
+    _warn_gaps(recording, table)
+    _check_units(recording)
+    return recording
 
 
 def _parse_header(table: CsvTable) -> list[tuple[str, str | None]]:
@@ -144,7 +183,7 @@ def _parse_header(table: CsvTable) -> list[tuple[str, str | None]]:
         try:
             columns.append(parse_column(cell))
         except ConfigError as e:
-            raise LayoutError(e.message, path=table.path, line=1, field=cell) from None
+            raise LayoutError(e.message, path=table.path, line=1, field=table.field_name(cell)) from None
     return columns
 
 
@@ -153,6 +192,13 @@ def _check_rate(recording: Recording, table: CsvTable, t_unit: str) -> None:
     rate = recording.native_rate_hz()
     if not np.isfinite(rate) or MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
         return
+    if t_unit not in TIME_UNITS:  # date-times carry their unit: a wrong rate is in the data, not the reading
+        raise SampleError(
+            f"samples arrive at {rate:.4g} Hz, outside what a wearable delivers ({MIN_RATE_HZ:g}-{MAX_RATE_HZ:g} Hz)",
+            path=table.path,
+            line=1,
+            field="timestamp",
+        )
     # read in unit u, the same numbers give rate * (seconds per declared unit) / (seconds per u)
     as_unit = {u: rate * TIME_UNITS[t_unit] / f for u, f in TIME_UNITS.items()}
     fits = sorted((abs(np.log(r / 50.0)), u) for u, r in as_unit.items() if MIN_RATE_HZ <= r <= MAX_RATE_HZ)

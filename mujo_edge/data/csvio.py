@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -17,7 +19,8 @@ class CsvTable:
     """Header and string cells of a CSV file.
 
     `lines` [rows] holds the 1-based line of each data row (blank lines skipped in between are counted), so
-    messages name the line an editor shows; `first_line` is the line of the first data row.
+    messages name the line an editor shows; `first_line` is the line of the first data row. `aliases` maps a
+    column renamed by a mapping (`csv_mapping`) back to the name in the file, which is what messages name.
     """
 
     path: Path
@@ -25,6 +28,14 @@ class CsvTable:
     rows: list[list[str]]
     first_line: int
     lines: np.ndarray
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def field_name(self, name: str) -> str:
+        """The column as the file names it (a mapped column by its own name, not the layout's)."""
+        return self.aliases.get(name, name)
+
+    def _mapped(self, name: str) -> str:
+        return f" (mapped to {name})" if name in self.aliases else ""
 
     def _index(self, name: str) -> int:
         if name not in self.header:
@@ -56,7 +67,10 @@ class CsvTable:
                         float(r[i])
                     except ValueError:
                         raise SampleError(
-                            f"not a number: {r[i]!r}", path=self.path, line=self.line(k), field=n
+                            f"not a number: {r[i]!r}{self._mapped(n)}",
+                            path=self.path,
+                            line=self.line(k),
+                            field=self.field_name(n),
                         ) from None
             # every cell parses on its own, yet the table does not (e.g. too large for `dtype`)
             raise SampleError(f"columns {list(names)} do not fit {np.dtype(dtype).name}", path=self.path) from None
@@ -69,11 +83,40 @@ class CsvTable:
         for k, r in enumerate(self.rows):
             if "_" in r[i] or not r[i].isascii():
                 raise SampleError(
-                    f"not a plain number: {r[i]!r} (digits, '.', 'e' and a sign only)",
+                    f"not a plain number: {r[i]!r} (digits, '.', 'e' and a sign only){self._mapped(name)}",
                     path=self.path,
                     line=self.line(k),
-                    field=name,
+                    field=self.field_name(name),
                 )
+
+    def datetimes(self, name: str) -> np.ndarray:
+        """Column `name` of ISO 8601 date-times (`1970-01-01 00:04:40.000`, `2024-05-01T10:00:00.020+02:00`) as
+        seconds since 1970 [rows] (float64). A time without a zone is read as UTC: only differences matter, and
+        a local reading would shift with the machine's zone. Mixing zoned and unzoned times is refused."""
+        i = self._index(name)
+        out = np.empty(len(self.rows), dtype=np.float64)
+        zoned = None
+        for k, r in enumerate(self.rows):
+            try:
+                d = datetime.fromisoformat(r[i].strip())
+            except ValueError:
+                raise SampleError(
+                    f"not an ISO 8601 date-time: {r[i]!r} (like 1970-01-01 00:04:40.000){self._mapped(name)}",
+                    path=self.path,
+                    line=self.line(k),
+                    field=self.field_name(name),
+                ) from None
+            if zoned is None:
+                zoned = d.tzinfo is not None
+            elif zoned != (d.tzinfo is not None):
+                raise SampleError(
+                    "date-times with and without a time zone in one file",
+                    path=self.path,
+                    line=self.line(k),
+                    field=self.field_name(name),
+                )
+            out[k] = (d if zoned else d.replace(tzinfo=UTC)).timestamp()
+        return out
 
 
 def read_csv(path: Path, *, required: Sequence[str] = (), delimiter: str = ",") -> CsvTable:

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -47,3 +49,62 @@ def test_inspect_json_has_the_per_subject_table(tmp_path):
     data = json.loads(inspect(tmp_path, "--json"))
     assert data["subject_class_windows"] == {"alice": {"squat": 19}}
     assert abs(data["native_rate_hz"][1] - 64.0) < 0.1
+
+
+MAPPING = """
+[time]
+column = "t"
+unit = "datetime"
+[channels]
+ax = "wrist_acc_x[g]"
+ay = "wrist_acc_y[g]"
+az = "wrist_acc_z[g]"
+[columns]
+label = "act"
+ignore = ["epoch (ms)"]
+subject_from_name = '^(?P<subject>[a-z]+)_'
+"""
+
+
+def write_foreign(path, n=640, rate=64.0, label="squat"):
+    """`t,ax,ay,az,epoch (ms),act`: datetime timestamps in whole ms, g units, an extra time column."""
+    rows = []
+    for i in range(n):
+        ms = 280_000 + round(i * 1000 / rate)
+        stamp = f"1970-01-01 00:{ms // 60000:02d}:{ms % 60000 // 1000:02d}.{ms % 1000:03d}"
+        rows.append(f"{stamp},0,0,1,{ms},{label}")
+    path.write_text("\n".join(["t,ax,ay,az,epoch (ms),act", *rows]) + "\n")
+
+
+def test_inspect_prints_the_mapping_it_used(tmp_path):
+    write_foreign(tmp_path / "alice_1.csv")
+    (tmp_path / "mujo-csv.toml").write_text(MAPPING)
+    out = inspect(tmp_path)
+    rows = [cells(line) for line in out.splitlines()]
+    assert ["t", "timestamp[datetime]"] in rows and ["ax", "wrist_acc_x[g]"] in rows
+    assert ["epoch (ms)", "(ignored)"] in rows and ["act", "label"] in rows
+    assert "64.0 Hz" in out and "alice" in out
+    data = json.loads(inspect(tmp_path, "--json"))
+    assert data["mapping"]["rename"]["t"] == "timestamp[datetime]" and data["mapping"]["ignore"] == ["epoch (ms)"]
+    assert data["subjects"] == ["alice"]
+
+
+def test_inspect_says_when_no_mapping_is_used(tmp_path):
+    write(tmp_path / "a.csv", ["squat"] * 1280, "alice")
+    assert "the documented layout" in inspect(tmp_path)
+    assert json.loads(inspect(tmp_path, "--json"))["mapping"] is None
+
+
+def test_a_bad_mapping_is_one_red_line(tmp_path):
+    write_foreign(tmp_path / "alice_1.csv")
+    (tmp_path / "mujo-csv.toml").write_text(MAPPING.replace('unit = "datetime"', 'unit = "hours"'))
+    # the real entry point, whose error handling makes the one red line
+    r = subprocess.run(
+        [sys.executable, "-m", "mujo_edge", "data", "inspect", "csv", "--root", str(tmp_path), "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and "Traceback" not in r.stderr
+    assert "mujo-csv.toml" in lines[0] and "time.unit" in lines[0] and "hours" in lines[0]
