@@ -228,21 +228,21 @@ def find_gaps(t: np.ndarray, valid: np.ndarray, max_gap_s: float) -> Gaps:
     return Gaps(int(jump.sum()), float(dt[i]), i + 1)
 
 
-# a step longer than this many median steps ends a gap-free stretch: a lost sample or a pause, not the device's rate
-_STRETCH_BREAK = 1.5
-
-
 def measured_rate_hz(t: np.ndarray) -> float:
     """Samples per second of timestamps `t` [N] seconds: (samples - 1) / (last - first) over gap-free stretches.
 
-    The one rate measurement (inspect, replay, live). 1 / median step is wrong for rounded timestamps (64 Hz
-    in whole milliseconds steps 15 or 16 ms: the median says 62.5 Hz); the mean step over stretches is not.
-    Steps longer than 1.5 median steps (pauses, lost samples) are left out, so a gap does not lower the rate.
+    The one rate measurement of a recording (inspect, replay, live). 1 / median step is wrong for rounded
+    timestamps (64 Hz in whole milliseconds steps 15 or 16 ms: the median says 62.5 Hz); the mean step over
+    stretches is not. A step ends a stretch (a pause or a lost sample, not the device's rate) when the stream's
+    own jitter cannot explain it: longer than 1.5 median steps and than the median plus 5 robust standard
+    deviations (the rule of `runtime.live.stream_gaps`), so neither a gap nor heavy jitter biases the rate.
     NaN for fewer than two samples."""
     if len(t) < 2:
         return float("nan")
     dt = np.diff(np.asarray(t, dtype=np.float64))
-    inside = dt[dt <= _STRETCH_BREAK * np.median(dt)]
+    period = float(np.median(dt))
+    jitter = 1.4826 * float(np.median(np.abs(dt - period)))
+    inside = dt[dt <= max(1.5 * period, period + 5 * jitter)]
     total = float(inside.sum())
     return float(len(inside) / total) if total > 0 else float("nan")
 

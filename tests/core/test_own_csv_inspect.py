@@ -53,6 +53,12 @@ def test_rate_ignores_gaps_and_dropped_samples():
     assert np.isnan(measured_rate_hz(np.array([1.0])))
 
 
+def test_rate_is_not_biased_by_heavy_jitter():
+    # +-9.9 ms of jitter at 50 Hz: steps of 0.2-39.8 ms, none of them a lost sample
+    t = np.arange(5000) / 50.0 + np.random.default_rng(0).uniform(-0.0099, 0.0099, 5000)
+    assert measured_rate_hz(t) == pytest.approx(50.0, rel=1e-3)
+
+
 def test_inspect_reports_64_hz_for_millisecond_timestamps(tmp_path):
     write(tmp_path / "a.csv", ["squat"] * 3000, "alice", rate=64.0)
     s = prepare("csv", tmp_path, cache=False).summary
