@@ -99,9 +99,13 @@ def inspect(
         return
     from mujo_edge.data.registry import get_loader
 
+    titles = dict(get_loader(name).spec.class_titles)
     if name == "csv":
+        from mujo_edge.data.texts import user_label_texts
+
         _print_mapping(mapping)
-    _print_summary(summary, config, prepared.from_cache, dict(get_loader(name).spec.class_titles), gaps)
+        titles = {label: text.primary for label, text in user_label_texts(Path(summary.root)).items()}
+    _print_summary(summary, config, prepared.from_cache, titles, gaps)
 
 
 def _csv_mapping(name: str, root: Path) -> CsvMapping | None:

@@ -32,10 +32,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mujo_edge.data.csvio import CsvTable
 from mujo_edge.errors import LayoutError
+
+if TYPE_CHECKING:  # numpy-free at run time, so `texts` can find files beside the data without numpy
+    from mujo_edge.data.csvio import CsvTable
 
 MAPPING_FILE = "mujo-csv.toml"
 TIME_UNITS = ("s", "ms", "us", "ns", "datetime")
@@ -108,9 +110,14 @@ class CsvMapping:
         }
 
 
+def beside_data(root: Path, name: str) -> Path:
+    """The file `name` next to the data at `root`: in the folder, or beside the file when `root` is one file."""
+    return (root.parent if root.is_file() else root) / name
+
+
 def mapping_file(root: Path) -> Path:
     """Where the mapping of the data at `root` (a folder, or one CSV file) lives."""
-    return (root.parent if root.is_file() else root) / MAPPING_FILE
+    return beside_data(root, MAPPING_FILE)
 
 
 def find_mapping(root: Path) -> CsvMapping | None:

@@ -3,8 +3,8 @@
 Each class of each built-in dataset has one primary sentence and a few alternative phrasings, shipped in
 `mujo_edge/data/label_texts.toml` (schema described at the top of that file). Model bundles store the
 primary sentence as "the text used for each label". The `csv` dataset takes its classes from the user's
-labels: its texts come from the user's own TOML file in the same schema, or fall back to
-"a person doing <label>".
+labels: its texts come from the user's own TOML file in the same schema, or from a `mujo-labels.toml` next
+to the data (`user_label_texts`: one description per label), or fall back to "a person doing <label>".
 
 Numpy-free: only tomllib and importlib.resources, so reading texts never needs the training stack.
 """
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mujo_edge.data.base import DatasetSpec
 
 PACKAGED_FILE = "label_texts.toml"
+LABELS_FILE = "mujo-labels.toml"  # the user's descriptions of their labels, next to their CSV files
 _PACKAGED_NAME = f"mujo_edge/data/{PACKAGED_FILE}"
 _DATASET_KEYS = ("classes", "null")
 _TEXT_KEYS = ("primary", "alternatives")
@@ -82,7 +83,11 @@ def load_label_texts(path: str | Path) -> dict[str, DatasetTexts]:
 
 
 def label_texts(
-    dataset: str, classes: Sequence[str] | None = None, *, path: str | Path | None = None
+    dataset: str,
+    classes: Sequence[str] | None = None,
+    *,
+    path: str | Path | None = None,
+    data_root: str | Path | None = None,
 ) -> dict[str, LabelText]:
     """The texts of a dataset's classes, in class order: {class code: LabelText}.
 
@@ -90,7 +95,9 @@ def label_texts(
     (default: all of the loader's classes) and the texts come from `path` if given, else the packaged file;
     every class of the loader must be described and no unknown class may be. For `csv` (classes come from
     the user's labels) `classes` is required; without `path` each label gets `fallback_text`, with `path`
-    the file's `[csv.classes.<label>]` tables must describe every label.
+    the file's `[csv.classes.<label>]` tables must describe every label. `data_root` (the folder or file the
+    `csv` data was read from) adds the descriptions of its `mujo-labels.toml` (`user_label_texts`); labels it
+    does not describe keep `fallback_text`. Fixed-class datasets ignore `data_root`.
     """
     spec = _spec(dataset)
     source = _source_name(path)
@@ -125,7 +132,13 @@ def label_texts(
         )
     wanted = tuple(classes)
     if path is None:
-        return {c: fallback_text(c) for c in wanted}
+        if data_root is None:
+            return {c: fallback_text(c) for c in wanted}
+        described = user_label_texts(data_root)
+        texts = {c: described.get(c) or fallback_text(c) for c in wanted}
+        # a description may repeat another label's fallback text, which the file alone cannot show
+        _check_unique("", texts, None, str(_labels_file(data_root)))
+        return texts
     table = _dataset_table(dataset, path)
     missing = [c for c in wanted if c not in table.classes]
     if missing:
@@ -152,7 +165,40 @@ def null_text(dataset: str, *, path: str | Path | None = None) -> LabelText:
     return table.null
 
 
+def user_label_texts(data_root: str | Path) -> dict[str, LabelText]:
+    """The descriptions in the `mujo-labels.toml` next to the data at `data_root` ({} without one):
+
+    ```toml
+    sq = "a person doing squats"
+    lj = { primary = "a person doing forward lunges", alternatives = ["lunges, alternating legs"] }
+    ```
+    LayoutError naming the file and the label of a bad entry (not a sentence, an unknown key, a repeat)."""
+    path = _labels_file(data_root)
+    if not path.is_file():
+        return {}
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise LayoutError(f"not valid TOML ({e})", path=path, line=int(m.group(1)) if m else None) from None
+    texts = {
+        str(label): LabelText(_sentence(entry, str(path), label))
+        if isinstance(entry, str)
+        else _label_text(entry, str(path), label)
+        for label, entry in doc.items()
+    }
+    _check_unique("", texts, None, str(path))
+    return texts
+
+
 # --- internals ---------------------------------------------------------------------------------------------
+
+
+def _labels_file(data_root: str | Path) -> Path:
+    # imported here: one rule for "next to the data", shared with the column mapping
+    from mujo_edge.data.csv_mapping import beside_data
+
+    return beside_data(Path(data_root).expanduser(), LABELS_FILE)
 
 
 def _spec(dataset: str) -> DatasetSpec:
@@ -254,7 +300,8 @@ def _sentence(value: Any, source: str, where: str) -> str:
 def _check_unique(dataset: str, classes: Mapping[str, LabelText], null: LabelText | None, source: str) -> None:
     # the same sentence under two labels would make the contrastive targets of those labels identical
     seen: dict[str, str] = {}
-    entries = [(f"{dataset}.classes.{label}", t) for label, t in classes.items()]
+    # without a dataset (a user's mujo-labels.toml) an entry is named by its label alone, as the file names it
+    entries = [(f"{dataset}.classes.{label}" if dataset else label, t) for label, t in classes.items()]
     if null is not None:
         entries.append((f"{dataset}.null", null))
     for where, text in entries:

@@ -108,3 +108,10 @@ def test_a_bad_mapping_is_one_red_line(tmp_path):
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 1 and len(lines) == 1 and "Traceback" not in r.stderr
     assert "mujo-csv.toml" in lines[0] and "time.unit" in lines[0] and "hours" in lines[0]
+
+
+def test_inspect_shows_the_descriptions_of_mujo_labels_toml(tmp_path):
+    write(tmp_path / "a.csv", ["sq"] * 1280, "alice")
+    (tmp_path / "mujo-labels.toml").write_text('sq = "a person doing squats"\n')
+    rows = [cells(line) for line in inspect(tmp_path).splitlines()]
+    assert ["sq", "a person doing squats", "19", "100.0 %"] in rows
