@@ -75,6 +75,15 @@ class CsvMapping:
         keep = [i for i, h in enumerate(table.header) if h not in self.ignore]
         header = tuple(self.rename.get(table.header[i], table.header[i]) for i in keep)
         aliases = {self.rename[h]: h for h in table.header if h in self.rename}
+        for target, column in aliases.items():
+            # a file with its own `timestamp` and a mapped time column would leave the parser to pick one
+            if target in table.header and target not in self.rename and target not in self.ignore:
+                raise LayoutError(
+                    f"{self.path.name} maps {column!r} to {target!r}, which the file has too: ignore one of them",
+                    path=table.path,
+                    line=1,
+                    field=target,
+                )
         rows = table.rows if len(keep) == len(table.header) else [[r[i] for i in keep] for r in table.rows]
         return replace(table, header=header, rows=rows, aliases=MappingProxyType(aliases))
 

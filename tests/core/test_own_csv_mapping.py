@@ -164,3 +164,12 @@ def test_changing_the_mapping_rebuilds_the_cache(tmp_path):
     (tmp_path / MAPPING_FILE).write_text(MAPPING.replace('"wrist_acc_', '"ankle_acc_'))
     again = prepare("csv", tmp_path, cache_dir=tmp_path / "cache")
     assert not again.from_cache and again.summary.channels[0] == "ankle_acc_x" != first.summary.channels[0]
+
+
+def test_a_mapped_column_colliding_with_one_of_the_file_is_refused(tmp_path):
+    rows = [r + f",{i}" for i, r in enumerate(foreign_rows(n=10))]
+    f = write(tmp_path / "alice_1.csv", "t,ax,ay,az,epoch (ms),act,label", rows)
+    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    with pytest.raises(LayoutError) as e:
+        load(tmp_path)
+    assert e.value.path == str(f) and e.value.field == "label" and "'act'" in e.value.message
