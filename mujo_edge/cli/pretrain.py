@@ -3,6 +3,7 @@ self-supervised baselines on the same corpus and schedule, `--method`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,6 +67,7 @@ def pretrain(
     ] = None,
 ) -> None:
     """Pre-train the sensor encoder by aligning every modality (MuJo), leaving --exclude datasets out."""
+    quiet_library_load()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -163,3 +165,32 @@ def _print_corpus(corpus: Any, exclude: tuple[str, ...]) -> None:
         cells.append(f"{int((corpus.has_text() & sel).sum()):,}")
         table.add_row(source, f"{int(sel.sum()):,}", *cells)
     console.print(table)
+
+
+# Logged while the text encoder imports sentence-transformers, which imports torchao: torchao tries to load its
+# optional CUDA kernel libraries (mxfp8, cutlass) and warns for each it cannot load on this CPU or torch build,
+# and registers enums torch now warns about. mujo-edge uses none of those kernels, so the lines say nothing a
+# user can act on, yet open every pretrain run. Only these messages are dropped, on their own loggers; any
+# other warning of torchao or torch still shows.
+LIBRARY_LOAD_NOISE = {
+    "torchao": ("Failed to load ", "Skipping import of cpp extensions"),
+    "torch.utils._pytree": ("is an Enum subclass and is now natively supported",),
+}
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragments: tuple[str, ...]) -> None:
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(f in message for f in self.fragments)
+
+
+def quiet_library_load() -> None:
+    """Drop `LIBRARY_LOAD_NOISE` (idempotent: a logger holds one such filter, however often this runs)."""
+    for name, fragments in LIBRARY_LOAD_NOISE.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(_DropMessages(fragments))

@@ -96,3 +96,22 @@ def test_replay_json_has_no_repeated_latency_per_prediction(bundle, tmp_path):
     assert len(data["predictions"]) >= 17
     assert not any("latency_s" in p for p in data["predictions"])
     assert "latency_p50_s" not in data and data["inference_s_per_window"] > 0
+
+
+def test_pretrain_drops_torchaos_library_load_warnings_and_nothing_else(caplog):
+    import logging
+
+    from mujo_edge.cli.pretrain import quiet_library_load
+
+    quiet_library_load()
+    quiet_library_load()  # twice: still one filter
+    assert len(logging.getLogger("torchao").filters) == 1
+    with caplog.at_level(logging.WARNING):
+        so = "/site-packages/torchao/_C_mxfp8.cpython-310-x86_64-linux-gnu.so"
+        logging.getLogger("torchao").warning("Failed to load %s: Could not load this library: %s", so, so)
+        logging.getLogger("torch.utils._pytree").warning(
+            "%s is an Enum subclass and is now natively supported by torch.compile", "<enum 'KernelPreference'>"
+        )
+        logging.getLogger("torchao").warning("a real torchao warning")
+        logging.getLogger("torch.utils._pytree").warning("a real pytree warning")
+    assert [r.getMessage() for r in caplog.records] == ["a real torchao warning", "a real pytree warning"]
