@@ -107,7 +107,7 @@ UNDEFINED_REASONS = {
     "accuracy": "no window was scored",
     "delta_macro_f1": "the macro-F1 it compares is undefined",
 }
-UNDEFINED_DEFAULT = "not a finite number: nothing to measure it on"
+UNDEFINED_DEFAULT = "not a finite number (NaN or infinite): undefined, e.g. nothing to measure it on"
 
 
 def _finite(v: Any) -> bool:

@@ -8,7 +8,7 @@ import pytest
 import mujo_edge
 from mujo_edge.bundle import MANIFEST, Artifact, Manifest, read_bundle, write_manifest
 from mujo_edge.config import WindowConfig
-from mujo_edge.metrics import UNDEFINED_REASONS, dumps_strict, scores
+from mujo_edge.metrics import UNDEFINED_DEFAULT, UNDEFINED_REASONS, dumps_strict, scores
 from mujo_edge.normalise import Normaliser
 
 CHANNELS = ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z")
@@ -46,7 +46,7 @@ def test_no_scored_window_gives_null_scores_with_reasons():
         "macro_f1": None,
         "macro_f1_undefined": UNDEFINED_REASONS["macro_f1"],
         "latency": None,
-        "latency_undefined": "not a finite number: nothing to measure it on",
+        "latency_undefined": UNDEFINED_DEFAULT,
         "n": 0,
     }
 
