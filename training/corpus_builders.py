@@ -40,7 +40,11 @@ SYNTHETIC = "synthetic"
 def real_part(dataset: str, root: Path | None, recipe: CorpusRecipe, window: WindowConfig) -> Corpus:
     """Windows of one real dataset as a corpus part (only the recipe's modalities are kept)."""
     prepared = prepare(dataset, root, selection=ChannelSelection(), config=window)
-    texts = {cls: lt.all for cls, lt in label_texts(dataset, prepared.windows.classes).items()}
+    # a user's own data may describe its labels (mujo-labels.toml next to it); registered datasets ignore the root
+    texts = {
+        cls: lt.all
+        for cls, lt in label_texts(dataset, prepared.windows.classes, data_root=prepared.summary.root).items()
+    }
     sensors = [m for m in recipe.modalities if m != POSE]
     return from_windows(prepared.windows, dataset, texts, keep=sensors, seed=recipe.seed)
 
