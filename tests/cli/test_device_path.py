@@ -98,7 +98,7 @@ def test_replay_json_has_no_repeated_latency_per_prediction(bundle, tmp_path):
     assert "latency_p50_s" not in data and data["inference_s_per_window"] > 0
 
 
-def test_pretrain_drops_torchaos_library_load_warnings_and_nothing_else(caplog):
+def test_pretrain_drops_torchaos_library_load_warnings_and_nothing_else():
     import logging
 
     from mujo_edge.cli.pretrain import quiet_library_load
@@ -106,12 +106,29 @@ def test_pretrain_drops_torchaos_library_load_warnings_and_nothing_else(caplog):
     quiet_library_load()
     quiet_library_load()  # twice: still one filter
     assert len(logging.getLogger("torchao").filters) == 1
-    with caplog.at_level(logging.WARNING):
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    # a handler on each logger: once torch is imported, its loggers no longer propagate to the root
+    keep = Keep()
+    loggers = [logging.getLogger("torchao"), logging.getLogger("torch.utils._pytree")]
+    for logger in loggers:
+        logger.addHandler(keep)
+    try:
         so = "/site-packages/torchao/_C_mxfp8.cpython-310-x86_64-linux-gnu.so"
-        logging.getLogger("torchao").warning("Failed to load %s: Could not load this library: %s", so, so)
-        logging.getLogger("torch.utils._pytree").warning(
+        loggers[0].warning("Failed to load %s: Could not load this library: %s", so, so)
+        loggers[1].warning(
             "%s is an Enum subclass and is now natively supported by torch.compile", "<enum 'KernelPreference'>"
         )
-        logging.getLogger("torchao").warning("a real torchao warning")
-        logging.getLogger("torch.utils._pytree").warning("a real pytree warning")
-    assert [r.getMessage() for r in caplog.records] == ["a real torchao warning", "a real pytree warning"]
+        loggers[0].warning("a real torchao warning")
+        loggers[1].warning("a real pytree warning")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(keep)
+    assert keep.messages == ["a real torchao warning", "a real pytree warning"]
