@@ -123,6 +123,7 @@ def zero_shot(
     from rich.table import Table
 
     from mujo_edge.data.prepare import prepare
+    from mujo_edge.data.texts import label_texts
     from mujo_edge.metrics import dumps_strict
     from mujo_edge.training.checkpoints import read_pretrain
     from mujo_edge.training.leave_out import check_leave_target_out
@@ -132,7 +133,10 @@ def zero_shot(
 
     checkpoint = read_pretrain(pretrained)
     check_leave_target_out("pretrained", checkpoint, target)
-    windows = prepare(target, root).windows
+    prepared = prepare(target, root)
+    windows = prepared.windows
+    # a user's own labels are described by the mujo-labels.toml next to the data, when there is one
+    texts = label_texts(target, list(windows.classes), data_root=prepared.summary.root) if target == "csv" else None
     result = run(
         checkpoint.to_dict(),
         windows,
@@ -141,6 +145,7 @@ def zero_shot(
         text_encoder=TextEncoder(),
         null=with_null,
         prompts=prompts,
+        texts=texts,
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "zero-shot.json").write_text(dumps_strict(result.to_dict(), indent=2) + "\n")

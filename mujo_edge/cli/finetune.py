@@ -84,7 +84,9 @@ def finetune(
         arch=arch,
         progress=progress,
     )
-    texts = {c: t.primary for c, t in label_texts(dataset, [c for c in windows.classes if c != NULL_CLASS]).items()}
+    # a user's own labels keep the descriptions in the mujo-labels.toml next to the data (the bundle's label texts)
+    classes = [c for c in windows.classes if c != NULL_CLASS]
+    texts = {c: t.primary for c, t in label_texts(dataset, classes, data_root=prepared.summary.root).items()}
     out.mkdir(parents=True, exist_ok=True)
     write_classifier(
         classifier_checkpoint(

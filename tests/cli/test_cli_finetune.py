@@ -72,3 +72,35 @@ def test_frozen_without_checkpoint_is_a_clear_error(tmp_path, shared_data):
         timeout=600,
     )
     assert r.returncode == 1 and "needs a pre-trained checkpoint" in r.stderr
+
+
+def test_a_users_label_descriptions_reach_the_checkpoint(tmp_path):
+    """mujo-labels.toml next to the data: the classifier (and so the bundle) carries those texts."""
+    import numpy as np
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for s in range(5):
+        rows = []
+        for i in range(1500):
+            label = "sq" if i < 750 else "lj"
+            f = 1.0 if label == "sq" else 2.5
+            a = np.sin(2 * np.pi * f * i / 50) + rng.normal(scale=0.1, size=3)
+            rows.append(f"{20 * i},{a[0]:.4f},{a[1]:.4f},{9.8 + a[2]:.4f},{label}")
+        header = "timestamp[ms],wrist_acc_x[m/s^2],wrist_acc_y[m/s^2],wrist_acc_z[m/s^2],label"
+        (data / f"s{s}.csv").write_text("\n".join([header, *rows]) + "\n")
+    (data / "mujo-labels.toml").write_text('sq = "a person doing squats"\n')
+    r = subprocess.run(
+        [
+            *(sys.executable, "-m", "mujo_edge", "finetune", "--dataset", "csv", "--root", str(data)),
+            *("--regime", "baseline", "--epochs", "1", "--fold", "1", "--out", str(tmp_path / "ft")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    ckpt = read_classifier(tmp_path / "ft" / "classifier.pt")
+    assert ckpt.label_texts["sq"] == "a person doing squats"
+    assert ckpt.label_texts["lj"] == "a person doing lj"  # undescribed: the fallback
