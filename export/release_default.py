@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 
 from mujo_edge.bundle import ArtifactStatus, Manifest, read_bundle, write_manifest
 from mujo_edge.default_model import PATH
-from mujo_edge.errors import ConfigError
+from mujo_edge.errors import ConfigError, MujoEdgeError
 from mujo_edge.training.results_tables import FOREST
 
 SHIPPED = "tflite-int8"
@@ -166,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PATH, help="bundle folder (default: the package's own)")
     parser.add_argument("--root", type=Path, default=None, help="SPAR-watch folder (default: ../shared/data)")
     args = parser.parse_args(argv)
-    m = build_default(args.classifier, args.out, args.cv, args.root, method=args.method, forest_results=args.forest_cv)
+    try:
+        m = build_default(
+            args.classifier, args.out, args.cv, args.root, method=args.method, forest_results=args.forest_cv
+        )
+    except MujoEdgeError as e:  # a refusal (parity, size, licence) is one line; the bundle in --out is untouched
+        print(f"not released: {e}", file=sys.stderr)
+        return 1
     art = m.artifact(SHIPPED)
     cv = m.metrics["cross_validated"]
     forest = f" (forest on the same folds {cv['forest']['macro_f1_mean']:.3f})" if "forest" in cv else ""

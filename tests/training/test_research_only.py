@@ -49,3 +49,15 @@ def test_export_writes_the_sources_and_the_research_only_ones_into_the_bundle(ol
     assert details["pretraining_sources"] == ["hmp", "synthetic"] and details["research_only_data"] == ["hmp"]
     plain = _manifest(read_classifier(old_classifier), (), {}).training.details
     assert "research_only_data" not in plain and "pretraining_sources" not in plain
+
+
+def test_a_refused_release_is_one_line_and_leaves_the_bundle_alone(old_classifier, tmp_path, capsys):
+    from mujo_edge.export.release_default import main
+
+    ckpt = read_classifier(old_classifier)
+    write_classifier(replace(ckpt, pretraining_sources=("hmp",)), tmp_path / "hmp.pt")
+    out = tmp_path / "bundle"
+    code = main(["--classifier", str(tmp_path / "hmp.pt"), "--cv", str(tmp_path / "none.csv"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("not released:") and "hmp" in err and err.count("\n") == 1
+    assert not out.exists()
