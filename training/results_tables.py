@@ -106,13 +106,21 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
 
 
 def read_rows(folders: Sequence[Path]) -> list[dict[str, str]]:
+    """The rows of every folder; a run found in several folders (same target, method, regime, fraction, fold,
+    run and seed, e.g. the forest of the same folds in two grids) counts once. So the folders of one table must
+    not use one method name for two different models."""
     rows: list[dict[str, str]] = []
+    seen: set[tuple[str, ...]] = set()
     for folder in folders:
         path = folder / RESULTS_FILE
         if not path.is_file():
             raise LayoutError(f"no {RESULTS_FILE} in this results folder", path=folder)
         with path.open(newline="") as fh:
-            rows += list(csv.DictReader(fh))
+            for row in csv.DictReader(fh):
+                key = tuple(row.get(k, "") for k in ("target", "method", "regime", "fraction", "fold", "run", "seed"))
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(row)
     return rows
 
 

@@ -123,3 +123,12 @@ def test_an_ablation_table_picks_orders_and_labels_its_rows_and_columns(tmp_path
     )
     with pytest.raises(LayoutError, match="rows need method, regime and label"):
         load_tables_file(tables)
+
+
+def test_a_run_found_in_two_folders_counts_once(tmp_path):
+    from mujo_edge.training.results_tables import read_rows
+
+    write_results(tmp_path / "a", [("random_forest", "-", "1.0", 0.8)])
+    write_results(tmp_path / "b", [("random_forest", "-", "1.0", 0.8), ("recipe", "finetuned", "1.0", 0.9)])
+    rows = read_rows([tmp_path / "a", tmp_path / "b"])
+    assert [r["method"] for r in rows] == ["random_forest", "recipe"]
