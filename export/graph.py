@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mujo_edge.errors import ConfigError
 from mujo_edge.training.classifier import Classifier
-from mujo_edge.training.models import PooledSensorEncoder, SensorEncoder, SpectralFeatures
+from mujo_edge.training.models import PooledSensorEncoder, SensorEncoder, SpectralFeatures, spectrum_features
 
 
 def _conv1d(conv: nn.Conv2d) -> nn.Conv1d:
@@ -95,11 +95,7 @@ class SpectralConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x - x.mean(dim=-1, keepdim=True)
-        re, im = self.cos(x).flatten(1), self.sin(x).flatten(1)
-        if self.spectrum == "log_power":
-            return torch.log1p(re * re + im * im)
-        re, im = re.abs(), im.abs()
-        return torch.log1p(torch.maximum(re, im) + 0.4 * torch.minimum(re, im))
+        return spectrum_features(self.cos(x).flatten(1), self.sin(x).flatten(1), self.spectrum)
 
 
 class PooledBranch1d(nn.Module):

@@ -332,11 +332,15 @@ class SpectralFeatures(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x - x.mean(dim=-1, keepdim=True)
-        re, im = x @ self.cos, x @ self.sin
-        if self.spectrum == "log_power":
-            return torch.log1p(re * re + im * im)
-        re, im = re.abs(), im.abs()
-        return torch.log1p(torch.maximum(re, im) + 0.4 * torch.minimum(re, im))
+        return spectrum_features(x @ self.cos, x @ self.sin, self.spectrum)
+
+
+def spectrum_features(re: Tensor, im: Tensor, spectrum: str) -> Tensor:
+    """The spectral features of DFT parts `re`, `im` (see `SpectralFeatures`); one home for the export graph too."""
+    if spectrum == "log_power":
+        return torch.log1p(re * re + im * im)
+    re, im = re.abs(), im.abs()
+    return torch.log1p(torch.maximum(re, im) + 0.4 * torch.minimum(re, im))
 
 
 class PooledSensorEncoder(_Encoder):

@@ -179,7 +179,7 @@ def _v1_rest():
 
     return {
         "loss": {},
-        "optimizer": {},
+        "optimizer": {"state": {}, "param_groups": []},  # an (empty) optimizer state dict, as torch writes it
         "torch_rng": torch.get_rng_state(),
         "train_config": {"anchor": "wrist_acc"},
         "normaliser": {},
