@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,10 +94,12 @@ def load_window_file(path: str | Path, ckpt: ClassifierCheckpoint) -> np.ndarray
 
 
 def prepare_like_training(ckpt: ClassifierCheckpoint, root: str | Path | None = None) -> Any:
-    """The checkpoint's dataset as `Windows` (raw SI units), relabelled exactly as for training."""
+    """The checkpoint's dataset as `Windows` (raw SI units), relabelled exactly as for training: read from `root`,
+    else from where training read it (the checkpoint records it), warning when the files differ."""
     from mujo_edge.channels import Channel, ChannelSelection
     from mujo_edge.config import WindowConfig
     from mujo_edge.data.prepare import prepare
+    from mujo_edge.data.provenance import recorded_root, warn_if_changed
     from mujo_edge.data.registry import get_loader
     from mujo_edge.windows import NULL_CLASS, null_labels
 
@@ -108,7 +110,12 @@ def prepare_like_training(ckpt: ClassifierCheckpoint, root: str | Path | None = 
         placements=tuple(dict.fromkeys(c.placement for c in parsed)),
         sensors=tuple(dict.fromkeys(c.sensor for c in parsed)),
     )
-    windows = prepare(dataset, root, selection=selection, config=WindowConfig.from_dict(dict(ckpt.window))).windows
+    root = recorded_root(ckpt.data, dataset, root) or root
+    prepared = prepare(dataset, root, selection=selection, config=WindowConfig.from_dict(dict(ckpt.window)))
+    warn_if_changed(ckpt.data, prepared.provenance)
+    windows = prepared.windows
+    if ckpt.finetune.get("split_by") == "recording":  # the split names recordings (see `classifier_checkpoint`)
+        windows = replace(windows, subject=windows.recording.copy())
     classes = list(ckpt.classes)
     windows = null_labels(windows, spec.null_classes, with_null=bool(classes) and classes[-1] == NULL_CLASS)
     if list(windows.classes) != classes:

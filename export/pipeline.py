@@ -147,6 +147,8 @@ def _manifest(ckpt: ClassifierCheckpoint, artifacts: Sequence[Artifact], metrics
     training = {k: on_disk.get(k) for k in ("dataset", "split", "pretrained_from", "finetune", "model_config", "head")}
     if ckpt.pretraining_sources:
         training["pretraining_sources"] = list(ckpt.pretraining_sources)
+    if ckpt.data is not None:  # where the data was and the rate it was recorded at (replay and live compare it)
+        training["data"] = ckpt.data.summary()
     from mujo_edge.data.registry import research_only
 
     restricted = research_only([ckpt.dataset, *ckpt.pretraining_sources])

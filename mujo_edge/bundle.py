@@ -159,6 +159,31 @@ class SubjectSplit:
         return cls(**{k: tuple(str(s) for s in v) for k, v in data.items()})
 
 
+def _check_data(data: Any) -> None:
+    """training.data (see `data.provenance.DataProvenance.summary`): the fields readers use are typed."""
+    if data is None:
+        return
+    if not isinstance(data, Mapping):
+        raise LayoutError(f"expected an object, got {type(data).__name__}", field="training.data")
+    root = data.get("root")
+    if root is not None and not isinstance(root, str):
+        raise LayoutError(f"expected a folder name, got {root!r}", field="training.data.root")
+    rates = data.get("native_rate_hz")
+    if rates is None:
+        return
+    ok = (
+        isinstance(rates, list)
+        and len(rates) == 3
+        and all(isinstance(r, int | float) and not isinstance(r, bool) for r in rates)
+        and all(0 < r <= 1e4 for r in rates)  # the loaders' own bounds on a measured rate, NaN refused
+    )
+    if not ok:
+        raise LayoutError(
+            f"expected [min, median, max] positive rates in Hz, got {rates!r}",
+            field="training.data.native_rate_hz",
+        )
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a model's training data came from (`mujo.json` "training").
@@ -176,6 +201,19 @@ class Provenance:
         """Subjects the model never saw (empty when the bundle does not record its split)."""
         return () if self.split is None else self.split.test
 
+    @property
+    def source_rate_hz(self) -> float | None:
+        """The (median) rate the training recordings were made at, before resampling to the window's rate; None
+        when the bundle does not record it (exported before data provenance existed)."""
+        rates = self.details.get("data", {}).get("native_rate_hz")
+        return None if rates is None else float(rates[1])
+
+    @property
+    def data_root(self) -> str | None:
+        """Where training read its data (a folder on the training machine)."""
+        root = self.details.get("data", {}).get("root")
+        return None if root is None else str(root)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.dataset is not None:
@@ -192,6 +230,7 @@ class Provenance:
             raise LayoutError(f"expected a dataset name, got {dataset!r}", field="training.dataset")
         if split is not None and not isinstance(split, Mapping):
             raise LayoutError(f"expected an object of subject lists, got {split!r}", field="training.split")
+        _check_data(data.get("data"))
         return cls(
             dataset=dataset,
             split=None if split is None else SubjectSplit.from_dict(split),

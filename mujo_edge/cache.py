@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -46,9 +46,9 @@ def content_hash(path: Path) -> str:
         return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
-def cache_key(parts: Mapping[str, Any], files: list[Path]) -> str:
-    """sha256 over the JSON of `parts` and the (resolved path, content hash) of each file."""
-    contents = [[str(f.resolve()), content_hash(f)] for f in sorted(files)]
+def cache_key(parts: Mapping[str, Any], hashed: Sequence[tuple[Path, str]]) -> str:
+    """sha256 over the JSON of `parts` and the (resolved path, content hash) of each file (see `content_hash`)."""
+    contents = [[str(f.resolve()), digest] for f, digest in sorted(hashed)]
     blob = json.dumps({"format": FORMAT_VERSION, "parts": parts, "files": contents}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 

@@ -6,7 +6,7 @@ All functions are seeded and deterministic: the same subjects and seed give the 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +67,67 @@ def subject_kfold(subjects: Sequence[str], k: int, *, seed: int = 0, n_val: int 
         train = [s for s in rest if s not in val]
         out.append(Split(f"fold{i + 1}of{k}", tuple(train), tuple(val), tuple(test)))
     return out
+
+
+def cover_classes(split: Split, classes_of: Mapping[str, Collection[int]]) -> tuple[Split, str | None]:
+    """`split` with validation subjects that hold every class the training subjects have, and a warning when none do.
+
+    Early stopping on a validation subject that lacks classes scores those classes as absent (one class at 0.000,
+    an early epoch kept). Unchanged when the validation subjects already cover the classes (so seeded splits stay
+    as they were); else the first other non-test subject (in the split's order) that covers them replaces them, else
+    subjects are added greedily, most missing classes first, never taking a class's last training subject. The
+    warning says what is still missing; it is None when validation covers every class.
+    """
+
+    def covered(subjects: Sequence[str]) -> set[int]:
+        return set().union(*(set(classes_of.get(s, ())) for s in subjects)) if subjects else set()
+
+    pool = [*split.train, *split.val]
+    needed = covered(pool)
+    if not split.val or covered(split.val) >= needed:
+        return split, None
+    for s in split.train:  # one subject that covers everything, and training keeps every class without it
+        rest = [t for t in pool if t != s]
+        if covered([s]) >= needed and covered(rest) >= needed:
+            return _with_val(split, [s], pool), None
+    val = list(split.val)
+    while (missing := needed - covered(val)) and (
+        options := [s for s in pool if s not in val and covered([t for t in pool if t not in val and t != s]) >= needed]
+    ):
+        best = max(options, key=lambda s: len(missing & covered([s])))
+        if not missing & covered([best]):
+            break
+        val.append(best)
+    missing = needed - covered(val)
+    note = None
+    if missing:
+        note = (
+            f"{split.name}: the validation subjects {', '.join(val)} lack classes {sorted(missing)} and no other "
+            "choice keeps them in training: early stopping cannot see those classes (pass --val-subjects, or "
+            "record them with more subjects)"
+        )
+    return _with_val(split, val, pool), note
+
+
+def _with_val(split: Split, val: Sequence[str], pool: Sequence[str]) -> Split:
+    return Split(split.name, tuple(s for s in pool if s not in val), tuple(val), split.test)
+
+
+def with_validation(split: Split, val: Sequence[str]) -> Split:
+    """`split` validated on the subjects `val` (taken from its training subjects; never a test subject)."""
+    val = [str(s) for s in val]
+    clash = [s for s in val if s in split.test]
+    if clash:
+        raise ConfigError(
+            f"subjects {clash} are test subjects of {split.name} {list(split.test)}", field="--val-subjects"
+        )
+    pool = [*split.train, *split.val]
+    unknown = [s for s in val if s not in pool]
+    if unknown:
+        raise ConfigError(f"no subjects {unknown}; {split.name} trains on {pool}", field="--val-subjects")
+    if len(val) >= len(pool):
+        raise ConfigError("leaves no training subject", field="--val-subjects")
+    return _with_val(split, val, pool)
 
 
 def train_val_test(subjects: Sequence[str], *, val: float = 0.2, test: float = 0.2, seed: int = 0) -> Split:

@@ -85,6 +85,11 @@ class Windows:
     def subjects(self) -> list[str]:
         return sorted(set(self.subject.tolist()), key=_natural_key)
 
+    def classes_by_subject(self) -> dict[str, set[int]]:
+        """The labelled classes (indices) each subject has windows of: what choosing validation subjects needs."""
+        labelled = self.y >= 0
+        return {s: set(np.unique(self.y[labelled & (self.subject == s)]).tolist()) for s in self.subjects()}
+
     def class_counts(self) -> dict[str, int]:
         """Windows per class name, plus "(no label)" for y = -1."""
         counts = Counter(self.y.tolist())

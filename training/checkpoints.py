@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from mujo_edge.bundle import fsync_folder
+from mujo_edge.data.provenance import DataProvenance
 from mujo_edge.errors import CheckpointError, DataError, DataNotFoundError, LayoutError
 from mujo_edge.normalise import Normaliser, StreamNormaliser
 from mujo_edge.training.models import ModelConfig
@@ -299,6 +300,8 @@ class ClassifierCheckpoint:
     pretrained_from: str | None = None
     # the datasets of the pre-training corpus (licences travel with the model: see `data.registry.research_only`)
     pretraining_sources: tuple[str, ...] = ()
+    # the files it was trained on (root, paths, hashes, rates): export and predict find the data again with it
+    data: DataProvenance | None = None
     version: int = CLASSIFIER_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -323,6 +326,7 @@ class ClassifierCheckpoint:
             "pretrained_from": self.pretrained_from,
             # an optional key, so the layout stays version 1 and older readers ignore it
             **({"pretraining_sources": list(self.pretraining_sources)} if self.pretraining_sources else {}),
+            **({"data": self.data.to_dict()} if self.data is not None else {}),
         }
 
     @classmethod
@@ -353,6 +357,7 @@ class ClassifierCheckpoint:
                 metrics=dict(data.get("metrics", {})),
                 pretrained_from=data.get("pretrained_from"),
                 pretraining_sources=tuple(str(s) for s in data.get("pretraining_sources", ())),
+                data=DataProvenance.from_dict(data["data"]) if data.get("data") is not None else None,
             )
         except LayoutError as e:
             raise CheckpointError(

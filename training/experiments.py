@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from mujo_edge.errors import ConfigError
 from mujo_edge.metrics import dumps_strict, scores
 from mujo_edge.smoothing import causal_majority
-from mujo_edge.splits import label_fraction, subject_kfold
+from mujo_edge.splits import Split, cover_classes, label_fraction, subject_kfold
 from mujo_edge.training.checkpoints import PretrainCheckpoint
 from mujo_edge.training.features import FeatureForest
 from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune
@@ -50,6 +51,7 @@ COLUMNS = (
     "macro_f1_smoothed",
     "val_macro_f1",
     "test_subjects",
+    "val_subjects",
 )
 SMOOTHING = 5  # windows in the causal majority of the smoothed column (the live view's --smoothing)
 CONFUSED_PAIRS = 3  # class pairs listed per method in the summary's error section
@@ -185,8 +187,12 @@ def run_label_efficiency(
     *,
     arch: Any = None,
     progress: Progress | None = None,
+    on_run: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Path:
     """Run every missing cell of the grid on labelled `windows` and write results.csv, summary.md, boxplot.png.
+
+    `progress(done, total, what)` counts the runs this call makes (the ones a resumed folder still lacks);
+    `on_run(row)` receives each results.csv row as it is written.
 
     `checkpoints` maps a method name ("mujo", "autoencoder", ...) to its pre-training checkpoint; the
     `baseline` regime (random initialisation) runs once per cell, not once per method."""
@@ -200,15 +206,16 @@ def run_label_efficiency(
     cells += [(m, r) for m in checkpoints for r in grid.regimes if r != "baseline"]
     if grid.forest:
         cells.append((FOREST, "-"))
-    splits = subject_kfold(windows.subjects(), grid.folds, seed=grid.seed, n_val=1)
+    splits = _splits(windows, grid, path)
     jobs = [(m, r, f, run % len(splits), run) for f in grid.fractions for run in range(grid.runs) for m, r in cells]
-    for i, (method, regime, fraction, k, run) in enumerate(jobs):
-        key = (method, regime, repr(fraction), str(k + 1), str(run + 1))
-        if key in done:
-            continue
+    todo = [j for j in jobs if (j[0], j[1], repr(j[2]), str(j[3] + 1), str(j[4] + 1)) not in done]
+    if progress:
+        progress(0, len(todo), f"{len(jobs) - len(todo)} of {len(jobs)} runs already in {path}" if done else "")
+    for i, (method, regime, fraction, k, run) in enumerate(todo):
         split = splits[k]
         seed = grid.seed * 100_003 + run * 1_009 + k  # fresh labels and initialisation per run and fold
         train, val, test = (windows.for_subjects(p) for p in (split.train, split.val, split.test))
+        started = time.perf_counter()
         if method == FOREST:
             labelled = train.subset(label_fraction(train.y, fraction, seed=seed))
             forest = FeatureForest(seed=seed, channels=windows.channels).fit(labelled.x, labelled.y)
@@ -224,7 +231,7 @@ def run_label_efficiency(
                 "accuracy": s["accuracy"],
                 "train_windows": len(labelled),
                 "best_epoch": "",
-                "seconds": "",
+                "seconds": round(time.perf_counter() - started, 1),
                 "macro_f1_smoothed": scores(test.y, smoothed, len(windows.classes))["macro_f1"],
                 "val_macro_f1": val_f1,
             }
@@ -252,23 +259,42 @@ def run_label_efficiency(
         ident = {"method": method, "regime": regime, "fraction": repr(fraction), "fold": k + 1, "run": run + 1}
         # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
         _append_confusion(out / CONFUSION_FILE, ident, windows.classes, confusion)
-        _append(
-            path,
-            {
-                "target": grid.target,
-                **ident,
-                "pretraining_run": split_method(method)[1],
-                "seed": seed,
-                "test_windows": len(test),
-                "test_subjects": " ".join(split.test),
-                **row,
-            },
-        )
+        row = {
+            "target": grid.target,
+            **ident,
+            "pretraining_run": split_method(method)[1],
+            "seed": seed,
+            "test_windows": len(test),
+            "test_subjects": " ".join(split.test),
+            "val_subjects": " ".join(split.val),
+            **row,
+        }
+        _append(path, row)
+        if on_run:
+            on_run(row)
         if progress:
-            progress(i + 1, len(jobs), f"{method}/{regime} {fraction:.0%} fold {k + 1} run {run + 1}")
+            progress(i + 1, len(todo), f"{method}/{regime} {fraction:.0%} fold {k + 1} run {run + 1}")
     write_summary(path, out / "summary.md", grid)
     plot_boxes(path, out / "boxplot.png", grid.target)
     return path
+
+
+def _splits(windows: Windows, grid: LabelEfficiencyGrid, path: Path) -> list[Split]:
+    """The grid's folds, each validated on subjects that hold every class (`splits.cover_classes`). A folder begun
+    before validation subjects were chosen that way (its header lacks `val_subjects`) keeps the seeded choice its
+    rows were made with, so a resumed table stays one comparable experiment."""
+    splits = subject_kfold(windows.subjects(), grid.folds, seed=grid.seed, n_val=1)
+    if path.is_file() and "val_subjects" not in next(csv.reader(path.open(newline="")), []):
+        log.info("%s: validation subjects as seeded when this folder was begun (no val_subjects column)", path)
+        return splits
+    classes_of = windows.classes_by_subject()
+    out = []
+    for split in splits:
+        covered, note = cover_classes(split, classes_of)
+        if note:
+            log.warning(note)
+        out.append(covered)
+    return out
 
 
 def load_results(path: Path) -> list[dict[str, str]]:

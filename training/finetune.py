@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from mujo_edge.channels import triaxial_streams
+from mujo_edge.data.provenance import DataProvenance
 from mujo_edge.errors import ConfigError
 from mujo_edge.metrics import scores
 from mujo_edge.normalise import Normaliser
@@ -297,8 +298,12 @@ def classifier_checkpoint(
     split: Mapping[str, Sequence[str]],
     pretrained_from: str | None,
     pretraining_sources: Sequence[str] = (),
+    data: DataProvenance | None = None,
+    split_by: str = "subject",
 ) -> ClassifierCheckpoint:
-    """Everything export needs (see `ClassifierCheckpoint`); write it with `checkpoints.write_classifier`."""
+    """Everything export needs (see `ClassifierCheckpoint`); write it with `checkpoints.write_classifier`.
+
+    `split_by` "recording": the split lists recordings, not subjects (data of too few subjects to split)."""
     clf = result.classifier
     return ClassifierCheckpoint(
         state=clf.state_dict(),
@@ -312,9 +317,10 @@ def classifier_checkpoint(
         classes=tuple(result.classes),
         label_texts={c: label_texts.get(c, c) for c in result.classes},
         dataset=dataset,
-        finetune=config.to_dict(),
+        finetune={**config.to_dict(), **({"split_by": split_by} if split_by != "subject" else {})},
         split={k: tuple(v) for k, v in split.items()},
         metrics=result.metrics,
         pretrained_from=pretrained_from,
         pretraining_sources=tuple(pretraining_sources),
+        data=data,
     )

@@ -6,7 +6,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from mujo_edge.bundle import ArtifactStatus
 from mujo_edge.errors import ConfigError
@@ -48,6 +55,8 @@ def progress_callback(description: str) -> Iterator[Callable[[int, int, str], No
         MofNCompleteColumn(),
         TextColumn("{task.fields[what]}", style="dim"),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
         console=err_console,
         transient=True,
     ) as bar:

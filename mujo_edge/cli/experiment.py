@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -100,9 +101,22 @@ def label_efficiency(
     windows = null_labels(windows, spec.null_classes, with_null)
     arch = load_model_preset(model).arch if model else (None if checkpoints else load_model_preset("wrist").arch)
     with progress_callback(f"label efficiency on {target}") as progress:
-        path = run_label_efficiency(windows, grid, checkpoints, out, arch=arch, progress=progress)
+        path = run_label_efficiency(windows, grid, checkpoints, out, arch=arch, progress=progress, on_run=_print_run)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
     console.print(f"results: {path}; figure: {out / 'boxplot.png'}")
+
+
+def _print_run(row: Mapping[str, Any]) -> None:
+    """One line per finished run, so a log shows the grid as it goes (the bar is transient, on stderr)."""
+    val = row.get("val_macro_f1")
+    seconds = row.get("seconds")
+    console.print(
+        f"{row['method']}/{row['regime']} {float(row['fraction']):.0%} fold {row['fold']} run {row['run']} "
+        f"(test {row['test_subjects'].replace(' ', ',')}): macro-F1 {float(row['macro_f1']):.3f}"
+        + (f", val {float(val):.3f}" if val not in (None, "") else "")
+        + (f", {float(seconds):.0f} s" if seconds not in (None, "") else ""),
+        highlight=False,
+    )
 
 
 @app.command("zero-shot")

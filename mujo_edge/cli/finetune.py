@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mujo_edge.cli.console import comma_list, console, err_console
 from mujo_edge.metrics import dumps_strict
+
+if TYPE_CHECKING:
+    from mujo_edge.splits import Split
+    from mujo_edge.windows import Windows
 
 
 def finetune(
@@ -29,6 +35,22 @@ def finetune(
     fraction: Annotated[float, typer.Option("--fraction", help="Share of labelled training windows per class.")] = 1.0,
     folds: Annotated[int, typer.Option("--folds", help="Subject-wise folds.")] = 5,
     fold: Annotated[int, typer.Option("--fold", help="Which fold tests (1-based); one other subject validates.")] = 1,
+    val_subjects: Annotated[
+        str | None,
+        typer.Option(
+            "--val-subjects",
+            help="Comma list of subjects that validate (early stopping). Default: one subject that holds every "
+            "class, chosen by the seed.",
+        ),
+    ] = None,
+    split_by: Annotated[
+        str,
+        typer.Option(
+            "--split-by",
+            help="subject (default) | recording: folds of recordings, for data of one or two subjects (the score "
+            "is optimistic: the test subject's other recordings are in training).",
+        ),
+    ] = "subject",
     with_null: Annotated[
         bool, typer.Option("--null", help="Keep unlabelled / transition windows as a NULL class.")
     ] = False,
@@ -43,8 +65,6 @@ def finetune(
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
     from mujo_edge.data.texts import label_texts
-    from mujo_edge.errors import ConfigError
-    from mujo_edge.splits import subject_kfold
     from mujo_edge.training.checkpoints import read_pretrain, write_classifier
     from mujo_edge.training.finetune import FinetuneConfig, FinetuneEpoch, classifier_checkpoint
     from mujo_edge.training.finetune import finetune as run
@@ -58,10 +78,7 @@ def finetune(
         dataset, root, selection=ChannelSelection(placements=comma_list(placements), sensors=comma_list(sensors))
     )
     windows = null_labels(prepared.windows, spec.null_classes, with_null)
-    splits = subject_kfold(windows.subjects(), folds, seed=seed, n_val=1)
-    if not 1 <= fold <= len(splits):
-        raise ConfigError(f"must be in 1..{len(splits)}", field="--fold")
-    split = splits[fold - 1]
+    windows, split = choose_split(windows, split_by, folds, fold, seed, comma_list(val_subjects))
     ckpt = read_pretrain(pretrained) if pretrained else None
     if ckpt is not None:
         check_leave_target_out(str(pretrained), ckpt, dataset)
@@ -97,8 +114,10 @@ def finetune(
             label_texts=texts,
             config=config,
             split={"train": split.train, "val": split.val, "test": split.test},
+            split_by=split_by,
             pretrained_from=str(pretrained) if pretrained else None,
             pretraining_sources=ckpt.corpus.sources if ckpt is not None and ckpt.corpus is not None else (),
+            data=prepared.provenance,
         ),
         out / "classifier.pt",
     )
@@ -120,3 +139,55 @@ def finetune(
         table.add_row(f"macro-F1, majority of {smoothed['windows']} windows", f"{smoothed['macro_f1']:.3f}")
     console.print(table)
     console.print(f"best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}; wrote {out}")
+
+
+def choose_split(
+    windows: Windows, split_by: str, folds: int, fold: int, seed: int, val: Sequence[str] | None
+) -> tuple[Windows, Split]:
+    """The fold that tests, validated on `val` or on subjects holding every class (a warning when none can), and
+    the windows it splits (with `--split-by recording`, each recording stands for a subject)."""
+    from dataclasses import replace
+
+    from mujo_edge.errors import ConfigError
+    from mujo_edge.splits import cover_classes, subject_kfold, with_validation
+
+    if split_by not in ("subject", "recording"):
+        raise ConfigError(f"must be subject or recording, got {split_by!r}", field="--split-by")
+    if split_by == "recording":
+        err_console.print(
+            "[yellow]warning:[/] folds of recordings: the test recordings' subjects are also in training, so "
+            "the score is optimistic (it does not measure a new wearer)",
+            highlight=False,
+        )
+        windows = replace(windows, subject=windows.recording.copy())
+    units = windows.subjects()
+    what = "subjects" if split_by == "subject" else "recordings"
+    if len(units) < 3:
+        hint = (
+            "record more subjects, or pass --split-by recording (folds of recordings; the score is then optimistic)"
+            if split_by == "subject"
+            else "record more sets"
+        )
+        raise ConfigError(
+            f"the data has {len(units)} {what} ({', '.join(units)}); folds need at least 3 (one to test, one to "
+            f"validate, one to train): {hint}",
+            field="--split-by" if split_by == "recording" else "data",
+        )
+    # a fold tests on ceil(n / k) units and needs one more to validate and one to train
+    usable = [k for k in range(2, len(units) + 1) if len(units) - math.ceil(len(units) / k) >= 2]
+    if folds not in usable:
+        raise ConfigError(
+            f"{folds} folds do not fit {len(units)} {what} (each fold tests on some, one validates, the rest "
+            f"train): pass --folds between {usable[0]} and {usable[-1]}",
+            field="--folds",
+        )
+    splits = subject_kfold(units, folds, seed=seed, n_val=1)
+    if not 1 <= fold <= len(splits):
+        raise ConfigError(f"must be in 1..{len(splits)}", field="--fold")
+    split = splits[fold - 1]
+    if val:
+        return windows, with_validation(split, val)
+    split, note = cover_classes(split, windows.classes_by_subject())
+    if note:
+        err_console.print(f"[yellow]warning:[/] {note}", highlight=False)
+    return windows, split

@@ -100,9 +100,7 @@ class LiveView:
             f"{_fmt(None if self.latency is None else 1e3 * self.latency, '.0f', ' ms')} "
             f"window's last sample -> prediction ({self.count} predictions)",
         )
-        for w in stream_warnings(
-            s.measured_rate_hz, self.recognizer.manifest.window.rate_hz, s.loss_fraction, s.saturated_samples
-        ):
+        for w in stream_warnings(s.measured_rate_hz, self.recognizer.manifest, s.loss_fraction, s.saturated_samples):
             t.add_row("[yellow]warning[/]", f"[yellow]{w}[/]")
         if not s.connected:
             t.add_row("[yellow]link[/]", f"[yellow]reconnecting... {s.last_error or ''}[/]")

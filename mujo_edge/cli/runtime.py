@@ -30,12 +30,13 @@ def _bundle() -> None:
 def predict(
     bundle: Annotated[Path, typer.Argument(help="Model bundle: a folder with mujo.json, or its .zip.")],
     data: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--data",
-            help="A CSV file or folder in the bring-your-own layout, or a dataset name (see `mujo-edge data list`).",
+            help="A CSV file or folder in the bring-your-own layout, or a dataset name (see `mujo-edge data list`). "
+            "Default: the data the bundle was trained on, its held-out subjects.",
         ),
-    ],
+    ] = None,
     root: Annotated[Path | None, typer.Option("--root", help="Dataset folder when --data is a dataset name.")] = None,
     engine: Annotated[
         str | None,

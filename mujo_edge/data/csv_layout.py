@@ -61,9 +61,13 @@ def format_column(name: str, unit: str | None) -> str:
     return f"{name}[{unit}]" if unit else name
 
 
+# the loader's registered name: a checkpoint or bundle trained on a user's own files names this dataset
+BYO_CSV = "csv"
+
+
 class CsvRecordings(DatasetLoader):
     spec = DatasetSpec(
-        name="csv",
+        name=BYO_CSV,
         title="your own CSV recordings",
         device="any",
         placements=(),

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from mujo_edge.cache import cache_key, default_cache_dir, load_windows, save_windows
+from mujo_edge.cache import cache_key, content_hash, default_cache_dir, load_windows, save_windows
 from mujo_edge.channels import ChannelSelection
 from mujo_edge.config import WindowConfig
 from mujo_edge.data.base import DatasetLoader, resolve_root
+from mujo_edge.data.provenance import DataFile, DataProvenance, data_files
 from mujo_edge.data.registry import get_loader
 from mujo_edge.errors import ConfigError
 from mujo_edge.recording import GROUP, UNLABELLED, Recording
@@ -64,6 +65,8 @@ class Prepared:
     windows: Windows
     summary: DatasetSummary
     from_cache: bool
+    # the files read, with their content hashes and rates: what a checkpoint records of its data
+    provenance: DataProvenance | None = None
 
 
 def harmonise_classes(recordings: Sequence[Recording], classes: Sequence[str]) -> list[Recording]:
@@ -188,19 +191,34 @@ def prepare(
         "selection": asdict(selection),
         "window": config.to_dict(),
     }
+    # hashed whether or not the cache is used: the hashes are also the data's provenance
+    hashed = [(f, content_hash(f)) for f in loader.fingerprint_files(path)]
+    files = data_files(path, hashed)
     entry = None
     if cache:
-        key = cache_key(key_parts, loader.fingerprint_files(path))
+        key = cache_key(key_parts, hashed)
         entry = (cache_dir or default_cache_dir()) / "windows" / f"{name}-{key}.npz"
         hit = load_windows(entry)
         if hit is not None:
             log.info("windows of %s from cache %s", name, entry)
             # a summary cached before the per-subject table existed gets it from the cached windows
             cached = {"subject_class_windows": subject_class_windows(hit[0]), **hit[1]}
-            return Prepared(hit[0], DatasetSummary.from_dict(cached), from_cache=True)
+            summary = DatasetSummary.from_dict(cached)
+            return Prepared(hit[0], summary, from_cache=True, provenance=_provenance(summary, path, files))
     recordings = load_recordings(loader, path, selection, config, progress)
     windows = concat([window_recording(r, config) for r in recordings])
     summary = summarise(name, path, recordings, windows)
     if entry is not None:
         save_windows(entry, windows, summary.to_dict())
-    return Prepared(windows, summary, from_cache=False)
+    return Prepared(windows, summary, from_cache=False, provenance=_provenance(summary, path, files))
+
+
+def _provenance(summary: DatasetSummary, root: Path, files: tuple[DataFile, ...]) -> DataProvenance:
+    rates = summary.native_rate_hz
+    return DataProvenance(
+        dataset=summary.dataset,
+        root=str(root.resolve()),
+        files=files,
+        native_rate_hz=None if any(r != r for r in rates) else rates,
+        subjects=summary.subjects,
+    )

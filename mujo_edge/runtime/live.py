@@ -24,6 +24,7 @@ import numpy as np
 from mujo_edge.errors import ConfigError, MujoEdgeError, SampleError
 
 if TYPE_CHECKING:
+    from mujo_edge.bundle import Manifest
     from mujo_edge.firmware_bridge.client import DeviceSamples, WatchClient
     from mujo_edge.recording import Recording
     from mujo_edge.runtime import Prediction, Recognizer
@@ -169,12 +170,21 @@ class CsvRecorder:
         self._synced_at = self._clock()
 
 
-def stream_warnings(rate: float | None, model_rate: float, loss: float, saturated: int) -> list[str]:
+def stream_warnings(rate: float | None, manifest: Manifest, loss: float, saturated: int) -> list[str]:
     out = []
-    if rate is not None and rate < 0.9 * model_rate:
+    # compared with the rate of the recordings the model learned from: a model trained on 12.5 Hz data and fed
+    # 12.5 Hz sees what it was trained on, although both are resampled to the window's 50 Hz
+    source = manifest.training.source_rate_hz
+    if rate is not None and source is not None and rate < 0.9 * source:
         out.append(
-            f"the device delivers {rate:.1f} Hz, below the {model_rate:g} Hz the model was trained on: "
-            f"samples are interpolated and predictions may be less accurate"
+            f"the device delivers {rate:.1f} Hz, below the {source:.1f} Hz the model's training recordings were "
+            f"made at: predictions may be less accurate"
+        )
+    elif rate is not None and source is None and rate < 0.9 * manifest.window.rate_hz:
+        out.append(
+            f"the device delivers {rate:.1f} Hz, below the model's {manifest.window.rate_hz:g} Hz (the bundle "
+            f"does not record its training recordings' rate): samples are interpolated and predictions may be "
+            f"less accurate"
         )
     if loss > 0.01:
         out.append(f"{100 * loss:.1f} % of samples lost")
@@ -290,9 +300,7 @@ class _Session:
         samples = stats.samples - self.rejected_samples
         missing = stats.missing_samples + self.rejected_samples
         loss = missing / (samples + missing) if samples + missing else 0.0
-        warnings = stream_warnings(
-            stats.measured_rate_hz, self.recognizer.manifest.window.rate_hz, loss, stats.saturated_samples
-        )
+        warnings = stream_warnings(stats.measured_rate_hz, self.recognizer.manifest, loss, stats.saturated_samples)
         if self.rejected:
             warnings.append(f"{self.rejected} batches skipped, the pipeline could not use them: {self.last_rejection}")
         if error:
@@ -321,9 +329,10 @@ class _Session:
 def load_recorded(path: Path) -> Recording:
     """A recorded stream (or any bring-your-own CSV file) as one Recording."""
     from mujo_edge.channels import ChannelSelection
+    from mujo_edge.data.csv_layout import BYO_CSV
     from mujo_edge.data.registry import get_loader
 
-    loader = get_loader("csv")
+    loader = get_loader(BYO_CSV)
     recordings = loader.read(Path(path), "", ChannelSelection())
     if len(recordings) != 1:
         raise ConfigError(f"{path} holds {len(recordings)} recordings, expected one", field="file")
@@ -344,7 +353,7 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
     check_stream_rate(rate, recording.source)
     preds = replay_recording(recognizer, recording)
     loss = missing / max(1, missing + recording.n_samples)
-    warnings = stream_warnings(rate, recognizer.manifest.window.rate_hz, loss, 0)
+    warnings = stream_warnings(rate, recognizer.manifest, loss, 0)
     return LiveSummary(
         device=recording.source,
         duration_s=recording.duration_s,

@@ -27,21 +27,30 @@ def data_source(data: str, root: Path | None) -> tuple[DatasetLoader, Path]:
     """(loader, location) of `data`: an existing CSV file/folder in the bring-your-own layout, else a registered
     dataset name whose folder is found by the data root rule (UnknownNameError lists the datasets)."""
     from mujo_edge.data.base import resolve_root
+    from mujo_edge.data.csv_layout import BYO_CSV
     from mujo_edge.data.registry import get_loader
 
     path = Path(data).expanduser()
     if path.exists():
-        return get_loader("csv"), path
+        return get_loader(BYO_CSV), path
     loader = get_loader(data)
     return loader, resolve_root(loader.spec, root)
 
 
 def load_for_bundle(
-    data: str, root: Path | None, manifest: Manifest, subjects: Sequence[str] | None = None
+    data: str | None, root: Path | None, manifest: Manifest, subjects: Sequence[str] | None = None
 ) -> list[Recording]:
-    """Recordings of `data` (see `data_source`) with the bundle's placements and sensors, of `subjects` if given."""
+    """Recordings of `data` (see `data_source`) with the bundle's placements and sensors, of `subjects` if given.
+
+    Without `data`, the data the model was trained on (where training read it, see `training_data`), its
+    held-out subjects unless `subjects` says otherwise."""
     from mujo_edge.data.prepare import load_recordings
 
+    if data is None:
+        data, root = training_data(manifest)
+        subjects = subjects or manifest.training.held_out
+    elif root is None and data == manifest.training.dataset and _exists(manifest.training.data_root):
+        root = Path(str(manifest.training.data_root))  # the dataset's name: read where training read it
     loader, location = data_source(data, root)
     recordings = load_recordings(loader, location, manifest.channel_selection(), manifest.window)
     if subjects:
@@ -50,6 +59,30 @@ def load_for_bundle(
         if not recordings:
             raise ConfigError(f"no recording of subjects {list(subjects)}; the data has {have}", field="subjects")
     return recordings
+
+
+def _exists(path: str | None) -> bool:
+    return path is not None and Path(path).exists()
+
+
+def training_data(manifest: Manifest) -> tuple[str, Path | None]:
+    """(data, root) for `data_source`: the bundle's training dataset, read where training read it."""
+    from mujo_edge.data.csv_layout import BYO_CSV
+
+    dataset, recorded = manifest.training.dataset, manifest.training.data_root
+    if dataset is None:
+        raise ConfigError("the bundle does not record the data it was trained on: pass --data", field="--data")
+    if recorded is not None and not Path(recorded).exists():
+        raise ConfigError(
+            f"the {dataset} data this model was trained on was read from {recorded}, which is no longer there: "
+            "pass --data (and --root for a dataset name)",
+            field="--data",
+        )
+    if dataset == BYO_CSV:
+        if recorded is None:
+            raise ConfigError("the bundle does not record where its CSV recordings were: pass --data", field="--data")
+        return recorded, None
+    return dataset, None if recorded is None else Path(recorded)
 
 
 @dataclass(frozen=True)

@@ -104,3 +104,46 @@ def test_a_users_label_descriptions_reach_the_checkpoint(tmp_path):
     ckpt = read_classifier(tmp_path / "ft" / "classifier.pt")
     assert ckpt.label_texts["sq"] == "a person doing squats"
     assert ckpt.label_texts["lj"] == "a person doing lj"  # undescribed: the fallback
+
+
+def _one_subject(data, recordings=4):
+    """One wearer's sets: `<data>/set<i>.csv`, two exercises each, all with subject `me`."""
+    import numpy as np
+
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for r in range(recordings):
+        rows = []
+        for i in range(1200):
+            label = "sq" if i < 600 else "lj"
+            a = np.sin(2 * np.pi * (1.0 if label == "sq" else 2.5) * i / 50) + rng.normal(scale=0.1, size=3)
+            rows.append(f"{20 * i},{a[0]:.4f},{a[1]:.4f},{9.8 + a[2]:.4f},{label},me")
+        header = "timestamp[ms],wrist_acc_x[m/s^2],wrist_acc_y[m/s^2],wrist_acc_z[m/s^2],label,subject"
+        (data / f"set{r}.csv").write_text("\n".join([header, *rows]) + "\n")
+
+
+def _finetune(data, out, *extra):
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "mujo_edge", "finetune", "--dataset", "csv", "--root", str(data)),
+            *("--regime", "baseline", "--epochs", "1", "--out", str(out), *extra),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_one_subject_says_what_to_do_and_splitting_by_recording_works_with_a_warning(tmp_path):
+    data = tmp_path / "data"
+    _one_subject(data)
+    r = _finetune(data, tmp_path / "ft")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "1 subjects" in r.stderr and "--split-by recording" in r.stderr
+    r = _finetune(data, tmp_path / "ft", "--split-by", "recording", "--folds", "3")
+    assert r.returncode == 0, r.stderr
+    assert "optimistic" in r.stderr
+    ckpt = read_classifier(tmp_path / "ft" / "classifier.pt")
+    assert ckpt.finetune["split_by"] == "recording" and len(ckpt.split["test"]) >= 1
+    r = _finetune(data, tmp_path / "ft2", "--split-by", "recording", "--folds", "9")
+    assert r.returncode == 1 and "--folds between 2 and 4" in r.stderr

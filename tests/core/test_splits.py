@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mujo_edge.errors import ConfigError, SplitError
-from mujo_edge.splits import Split, label_fraction, subject_kfold, train_val_test
+from mujo_edge.splits import Split, cover_classes, label_fraction, subject_kfold, train_val_test, with_validation
 
 SUBJECTS = [str(i) for i in range(1, 11)]
 
@@ -58,3 +58,43 @@ def test_label_fraction_is_per_class_seeded_and_keeps_every_class():
     assert len(label_fraction(y, 1.0)) == 1103
     with pytest.raises(ConfigError):
         label_fraction(y, 0.0)
+
+
+# --- validation subjects that hold every class (issue 16) ---------------------------------------------------------
+CLASSES_OF = {"a": {0, 1, 2}, "b": {0, 1, 2}, "c": {0, 1}, "d": {0, 1, 2}, "e": {2}}
+
+
+def test_a_validation_subject_with_every_class_is_kept_as_seeded():
+    split = Split("f", train=("b", "c", "d"), val=("a",), test=("e",))
+    assert cover_classes(split, CLASSES_OF) == (split, None)
+
+
+def test_a_validation_subject_lacking_a_class_is_replaced_by_one_that_has_them_all():
+    split = Split("f", train=("a", "b", "d"), val=("c",), test=("e",))
+    covered, note = cover_classes(split, CLASSES_OF)
+    assert note is None and covered.val == ("a",) and covered.test == ("e",)
+    assert sorted(covered.train) == ["b", "c", "d"]
+
+
+def test_subjects_are_added_when_no_single_one_covers_and_training_keeps_every_class():
+    classes_of = {"a": {0}, "b": {1}, "c": {0, 1}, "d": {2}, "e": {2}, "t": {0}}
+    split = Split("f", train=("b", "c", "d", "e"), val=("a",), test=("t",))
+    covered, note = cover_classes(split, classes_of)
+    assert note is None and set(covered.val) >= {"a"} and {1, 2} <= set().union(*(classes_of[s] for s in covered.val))
+    assert set().union(*(classes_of[s] for s in covered.train)) == {0, 1, 2}
+
+
+def test_a_class_only_one_training_subject_has_stays_in_training_with_a_warning():
+    classes_of = {"a": {0, 1}, "b": {0, 1}, "c": {0, 1, 2}, "t": {0, 1, 2}}
+    split = Split("fold2", train=("b", "c"), val=("a",), test=("t",))
+    covered, note = cover_classes(split, classes_of)
+    assert "c" in covered.train and note is not None and "[2]" in note and "--val-subjects" in note
+
+
+def test_val_subjects_by_hand_never_take_a_test_subject():
+    split = Split("f", train=("a", "b", "d"), val=("c",), test=("e",))
+    assert with_validation(split, ["d"]).val == ("d",)
+    with pytest.raises(ConfigError, match="test subjects"):
+        with_validation(split, ["e"])
+    with pytest.raises(ConfigError, match="no subjects"):
+        with_validation(split, ["zz"])

@@ -151,3 +151,44 @@ def test_summary_of_a_folder_from_before_confusions_were_kept(tmp_path):
     )
     summary = write_summary(path, tmp_path / "summary.md", grid).read_text()
     assert "## most confused classes at 10%" in summary and "| none | baseline | b -> a 1.00 | 1.00 |" in summary
+
+
+def _without_class(w, subject, cls):
+    import numpy as np
+
+    return w.subset(np.flatnonzero(~((w.subject == subject) & (w.y == cls))))
+
+
+def test_validation_subjects_hold_every_class_and_each_row_names_them(tmp_path, make_toy):
+    """subject_kfold(5 subjects, 2 folds, seed 0) validates fold 2 on subject 3: without class c it is replaced."""
+    from mujo_edge.splits import subject_kfold
+
+    seeded = subject_kfold(["1", "2", "3", "4", "5"], 2, seed=0, n_val=1)[1]
+    w = _without_class(make_toy(), seeded.val[0], 2)
+    grid = LabelEfficiencyGrid(target="toy", fractions=(1.0,), regimes=("baseline",), runs=2, folds=2, epochs=1)
+    lines = []
+    path = run_label_efficiency(w, grid, {}, tmp_path / "new", arch=TINY, on_run=lines.append)
+    rows = list(csv.DictReader(path.open()))
+    fold2 = {r["val_subjects"] for r in rows if r["fold"] == "2"}
+    assert len(fold2) == 1 and fold2 != {seeded.val[0]}
+    assert all(r["val_subjects"] and r["val_subjects"] not in r["test_subjects"].split() for r in rows)
+    assert [line["method"] for line in lines] == [r["method"] for r in rows]  # one callback per written row
+    assert all(r["seconds"] for r in rows)  # the forest's time too
+
+
+def test_a_folder_begun_before_the_val_subjects_column_keeps_its_seeded_validation(tmp_path, make_toy):
+    from mujo_edge.splits import subject_kfold
+    from mujo_edge.training.experiments import COLUMNS
+
+    seeded = subject_kfold(["1", "2", "3", "4", "5"], 2, seed=0, n_val=1)[1]
+    w = _without_class(make_toy(), seeded.val[0], 2)
+    old = tmp_path / "old"
+    old.mkdir()
+    legacy = [c for c in COLUMNS if c != "val_subjects"]
+    (old / "results.csv").write_text(",".join(legacy) + "\n")
+    grid = LabelEfficiencyGrid(target="toy", fractions=(1.0,), regimes=("baseline",), runs=2, folds=2, epochs=1)
+    lines = []
+    run_label_efficiency(w, grid, {}, old, arch=TINY, on_run=lines.append)
+    rows = list(csv.DictReader((old / "results.csv").open()))
+    assert "val_subjects" not in rows[0]  # its own header, still one table
+    assert {line["val_subjects"] for line in lines if line["fold"] == 2} == {seeded.val[0]}
