@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,9 @@ class LabelEfficiencyGrid:
     patience: int = 25
     forest: bool = True
     seed: int = 0
+    # fine-tuning settings other than the grid's own (FinetuneConfig field, value), e.g. (("min_batches", 16),):
+    # a recipe lever measured as its own results folder
+    finetune: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         for r in self.regimes:
@@ -92,6 +95,28 @@ class LabelEfficiencyGrid:
             raise ConfigError(f"fractions must be in (0, 1], got {self.fractions}", field="fractions")
         if self.runs < 1:
             raise ConfigError("at least one run", field="runs")
+
+
+GRID_OWNED = ("regime", "fraction", "epochs", "patience", "seed", "smoothing")
+
+
+def finetune_overrides(items: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """KEY=VALUE strings -> typed FinetuneConfig overrides (checked by building one), for `--finetune`."""
+    types = {f.name: f.type for f in fields(FinetuneConfig)}
+    out = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in types or key in GRID_OWNED:
+            settable = ", ".join(k for k in types if k not in GRID_OWNED)
+            raise ConfigError(f"expected KEY=VALUE with KEY one of {settable}, got {item!r}", field="--finetune")
+        kind = {"int": int, "float": float, "str": str}.get(str(types[key]), float)
+        try:
+            out.append((key, kind(text)))
+        except ValueError:
+            raise ConfigError(f"{key} takes a {kind.__name__}, got {text!r}", field="--finetune") from None
+    FinetuneConfig(**dict(out))  # range checks now, not in the middle of a grid
+    return tuple(out)
 
 
 def named_grid(name: str, target: str, **overrides: Any) -> LabelEfficiencyGrid:
@@ -243,6 +268,7 @@ def run_label_efficiency(
                 patience=grid.patience,
                 seed=seed,
                 smoothing=SMOOTHING,
+                **dict(grid.finetune),
             )
             r = finetune(train, val, test, cfg, pretrained=checkpoints.get(method), arch=arch)
             confusion = r.metrics["test"]["confusion"]

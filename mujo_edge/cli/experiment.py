@@ -58,6 +58,14 @@ def label_efficiency(
         bool, typer.Option("--forest/--no-forest", help="Also run the feature + random-forest baseline.")
     ] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    finetune_settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--finetune",
+            help="KEY=VALUE of the fine-tuning config, e.g. min_batches=16 or weight_decay=0.01; repeatable "
+            "(a recipe lever: give it its own --out folder).",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -74,7 +82,13 @@ def label_efficiency(
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
     from mujo_edge.training.checkpoints import read_pretrain
-    from mujo_edge.training.experiments import methods_from, named_grid, parse_fractions, run_label_efficiency
+    from mujo_edge.training.experiments import (
+        finetune_overrides,
+        methods_from,
+        named_grid,
+        parse_fractions,
+        run_label_efficiency,
+    )
     from mujo_edge.training.models import load_model_preset
     from mujo_edge.windows import null_labels
 
@@ -89,6 +103,7 @@ def label_efficiency(
         patience=patience,
         forest=forest,
         seed=seed,
+        finetune=finetune_overrides(finetune_settings or []) or None,
     )
     checkpoints = {name: read_pretrain(path) for name, path in methods_from(pretrained or []).items()}
     skipped = [r for r in grid.regimes if r != "baseline"] if not checkpoints else []

@@ -192,3 +192,14 @@ def test_a_folder_begun_before_the_val_subjects_column_keeps_its_seeded_validati
     rows = list(csv.DictReader((old / "results.csv").open()))
     assert "val_subjects" not in rows[0]  # its own header, still one table
     assert {line["val_subjects"] for line in lines if line["fold"] == 2} == {seeded.val[0]}
+
+
+def test_finetune_levers_are_typed_checked_and_reach_the_grid():
+    from mujo_edge.training.experiments import finetune_overrides
+
+    assert finetune_overrides(["min_batches=16", "weight-decay=0.01"]) == (("min_batches", 16), ("weight_decay", 0.01))
+    for bad, match in (("epochs=3", "KEY one of"), ("min_batches=x", "takes a int"), ("min_batches=0", ">= 1")):
+        with pytest.raises(ConfigError, match=match):
+            finetune_overrides([bad])
+    grid = named_grid("reduced", "toy", finetune=finetune_overrides(["min_batches=16"]))
+    assert dict(grid.finetune) == {"min_batches": 16}
