@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -21,14 +20,14 @@ from typing import Any
 import numpy as np
 
 from mujo_edge.errors import ConfigError
-from mujo_edge.metrics import dumps_strict, scores
-from mujo_edge.smoothing import causal_majority
-from mujo_edge.splits import Split, cover_classes, label_fraction, subject_kfold
+from mujo_edge.metrics import dumps_strict
+from mujo_edge.splits import Split, cover_classes, subject_kfold
 from mujo_edge.training.checkpoints import PretrainCheckpoint
-from mujo_edge.training.features import FeatureForest
-from mujo_edge.training.finetune import REGIMES, FinetuneConfig, finetune
+from mujo_edge.training.executors import Executor, LocalExecutor
+from mujo_edge.training.finetune import REGIMES, FinetuneConfig
+from mujo_edge.training.grid_runs import FAILED_FILE, SMOOTHING, GridInputs, Job, append_failure, run_job
 from mujo_edge.training.leave_out import check_leave_target_out
-from mujo_edge.training.results_tables import FOREST, RUN_SEPARATOR, split_method
+from mujo_edge.training.results_tables import FOREST, RUN_SEPARATOR
 from mujo_edge.windows import Windows
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,6 @@ COLUMNS = (
     "test_subjects",
     "val_subjects",
 )
-SMOOTHING = 5  # windows in the causal majority of the smoothed column (the live view's --smoothing)
 CONFUSED_PAIRS = 3  # class pairs listed per method in the summary's error section
 Progress = Callable[[int, int, str], None]
 
@@ -213,11 +211,18 @@ def run_label_efficiency(
     arch: Any = None,
     progress: Progress | None = None,
     on_run: Callable[[Mapping[str, Any]], None] | None = None,
+    executor: Executor | None = None,
+    on_failure: Callable[[Job, str], None] | None = None,
 ) -> Path:
     """Run every missing cell of the grid on labelled `windows` and write results.csv, summary.md, boxplot.png.
 
     `progress(done, total, what)` counts the runs this call makes (the ones a resumed folder still lacks);
     `on_run(row)` receives each results.csv row as it is written.
+
+    `executor` computes the runs (`executors.LocalExecutor`, the default: in this process, in grid order;
+    `RayExecutor`: as Ray tasks, finishing in any order); this function alone writes the folder, as runs finish.
+    A run the executor gives up on goes to failed.jsonl (`on_failure(job, error)`), not results.csv, so the next
+    invocation redoes it.
 
     `checkpoints` maps a method name ("mujo", "autoencoder", ...) to its pre-training checkpoint; the
     `baseline` regime (random initialisation) runs once per cell, not once per method."""
@@ -232,76 +237,29 @@ def run_label_efficiency(
     if grid.forest:
         cells.append((FOREST, "-"))
     splits = _splits(windows, grid, path)
-    jobs = [(m, r, f, run % len(splits), run) for f in grid.fractions for run in range(grid.runs) for m, r in cells]
-    todo = [j for j in jobs if (j[0], j[1], repr(j[2]), str(j[3] + 1), str(j[4] + 1)) not in done]
+    jobs = [Job(m, r, f, run % len(splits), run) for f in grid.fractions for run in range(grid.runs) for m, r in cells]
+    todo = [j for j in jobs if j.key() not in done]
     if progress:
         progress(0, len(todo), f"{len(jobs) - len(todo)} of {len(jobs)} runs already in {path}" if done else "")
-    for i, (method, regime, fraction, k, run) in enumerate(todo):
-        split = splits[k]
-        seed = grid.seed * 100_003 + run * 1_009 + k  # fresh labels and initialisation per run and fold
-        train, val, test = (windows.for_subjects(p) for p in (split.train, split.val, split.test))
-        started = time.perf_counter()
-        if method == FOREST:
-            labelled = train.subset(label_fraction(train.y, fraction, seed=seed))
-            forest = FeatureForest(seed=seed, channels=windows.channels).fit(labelled.x, labelled.y)
-            pred = forest.predict(test.x)
-            s = scores(test.y, pred, len(windows.classes))
-            val_f1 = scores(val.y, forest.predict(val.x), len(windows.classes))["macro_f1"] if len(val) else ""
-            confusion = s["confusion"]
-            smoothed = causal_majority(
-                pred, test.recording, test.start, SMOOTHING, test.config.step / test.config.rate_hz
-            )
-            row = {
-                "macro_f1": s["macro_f1"],
-                "accuracy": s["accuracy"],
-                "train_windows": len(labelled),
-                "best_epoch": "",
-                "seconds": round(time.perf_counter() - started, 1),
-                "macro_f1_smoothed": scores(test.y, smoothed, len(windows.classes))["macro_f1"],
-                "val_macro_f1": val_f1,
-            }
+    inputs = GridInputs(windows, grid, tuple(splits), dict(checkpoints), arch)
+    outcomes = (executor or LocalExecutor()).map(run_job, inputs, todo) if todo else iter(())
+    for i, outcome in enumerate(outcomes):
+        job = outcome.job
+        if outcome.result is None:  # failed for good: not a results row, so tables skip it and a rerun redoes it
+            append_failure(out / FAILED_FILE, job, outcome.error or "")
+            if on_failure:
+                on_failure(job, outcome.error or "")
         else:
-            cfg = FinetuneConfig(
-                regime=regime,
-                fraction=fraction,
-                epochs=grid.epochs,
-                patience=grid.patience,
-                seed=seed,
-                smoothing=SMOOTHING,
-                **dict(grid.finetune),
-            )
-            r = finetune(train, val, test, cfg, pretrained=checkpoints.get(method), arch=arch)
-            confusion = r.metrics["test"]["confusion"]
-            row = {
-                "macro_f1": r.metrics["test"]["macro_f1"],
-                "accuracy": r.metrics["test"]["accuracy"],
-                "train_windows": r.metrics["train_windows"],
-                "best_epoch": r.metrics["best_epoch"],
-                "seconds": r.metrics["seconds"],
-                "macro_f1_smoothed": r.metrics["test_smoothed"]["macro_f1"],
-                # the score recipe choices are made on: the validation subject's, at the kept epoch
-                "val_macro_f1": r.metrics["val_macro_f1"],
-            }
-        ident = {"method": method, "regime": regime, "fraction": repr(fraction), "fold": k + 1, "run": run + 1}
-        # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
-        _append_confusion(out / CONFUSION_FILE, ident, windows.classes, confusion)
-        row = {
-            "target": grid.target,
-            **ident,
-            "pretraining_run": split_method(method)[1],
-            "seed": seed,
-            "test_windows": len(test),
-            "test_subjects": " ".join(split.test),
-            "val_subjects": " ".join(split.val),
-            **row,
-        }
-        _append(path, row)
-        if on_run:
-            on_run(row)
+            # the confusion first: a run whose CSV row is missing is redone, and the reader keeps its last matrix
+            _append_confusion(out / CONFUSION_FILE, job.ident(), windows.classes, outcome.result.confusion)
+            _append(path, outcome.result.row)
+            if on_run:
+                on_run(outcome.result.row)
         if progress:
-            progress(i + 1, len(todo), f"{method}/{regime} {fraction:.0%} fold {k + 1} run {run + 1}")
-    write_summary(path, out / "summary.md", grid)
-    plot_boxes(path, out / "boxplot.png", grid.target)
+            progress(i + 1, len(todo), f"{job}" + (" FAILED" if outcome.result is None else ""))
+    if path.is_file():  # not when every run so far has failed
+        write_summary(path, out / "summary.md", grid)
+        plot_boxes(path, out / "boxplot.png", grid.target)
     return path
 
 
