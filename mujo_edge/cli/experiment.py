@@ -73,6 +73,24 @@ def label_efficiency(
             help="Model preset of the random-init baseline (default: the checkpoints' architecture, else wrist).",
         ),
     ] = None,
+    executor_name: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local: one run after another in this process; ray: every run a Ray task, on this machine or a "
+            'cluster (--address; needs pip install "mujo-edge\\[cluster]"). Same rows for the same seeds.',
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="Ray head HOST:PORT (or auto) to join; default: a Ray instance on this machine."
+        ),
+    ] = None,
+    cpus_per_run: Annotated[float, typer.Option("--cpus-per-run", help="CPUs each Ray task asks for.")] = 1.0,
+    threads: Annotated[
+        int, typer.Option("--threads", help="torch threads per run (0: local keeps torch's, ray one per CPU).")
+    ] = 0,
 ) -> None:
     """Methods x regimes x label fractions x runs on subject-wise folds; writes results.csv, summary.md, boxplot.png.
 
@@ -82,6 +100,7 @@ def label_efficiency(
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
     from mujo_edge.training.checkpoints import read_pretrain
+    from mujo_edge.training.executors import make_executor
     from mujo_edge.training.experiments import (
         finetune_overrides,
         methods_from,
@@ -105,6 +124,8 @@ def label_efficiency(
         seed=seed,
         finetune=finetune_overrides(finetune_settings or []) or None,
     )
+    # before any data is read: a missing ray or a bad option is one line, not a traceback after minutes
+    executor = make_executor(executor_name, address=address, cpus_per_run=cpus_per_run, threads=threads)
     checkpoints = {name: read_pretrain(path) for name, path in methods_from(pretrained or []).items()}
     skipped = [r for r in grid.regimes if r != "baseline"] if not checkpoints else []
     if skipped:  # a valid request (e.g. the forest alone), but say so rather than skip cells silently
@@ -115,10 +136,33 @@ def label_efficiency(
     ).windows
     windows = null_labels(windows, spec.null_classes, with_null)
     arch = load_model_preset(model).arch if model else (None if checkpoints else load_model_preset("wrist").arch)
-    with progress_callback(f"label efficiency on {target}") as progress:
-        path = run_label_efficiency(windows, grid, checkpoints, out, arch=arch, progress=progress, on_run=_print_run)
-    console.print((out / "summary.md").read_text(), markup=False, highlight=False)
-    console.print(f"results: {path}; figure: {out / 'boxplot.png'}")
+    failed: list[str] = []
+
+    def _print_failure(job: Any, error: str) -> None:
+        failed.append(str(job))
+        console.print(f"[red]{job} failed: {error}[/]", highlight=False)
+
+    with progress_callback(f"label efficiency on {target} ({executor_name})") as progress:
+        path = run_label_efficiency(
+            windows,
+            grid,
+            checkpoints,
+            out,
+            arch=arch,
+            progress=progress,
+            on_run=_print_run,
+            executor=executor,
+            on_failure=_print_failure,
+        )
+    if (out / "summary.md").is_file():
+        console.print((out / "summary.md").read_text(), markup=False, highlight=False)
+        console.print(f"results: {path}; figure: {out / 'boxplot.png'}")
+    if failed:
+        console.print(
+            f"[red]{len(failed)} run(s) failed (recorded in {out / 'failed.jsonl'}, not in results.csv): "
+            "run the same command again to redo them[/]"
+        )
+        raise typer.Exit(1)
 
 
 def _print_run(row: Mapping[str, Any]) -> None:
