@@ -8,15 +8,18 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
 
+from mujo_edge.bundle import Manifest
 from mujo_edge.channels import triaxial
 from mujo_edge.config import WindowConfig
+from mujo_edge.normalise import Normaliser
 from mujo_edge.recording import Recording
 from mujo_edge.windows import Windows, concat, window_recording
 
@@ -173,3 +176,77 @@ def toy_windows(subjects: Sequence[str] = ("1", "2", "3", "4", "5"), seed: int =
 def make_toy() -> Callable[..., Windows]:
     """`make_toy(subjects=..., seed=...)` -> labelled toy windows (training and export tests)."""
     return toy_windows
+
+
+def foreign_mapping(label: str = "act") -> str:
+    """The `mujo-csv.toml` of another app's files `t,ax,ay,az,epoch (ms),<label>` named `<subject>_...csv`:
+    datetime times, g units, an extra time column ignored, the subject from the file name."""
+    return f"""
+[time]
+column = "t"
+unit = "datetime"
+
+[channels]
+ax = "wrist_acc_x[g]"
+ay = "wrist_acc_y[g]"
+az = "wrist_acc_z[g]"
+
+[columns]
+label = "{label}"
+ignore = ["epoch (ms)"]
+subject_from_name = '^(?P<subject>[a-z]+)_'
+"""
+
+
+@pytest.fixture(scope="session")
+def make_mapping() -> Callable[..., str]:
+    """`make_mapping(label="act")` -> the text of a foreign layout's mapping file (see `foreign_mapping`)."""
+    return foreign_mapping
+
+
+def minimal_manifest(artifacts: Sequence[Any] = (), training: Mapping[str, Any] | None = None) -> Manifest:
+    """A valid classifier manifest over wrist acc with labels a and b (bundle and runtime tests)."""
+    channels = ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z")
+    return Manifest(
+        channels=channels,
+        units=("m/s^2",) * 3,
+        window=WindowConfig(),
+        normaliser=Normaliser(channels, (0.0, 0.0, 9.8), (1.0, 2.0, 3.0)),
+        labels=("a", "b"),
+        label_texts={"a": "activity a", "b": "activity b"},
+        artifacts=tuple(artifacts),
+        training=dict(training or {}),
+    )
+
+
+@pytest.fixture(scope="session")
+def make_manifest() -> Callable[..., Manifest]:
+    """`make_manifest(artifacts=(), training=None)` -> a valid manifest (see `minimal_manifest`)."""
+    return minimal_manifest
+
+
+def toy_classifier(
+    toy: Windows, arch: Any, config: Any, split: tuple[Sequence[str], Sequence[str], Sequence[str]]
+) -> Any:
+    """A classifier checkpoint of `arch` fine-tuned with `config` on toy windows (classes a, b, c = slow, medium,
+    fast) split (train, val, test) by subject: what export tests export."""
+    from mujo_edge.training.finetune import classifier_checkpoint, finetune
+
+    train, val, test = split
+    result = finetune(toy.for_subjects(train), toy.for_subjects(val), toy.for_subjects(test), config, arch=arch)
+    return classifier_checkpoint(
+        result,
+        channels=toy.channels,
+        window=toy.config.to_dict(),
+        dataset="toy",
+        label_texts={"a": "slow", "b": "medium", "c": "fast"},
+        config=config,
+        split={"train": list(train), "val": list(val), "test": list(test)},
+        pretrained_from=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def make_toy_classifier() -> Callable[..., Any]:
+    """`make_toy_classifier(toy, arch, config, (train, val, test))` (see `toy_classifier`)."""
+    return toy_classifier

@@ -20,13 +20,15 @@ def _strict(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_an_exported_manifest_is_strict_json_when_the_test_subjects_lack_a_class(make_toy, tmp_path):
+def test_an_exported_manifest_is_strict_json_when_the_test_subjects_lack_a_class(
+    make_toy, make_toy_classifier, tmp_path
+):
     pytest.importorskip("onnx")
     from mujo_edge.bundle import MANIFEST, read_bundle
     from mujo_edge.export.calibration import held_out
     from mujo_edge.export.pipeline import export_classifier
     from mujo_edge.metrics import UNDEFINED_REASONS
-    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, finetune
+    from mujo_edge.training.finetune import FinetuneConfig
     from mujo_edge.training.models import ArchConfig
 
     toy = make_toy(TRAIN + VAL + TEST)
@@ -34,17 +36,7 @@ def test_an_exported_manifest_is_strict_json_when_the_test_subjects_lack_a_class
     toy = toy.subset(no_c)  # the test subject did classes a and b only
     config = FinetuneConfig(regime="baseline", epochs=1, patience=1, head_hidden=8, augment_deg=0.0, augment_scale=0.0)
     arch = ArchConfig(sensor_channels=(4, 4, 4), sensor_dim=16, proj_dim=8, proj_layers=1)
-    result = finetune(toy.for_subjects(TRAIN), toy.for_subjects(VAL), toy.for_subjects(TEST), config, arch=arch)
-    ckpt = classifier_checkpoint(
-        result,
-        channels=toy.channels,
-        window=toy.config.to_dict(),
-        dataset="toy",
-        label_texts={"a": "slow", "b": "medium", "c": "fast"},
-        config=config,
-        split={"train": list(TRAIN), "val": list(VAL), "test": list(TEST)},
-        pretrained_from=None,
-    )
+    ckpt = make_toy_classifier(toy, arch, config, (TRAIN, VAL, TEST))
     out = tmp_path / "bundle"
     export_classifier(ckpt, out, test=held_out(ckpt, toy), formats=("onnx",), int8=False)
     data = _strict((out / MANIFEST).read_text())

@@ -26,21 +26,6 @@ SUBJECTS = ("anna", "ben", "cara", "dan", "eve")
 # exercise -> (frequency Hz, axis, amplitude g): three movements a wrist tells apart
 EXERCISES = {"pr": (1.0, 0, 0.6), "rw": (0.5, 1, 0.5), "cu": (1.6, 2, 0.4)}
 LACKS = {"dan": "cu"}  # dan did only two exercises: a seeded validation on him would miss a class
-MAPPING = """
-[time]
-column = "t"
-unit = "datetime"
-
-[channels]
-ax = "wrist_acc_x[g]"
-ay = "wrist_acc_y[g]"
-az = "wrist_acc_z[g]"
-
-[columns]
-label = "activity"
-ignore = ["epoch (ms)"]
-subject_from_name = '^(?P<subject>[a-z]+)_'
-"""
 LABELS = (
     'pr = "a person doing overhead presses"\nrw = "a person doing bent-over rows"\ncu = "a person doing biceps curls"\n'
 )
@@ -70,13 +55,13 @@ def _write_subject(folder: Path, subject: str, rng: np.random.Generator) -> None
 
 
 @pytest.fixture(scope="module")
-def recordings(tmp_path_factory) -> Path:
+def recordings(tmp_path_factory, make_mapping) -> Path:
     data = tmp_path_factory.mktemp("own") / "my-watch"
     data.mkdir()
     rng = np.random.default_rng(7)
     for s in SUBJECTS:
         _write_subject(data, s, rng)
-    (data / "mujo-csv.toml").write_text(MAPPING)
+    (data / "mujo-csv.toml").write_text(make_mapping(label="activity"))
     (data / "mujo-labels.toml").write_text(LABELS)
     return data
 

@@ -51,21 +51,6 @@ def test_inspect_json_has_the_per_subject_table(tmp_path):
     assert abs(data["native_rate_hz"][1] - 64.0) < 0.1
 
 
-MAPPING = """
-[time]
-column = "t"
-unit = "datetime"
-[channels]
-ax = "wrist_acc_x[g]"
-ay = "wrist_acc_y[g]"
-az = "wrist_acc_z[g]"
-[columns]
-label = "act"
-ignore = ["epoch (ms)"]
-subject_from_name = '^(?P<subject>[a-z]+)_'
-"""
-
-
 def write_foreign(path, n=640, rate=64.0, label="squat"):
     """`t,ax,ay,az,epoch (ms),act`: datetime timestamps in whole ms, g units, an extra time column."""
     rows = []
@@ -76,9 +61,9 @@ def write_foreign(path, n=640, rate=64.0, label="squat"):
     path.write_text("\n".join(["t,ax,ay,az,epoch (ms),act", *rows]) + "\n")
 
 
-def test_inspect_prints_the_mapping_it_used(tmp_path):
+def test_inspect_prints_the_mapping_it_used(tmp_path, make_mapping):
     write_foreign(tmp_path / "alice_1.csv")
-    (tmp_path / "mujo-csv.toml").write_text(MAPPING)
+    (tmp_path / "mujo-csv.toml").write_text(make_mapping())
     out = inspect(tmp_path)
     rows = [cells(line) for line in out.splitlines()]
     assert ["t", "timestamp[datetime]"] in rows and ["ax", "wrist_acc_x[g]"] in rows
@@ -95,9 +80,9 @@ def test_inspect_says_when_no_mapping_is_used(tmp_path):
     assert json.loads(inspect(tmp_path, "--json"))["mapping"] is None
 
 
-def test_a_bad_mapping_is_one_red_line(tmp_path):
+def test_a_bad_mapping_is_one_red_line(tmp_path, make_mapping):
     write_foreign(tmp_path / "alice_1.csv")
-    (tmp_path / "mujo-csv.toml").write_text(MAPPING.replace('unit = "datetime"', 'unit = "hours"'))
+    (tmp_path / "mujo-csv.toml").write_text(make_mapping().replace('unit = "datetime"', 'unit = "hours"'))
     # the real entry point, whose error handling makes the one red line
     r = subprocess.run(
         [sys.executable, "-m", "mujo_edge", "data", "inspect", "csv", "--root", str(tmp_path), "--no-cache"],

@@ -2,6 +2,7 @@
 
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,22 +30,8 @@ from mujo_edge.normalise import Normaliser
 CHANNELS = ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z")
 
 
-def _manifest(artifacts):
-    return Manifest(
-        channels=CHANNELS,
-        units=("m/s^2",) * 3,
-        window=WindowConfig(),
-        normaliser=Normaliser(CHANNELS, (0.0, 0.0, 9.8), (1.0, 2.0, 3.0)),
-        labels=("a", "b"),
-        label_texts={"a": "activity a", "b": "activity b"},
-        artifacts=tuple(artifacts),
-        training={"dataset": "x"},
-        versions={"onnx": "1"},
-    )
-
-
 @pytest.fixture
-def bundle(tmp_path) -> Path:
+def bundle(tmp_path, make_manifest) -> Path:
     folder = tmp_path / "bundle"
     folder.mkdir()
     (folder / "model.onnx").write_bytes(b"onnx-bytes" * 100)
@@ -73,7 +60,7 @@ def bundle(tmp_path) -> Path:
             notes="lowering failed",
         ),
     ]
-    write_manifest(folder, _manifest(arts))
+    write_manifest(folder, replace(make_manifest(arts, {"dataset": "x"}), versions={"onnx": "1"}))
     return folder
 
 
@@ -232,7 +219,7 @@ def test_an_unknown_enum_value_is_refused_naming_the_field(bundle, field, value)
     assert value in str(e.value)
 
 
-def test_provenance_is_typed_and_round_trips():
+def test_provenance_is_typed_and_round_trips(make_manifest):
     p = Provenance.from_dict(
         {"dataset": "spar_watch", "split": {"train": ["1", 2], "val": [], "test": ["5"]}, "pretrained_from": None}
     )
@@ -243,7 +230,7 @@ def test_provenance_is_typed_and_round_trips():
         "pretrained_from": None,
     }
     assert Provenance.from_dict({"windows": 3}).held_out == () and Provenance().to_dict() == {}
-    m = _manifest([])
+    m = make_manifest(training={"dataset": "x"})
     assert isinstance(m.training, Provenance) and m.training.dataset == "x"  # a plain mapping is typed on the way in
 
 
@@ -257,6 +244,6 @@ def test_a_malformed_provenance_is_a_bundle_error(bundle, training):
         read_bundle(bundle)
 
 
-def test_channel_selection_is_what_to_load_for_the_model():
-    m = _manifest([])
+def test_channel_selection_is_what_to_load_for_the_model(make_manifest):
+    m = make_manifest()
     assert m.channel_selection().placements == ("wrist",) and m.channel_selection().sensors == ("acc",)

@@ -8,12 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from mujo_edge.bundle import MANIFEST, BundleError, Manifest, Provenance, read_bundle, write_manifest
+from mujo_edge.bundle import MANIFEST, BundleError, Provenance, read_bundle, write_manifest
 from mujo_edge.channels import ChannelSelection
-from mujo_edge.config import WindowConfig
 from mujo_edge.data.prepare import prepare
 from mujo_edge.data.provenance import DataFile, DataProvenance
-from mujo_edge.normalise import Normaliser
 from mujo_edge.runtime.live import stream_warnings
 
 CHANNELS = ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z")
@@ -50,25 +48,15 @@ def test_a_changed_missing_or_new_file_is_told_apart():
     assert "1 changed (a.csv)" in check.describe() and not check.same
 
 
-def _manifest(training):
-    return Manifest(
-        channels=CHANNELS,
-        units=("m/s^2",) * 3,
-        window=WindowConfig(),
-        normaliser=Normaliser(CHANNELS, (0.0, 0.0, 9.8), (1.0, 2.0, 3.0)),
-        labels=("a", "b"),
-        label_texts={"a": "a", "b": "b"},
-        training=training,
-    )
-
-
-def test_the_device_rate_is_compared_with_the_training_recordings_rate():
-    recorded = _manifest({"dataset": "csv", "data": {"root": "/d", "native_rate_hz": [12.4, 12.5, 12.6]}})
+def test_the_device_rate_is_compared_with_the_training_recordings_rate(make_manifest):
+    recorded = make_manifest(training={"dataset": "csv", "data": {"root": "/d", "native_rate_hz": [12.4, 12.5, 12.6]}})
     assert recorded.training.source_rate_hz == 12.5
     assert stream_warnings(12.5, recorded, 0.0, 0) == []  # what it was trained on, although below 50 Hz
     slow = stream_warnings(6.0, recorded, 0.0, 0)
     assert len(slow) == 1 and "12.5 Hz the model's training recordings were made at" in slow[0]
-    unrecorded = _manifest({"dataset": "csv"})  # a bundle from before: the grid's rate, said to be a fallback
+    unrecorded = make_manifest(
+        training={"dataset": "csv"}
+    )  # a bundle from before: the grid's rate, said to be a fallback
     assert unrecorded.training.source_rate_hz is None
     assert "does not record" in stream_warnings(12.5, unrecorded, 0.0, 0)[0]
 
@@ -84,8 +72,8 @@ def test_the_device_rate_is_compared_with_the_training_recordings_rate():
         ({"native_rate_hz": [1, True, 3]}, "training.data.native_rate_hz"),
     ],
 )
-def test_a_bundle_with_a_malformed_data_record_is_refused_naming_the_field(tmp_path, data, field):
-    write_manifest(tmp_path, _manifest({"dataset": "csv"}))
+def test_a_bundle_with_a_malformed_data_record_is_refused_naming_the_field(tmp_path, make_manifest, data, field):
+    write_manifest(tmp_path, make_manifest(training={"dataset": "csv"}))
     doc = json.loads((tmp_path / MANIFEST).read_text())
     doc["training"]["data"] = data
     (tmp_path / MANIFEST).write_text(json.dumps(doc))
@@ -94,8 +82,8 @@ def test_a_bundle_with_a_malformed_data_record_is_refused_naming_the_field(tmp_p
     assert e.value.field == field
 
 
-def test_the_data_record_round_trips_through_the_bundle(tmp_path):
+def test_the_data_record_round_trips_through_the_bundle(tmp_path, make_manifest):
     training = Provenance.from_dict({"dataset": "csv", "data": {"root": "/d", "native_rate_hz": [25.0, 25.0, 25.0]}})
-    write_manifest(tmp_path, replace(_manifest({}), training=training))
+    write_manifest(tmp_path, replace(make_manifest(), training=training))
     back = read_bundle(tmp_path).manifest.training
     assert back.data_root == "/d" and back.source_rate_hz == 25.0

@@ -23,14 +23,11 @@ from mujo_edge.bundle import (
     MAX_ARCHIVE_ENTRIES,
     Artifact,
     BundleError,
-    Manifest,
     read_bundle,
     write_manifest,
     zip_bundle,
 )
 from mujo_edge.cli.runtime import bundle_app
-from mujo_edge.config import WindowConfig
-from mujo_edge.normalise import Normaliser
 from mujo_edge.runtime import Recognizer
 
 CHANNELS = ("wrist_acc_x", "wrist_acc_y", "wrist_acc_z")
@@ -42,20 +39,8 @@ app.add_typer(bundle_app, name="bundle")
 runner = CliRunner()
 
 
-def _manifest(artifacts) -> Manifest:
-    return Manifest(
-        channels=CHANNELS,
-        units=("m/s^2",) * 3,
-        window=WindowConfig(),
-        normaliser=Normaliser(CHANNELS, (0.0, 0.0, 9.8), (1.0, 2.0, 3.0)),
-        labels=("a", "b"),
-        label_texts={"a": "activity a", "b": "activity b"},
-        artifacts=tuple(artifacts),
-    )
-
-
 @pytest.fixture
-def bundle(tmp_path) -> Path:
+def bundle(tmp_path, make_manifest) -> Path:
     """A bundle folder with placeholder model bytes (reading a bundle never runs its models)."""
     folder = tmp_path / "bundle"
     folder.mkdir()
@@ -75,7 +60,7 @@ def bundle(tmp_path) -> Path:
             output_quant=(0.1, -2),
         ),
     ]
-    write_manifest(folder, _manifest(arts))
+    write_manifest(folder, make_manifest(arts))
     return folder
 
 

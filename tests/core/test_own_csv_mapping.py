@@ -33,28 +33,11 @@ def foreign_rows(n=500, rate=50.0, t0_s=280.0, label="squat"):
     return rows
 
 
-MAPPING = """
-[time]
-column = "t"
-unit = "datetime"
-
-[channels]
-ax = "wrist_acc_x[g]"
-ay = "wrist_acc_y[g]"
-az = "wrist_acc_z[g]"
-
-[columns]
-label = "act"
-ignore = ["epoch (ms)"]
-subject_from_name = '^(?P<subject>[a-z]+)_'
-"""
-
-
-def test_foreign_layout_loads_through_the_mapping(tmp_path):
+def test_foreign_layout_loads_through_the_mapping(tmp_path, make_mapping):
     header = "t,ax,ay,az,epoch (ms),act"
     write(tmp_path / "alice_day1.csv", header, foreign_rows(label="squat"))
     write(tmp_path / "bob_day1.csv", header, foreign_rows(label="lunge"))
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     recs = load(tmp_path)
     assert [r.subject for r in recs] == ["alice", "bob"]
     r = recs[0]
@@ -93,38 +76,38 @@ def test_datetime_in_the_documented_layout(tmp_path):
     assert r.native_rate_hz() == pytest.approx(50.0) and r.duration_s == pytest.approx(5.98)
 
 
-def test_a_bad_datetime_names_file_line_and_column(tmp_path):
+def test_a_bad_datetime_names_file_line_and_column(tmp_path, make_mapping):
     rows = foreign_rows(n=10)
     rows[3] = rows[3].replace("1970-01-01 ", "1970-13-01 ")
     f = write(tmp_path / "alice_1.csv", "t,ax,ay,az,epoch (ms),act", rows)
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     with pytest.raises(SampleError) as e:
         load(tmp_path)
     assert e.value.path == str(f) and e.value.line == 5 and e.value.field == "t"
 
 
-def test_a_mapped_column_missing_from_the_file_is_named(tmp_path):
+def test_a_mapped_column_missing_from_the_file_is_named(tmp_path, make_mapping):
     f = write(tmp_path / "alice_1.csv", "time,ax,ay,az,epoch (ms),act", foreign_rows(n=10))
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     with pytest.raises(LayoutError) as e:
         load(tmp_path)
     assert e.value.path == str(f) and e.value.line == 1 and e.value.field == "t"
     assert MAPPING_FILE in e.value.message
 
 
-def test_an_unmapped_unknown_column_is_still_refused_with_a_hint(tmp_path):
+def test_an_unmapped_unknown_column_is_still_refused_with_a_hint(tmp_path, make_mapping):
     f = write(tmp_path / "alice_1.csv", "t,ax,ay,az,epoch (ms),act,battery", [r + ",99" for r in foreign_rows(n=10)])
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     with pytest.raises(LayoutError) as e:
         load(tmp_path)
     assert e.value.path == str(f) and e.value.field == "battery" and "ignore" in e.value.message
 
 
-def test_a_bad_number_names_the_users_column(tmp_path):
+def test_a_bad_number_names_the_users_column(tmp_path, make_mapping):
     rows = foreign_rows(n=10)
     rows[2] = rows[2].replace(",0.5,", ",abc,")
     write(tmp_path / "alice_1.csv", "t,ax,ay,az,epoch (ms),act", rows)
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     with pytest.raises(SampleError) as e:
         load(tmp_path)
     assert e.value.line == 4 and e.value.field.startswith("ax")
@@ -149,27 +132,27 @@ def test_a_bad_mapping_file_names_the_file_and_key(tmp_path, text, key):
         assert e.value.field == key
 
 
-def test_subject_regex_that_does_not_match_names_the_file(tmp_path):
+def test_subject_regex_that_does_not_match_names_the_file(tmp_path, make_mapping):
     f = write(tmp_path / "2024_day1.csv", "t,ax,ay,az,epoch (ms),act", foreign_rows(n=10))
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     with pytest.raises(LayoutError) as e:
         load(tmp_path)
     assert e.value.path == str(f) and "subject_from_name" in e.value.message
 
 
-def test_changing_the_mapping_rebuilds_the_cache(tmp_path):
+def test_changing_the_mapping_rebuilds_the_cache(tmp_path, make_mapping):
     write(tmp_path / "alice_1.csv", "t,ax,ay,az,epoch (ms),act", foreign_rows())
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     first = prepare("csv", tmp_path, cache_dir=tmp_path / "cache")
-    (tmp_path / MAPPING_FILE).write_text(MAPPING.replace('"wrist_acc_', '"ankle_acc_'))
+    (tmp_path / MAPPING_FILE).write_text(make_mapping().replace('"wrist_acc_', '"ankle_acc_'))
     again = prepare("csv", tmp_path, cache_dir=tmp_path / "cache")
     assert not again.from_cache and again.summary.channels[0] == "ankle_acc_x" != first.summary.channels[0]
 
 
-def test_a_mapped_column_colliding_with_one_of_the_file_is_refused(tmp_path):
+def test_a_mapped_column_colliding_with_one_of_the_file_is_refused(tmp_path, make_mapping):
     rows = [r + f",{i}" for i, r in enumerate(foreign_rows(n=10))]
     f = write(tmp_path / "alice_1.csv", "t,ax,ay,az,epoch (ms),act,label", rows)
-    (tmp_path / MAPPING_FILE).write_text(MAPPING)
+    (tmp_path / MAPPING_FILE).write_text(make_mapping())
     with pytest.raises(LayoutError) as e:
         load(tmp_path)
     assert e.value.path == str(f) and e.value.field == "label" and "'act'" in e.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +20,14 @@ def toy(make_toy) -> Windows:
 
 
 @pytest.fixture(scope="session")
-def checkpoint(toy: Windows) -> dict[str, Any]:
-    """A classifier checkpoint dict of a small model (the real architecture, narrower) trained for a few epochs."""
-    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, finetune
+def checkpoint(toy: Windows, make_toy_classifier: Callable[..., Any]) -> Any:
+    """A classifier checkpoint of a small model (the real architecture, narrower) trained for a few epochs."""
+    from mujo_edge.training.finetune import FinetuneConfig
     from mujo_edge.training.models import ArchConfig
 
     config = FinetuneConfig(regime="baseline", epochs=8, patience=8, head_hidden=32, augment_deg=0.0, augment_scale=0.0)
     arch = ArchConfig(sensor_channels=(4, 8, 8), sensor_dim=64, proj_dim=32, proj_layers=2)
-    result = finetune(toy.for_subjects(TRAIN), toy.for_subjects(VAL), toy.for_subjects(TEST), config, arch=arch)
-    return classifier_checkpoint(
-        result,
-        channels=toy.channels,
-        window=toy.config.to_dict(),
-        dataset="toy",
-        label_texts={"a": "slow", "b": "medium", "c": "fast"},
-        config=config,
-        split={"train": list(TRAIN), "val": list(VAL), "test": list(TEST)},
-        pretrained_from=None,
-    )
+    return make_toy_classifier(toy, arch, config, (TRAIN, VAL, TEST))
 
 
 @pytest.fixture(scope="session")

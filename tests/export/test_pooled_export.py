@@ -13,10 +13,10 @@ TRAIN, VAL, TEST = ("1", "2", "3"), ("4",), ("5",)
 
 
 @pytest.fixture(scope="module")
-def pooled_report(make_toy, tmp_path_factory):
+def pooled_report(make_toy, make_toy_classifier, tmp_path_factory):
     from mujo_edge.export.calibration import checkpoint_normaliser, held_out
     from mujo_edge.export.pipeline import export_classifier
-    from mujo_edge.training.finetune import FinetuneConfig, classifier_checkpoint, finetune
+    from mujo_edge.training.finetune import FinetuneConfig
     from mujo_edge.training.models import ArchConfig
 
     toy = make_toy(TRAIN + VAL + TEST)
@@ -32,17 +32,7 @@ def pooled_report(make_toy, tmp_path_factory):
         proj_dim=32,
         proj_layers=2,
     )
-    result = finetune(toy.for_subjects(TRAIN), toy.for_subjects(VAL), toy.for_subjects(TEST), config, arch=arch)
-    ckpt = classifier_checkpoint(
-        result,
-        channels=toy.channels,
-        window=toy.config.to_dict(),
-        dataset="toy",
-        label_texts={"a": "slow", "b": "medium", "c": "fast"},
-        config=config,
-        split={"train": list(TRAIN), "val": list(VAL), "test": list(TEST)},
-        pretrained_from=None,
-    )
+    ckpt = make_toy_classifier(toy, arch, config, (TRAIN, VAL, TEST))
     calib = checkpoint_normaliser(ckpt).apply(toy.for_subjects(TRAIN).x)
     return export_classifier(
         ckpt,
