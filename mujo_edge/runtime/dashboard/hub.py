@@ -274,6 +274,9 @@ class WatchFeed:
         """This watch's part of a frame (caller holds the hub's lock) and the reader's new cursor (None: a new
         reader, which gets every point held)."""
         first, t, xyz = self._trace.since(cursor or 0)
+        if len(t):  # the buffer's margin holds a little more than the window: the page shows the window
+            recent = t >= t[-1] - self.hub.config.trace_s
+            first, t, xyz = first + int(np.argmax(recent)), t[recent], xyz[recent]
         origin = self._origin or 0.0
         lat = sorted(self._latencies)
         stats = (self._final or {}).get("stats") or self._client_stats(now) or {}

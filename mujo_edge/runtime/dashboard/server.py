@@ -62,6 +62,7 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+SEND_BUFFER_BYTES = 256 * 1024  # a frame of 8 watches with their whole 10 s traces is ~50 kB
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 # WebSocket close codes: policy violation (other origin), try again later (too many browsers)
 _CLOSE_POLICY, _CLOSE_BUSY = 1008, 1013
@@ -161,8 +162,18 @@ class _SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def create_app(hub: DashboardHub, config: ServeConfig = ServeConfig(), stats: ServerStats | None = None) -> Starlette:
-    """The ASGI app: the page, its script and style, `GET /api/state` and the `/ws` frame stream."""
+Abort = Callable[[Any], None]
+
+
+def create_app(
+    hub: DashboardHub,
+    config: ServeConfig = ServeConfig(),
+    stats: ServerStats | None = None,
+    abort: Abort | None = None,
+) -> Starlette:
+    """The ASGI app: the page, its script and style, `GET /api/state` and the `/ws` frame stream. `abort(client)`
+    cuts the connection of a dropped browser (the server's part: a close frame cannot reach a browser that does
+    not read, and waiting for it would hold the connection open)."""
     stats = stats if stats is not None else ServerStats()
     files = {path: (_static(name), media) for path, (name, media) in STATIC_FILES.items()}
 
@@ -190,7 +201,8 @@ def create_app(hub: DashboardHub, config: ServeConfig = ServeConfig(), stats: Se
         me = stats.connected_total
         stats.frames_per_client[me] = 0
         try:
-            await _push(ws, hub, config, stats, me)
+            if not await _push(ws, hub, config, stats, me) and abort is not None:
+                abort(ws.scope.get("client"))
         finally:
             stats.clients -= 1
 
@@ -213,8 +225,9 @@ def create_app(hub: DashboardHub, config: ServeConfig = ServeConfig(), stats: Se
     )
 
 
-async def _push(ws: WebSocket, hub: DashboardHub, config: ServeConfig, stats: ServerStats, me: int) -> None:
-    """Send frames to one browser until it leaves or is too slow; read only to notice it leaving."""
+async def _push(ws: WebSocket, hub: DashboardHub, config: ServeConfig, stats: ServerStats, me: int) -> bool:
+    """Send frames to one browser until it leaves (True) or is too slow (False); read only to notice it
+    leaving."""
     closed = asyncio.Event()
 
     async def reader() -> None:
@@ -240,9 +253,9 @@ async def _push(ws: WebSocket, hub: DashboardHub, config: ServeConfig, stats: Se
                 except TimeoutError:
                     stats.dropped_slow += 1
                     log.warning("dropped a dashboard client that read nothing for %.1f s", config.send_timeout_s)
-                    return
+                    return False
                 except (WebSocketDisconnect, RuntimeError, OSError):
-                    return  # gone while we were sending
+                    return True  # gone while we were sending
                 stats.frames_sent += 1
                 stats.frames_per_client[me] += 1
             # a browser that fell behind skips the frames it missed instead of catching up in a burst
@@ -252,6 +265,7 @@ async def _push(ws: WebSocket, hub: DashboardHub, config: ServeConfig, stats: Se
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+    return True
 
 
 class _InLoopServer(uvicorn.Server):
@@ -274,6 +288,9 @@ def _bind(host: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot listen on {host!r}: {getattr(e, 'strerror', None) or e}", field="host") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # connections inherit it: what the kernel holds for a browser that stops reading stays small, so such a
+        # browser is noticed (and dropped) within seconds instead of after megabytes of frames
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         sock.bind(address)
         sock.listen(128)
         sock.setblocking(False)
@@ -297,10 +314,21 @@ class DashboardServer:
         self.hub = hub
         self.config = config
         self.stats = ServerStats()
-        self.app = create_app(hub, config, self.stats)
+        self.app = create_app(hub, config, self.stats, self._abort)
         self._server: _InLoopServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
+
+    def _abort(self, client: Any) -> None:
+        """Cut the connection of `client` ((host, port) as the ASGI scope names it) without a closing
+        handshake. uvicorn keeps its connections (protocol objects with `client` and `transport`) in its server
+        state; without them, the connection closes once the browser reads again."""
+        state = getattr(self._server, "server_state", None)
+        for conn in list(getattr(state, "connections", ())):
+            if client is not None and tuple(getattr(conn, "client", None) or ()) == tuple(client):
+                transport = getattr(conn, "transport", None)
+                if transport is not None:
+                    transport.abort()
 
     @property
     def port(self) -> int:
