@@ -5,7 +5,7 @@ The count is the number of cycles of the set's dominant period between the first
 1. band-pass the acceleration (gravity included, so slow changes of arm orientation count as movement) to the
    band repetitions live in, with a zero-phase Butterworth filter (`scipy.signal.sosfiltfilt`);
 2. the period P is the lag of the highest peak of the autocorrelation summed over the three axes
-   (`scipy.signal.correlate`), searched between `min_period_s` and `max_period_s`; summing over axes keeps the
+   (FFT), searched between `min_period_s` and `max_period_s`; summing over axes keeps the
    full repetition as the period when one axis swings twice per repetition (raise and lower);
 3. peaks of the signal on its principal axis, at least `min_distance` x P apart and `prominence` x its standard
    deviation prominent (`scipy.signal.find_peaks`), mark repetitions; count = (last - first) / P + 1 over the
@@ -24,6 +24,7 @@ once the period is known (after two periods of data); the shown count never goes
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,8 +87,26 @@ PREFER_TOLERANCE = 0.85
 _NONE = RepetitionEstimate(0, None, np.zeros(0, np.int64))
 
 
+@functools.lru_cache(maxsize=16)
+def _bandpass(low_hz: float, high_hz: float, rate_hz: float) -> np.ndarray:
+    # designed once per setting: the live count filters every second
+    sos: np.ndarray = scipy.signal.butter(2, [low_hz, high_hz], "bandpass", fs=rate_hz, output="sos")
+    return sos
+
+
+def autocorrelation(x: np.ndarray) -> np.ndarray:
+    """Autocorrelation [N] (lags 0..N-1, not normalised) of `x` [N, C] after removing each channel's mean,
+    summed over channels; by FFT, zero-padded so it is linear, not circular (numpy's FFT in one call: the
+    tracker runs this every window)."""
+    n = len(x)
+    centred = x - x.mean(axis=0)
+    spectrum = np.fft.rfft(centred, n=2 * n, axis=0)
+    acf: np.ndarray = np.fft.irfft((spectrum * spectrum.conj()).real, n=2 * n, axis=0)[:n].sum(axis=1)
+    return acf
+
+
 def _bandpassed(xyz: np.ndarray, config: RepetitionConfig) -> np.ndarray | None:
-    sos = scipy.signal.butter(2, [config.low_hz, config.high_hz], "bandpass", fs=config.rate_hz, output="sos")
+    sos = _bandpass(config.low_hz, config.high_hz, config.rate_hz)
     # sosfiltfilt's default edge padding needs a few dozen samples; shorter input holds no repetition anyway
     if len(xyz) <= 3 * (2 * len(sos) + 1):
         return None
@@ -103,10 +122,7 @@ def dominant_period(filtered: np.ndarray, config: RepetitionConfig, prefer_s: fl
     PREFER_TOLERANCE) the one closest to it wins, so a live count does not flip between a period and its half
     when both fit almost equally well."""
     n = len(filtered)
-    centred = filtered - filtered.mean(axis=0)
-    acf = np.zeros(n)
-    for c in range(centred.shape[1]):
-        acf += scipy.signal.correlate(centred[:, c], centred[:, c], mode="full", method="fft")[n - 1 :]
+    acf = autocorrelation(filtered)
     if not acf[0] > 0:
         return None
     acf /= acf[0]

@@ -20,6 +20,7 @@ from mujo_edge.runtime.session.tracker import (
     periodicity,
     track,
 )
+from mujo_edge.runtime.session.truth import SetMatch, TrueSet, match_sets
 
 __all__ = [
     "CSV_COLUMNS",
@@ -33,9 +34,12 @@ __all__ = [
     "SessionState",
     "SessionTracker",
     "SetEntry",
+    "SetMatch",
+    "TrueSet",
     "WindowStatus",
     "acc_triad",
     "config_for_bundle",
+    "match_sets",
     "periodicity",
     "track",
 ]

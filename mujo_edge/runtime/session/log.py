@@ -71,7 +71,9 @@ class SessionLog:
         return sorted([*self.sets, *self.rests], key=lambda e: e.start_s)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One dict per set or rest, keys CSV_COLUMNS (None where it does not apply)."""
+        """One dict per set or rest, keys CSV_COLUMNS (None where it does not apply). Times are seconds from the
+        session's first window (`start_s`, on the stream's own clock, which may be wall-clock time)."""
+        origin = self.start_s or 0.0
         out = []
         for e in self.entries():
             row: tuple[str, int | None, str | None, int | None, float | None, bool | None]
@@ -85,8 +87,8 @@ class SessionLog:
                     "kind": kind,
                     "number": number,
                     "exercise": exercise,
-                    "start_s": round(e.start_s, 3),
-                    "end_s": round(e.end_s, 3),
+                    "start_s": round(e.start_s - origin, 3),
+                    "end_s": round(e.end_s - origin, 3),
                     "duration_s": round(e.duration_s, 3),
                     "repetitions": reps,
                     "mean_confidence": conf,

@@ -32,12 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.signal
 
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError, SampleError
 from mujo_edge.runtime.prediction import Prediction
-from mujo_edge.runtime.repetitions import count_repetitions
+from mujo_edge.runtime.repetitions import autocorrelation, count_repetitions
 from mujo_edge.runtime.session.config import SessionConfig
 from mujo_edge.runtime.session.log import EXERCISE, REST, UNKNOWN, RestEntry, SessionLog, SetEntry
 from mujo_edge.runtime.stream import StreamWindower
@@ -70,10 +69,7 @@ def periodicity(xyz: np.ndarray, rate_hz: float, min_period_s: float, max_period
     lo, hi = int(np.ceil(min_period_s * rate_hz)), min(int(max_period_s * rate_hz), n // 2)
     if hi < lo:
         return 0.0
-    centred = xyz - xyz.mean(axis=0)
-    acf = np.zeros(n)
-    for c in range(centred.shape[1]):
-        acf += scipy.signal.correlate(centred[:, c], centred[:, c], mode="full", method="fft")[n - 1 :]
+    acf = autocorrelation(xyz)
     if not acf[0] > 0:
         return 0.0
     return float(np.clip(acf[lo : hi + 1].max() / acf[0], 0.0, 1.0))
@@ -327,7 +323,8 @@ class SessionTracker:
     def _gap(self, start_s: float, end_s: float) -> None:
         if self._set:
             self._close(interrupted=True)
-            self._notes.append(f"set {len(self._sets)} ended by a gap in the stream at {start_s:.1f} s")
+            at = start_s - (self._first_s or 0.0)
+            self._notes.append(f"set {len(self._sets)} ended by a gap in the stream {at:.1f} s into the session")
         self._gaps.append((start_s, end_s))
         self._run.clear()
         self._recent.clear()
