@@ -1,7 +1,8 @@
 """A session log against the truth of a recording: which detected set matches each true set, and how well.
 
 The one rule the benchmark (benchmarks/session_tracking.py) and the demo's summary share: a true set is found
-when a detected set covers at least half of it (the detected set overlapping it most); its exercise is right
+when a detected set covers at least half of it, each detected set matching one true set at most (largest
+overlaps first); its exercise is right
 when the names agree, its repetitions when they are within +-1, its boundaries when both ends are within +-2 s.
 """
 
@@ -25,6 +26,10 @@ class TrueSet:
     start_s: float
     end_s: float
     repetitions: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,17 @@ class SetMatch:
 
 
 def match_sets(log: SessionLog, truth: Sequence[TrueSet]) -> list[SetMatch]:
-    """One SetMatch per true set, in the order given."""
-    out = []
-    for ts in truth:
-        overlaps = [max(0.0, min(s.end_s, ts.end_s) - max(s.start_s, ts.start_s)) for s in log.sets]
-        best = max(range(len(overlaps)), key=overlaps.__getitem__) if overlaps else None
-        found = best is not None and overlaps[best] >= 0.5 * (ts.end_s - ts.start_s)
-        out.append(SetMatch(ts, log.sets[best] if found and best is not None else None))
-    return out
+    """One SetMatch per true set, in the order given. One to one: a detected set spanning two true sets (two
+    sets merged across the rest between them) is the match of the one it covers more, the other is not found."""
+    overlap = [[max(0.0, min(s.end_s, t.end_s) - max(s.start_s, t.start_s)) for s in log.sets] for t in truth]
+    candidates = sorted(
+        ((o, i, j) for i, row in enumerate(overlap) for j, o in enumerate(row) if o >= 0.5 * truth[i].duration_s),
+        reverse=True,
+    )
+    chosen: dict[int, SetEntry] = {}
+    used: set[int] = set()
+    for _, i, j in candidates:  # largest overlaps first
+        if i not in chosen and j not in used:
+            chosen[i] = log.sets[j]
+            used.add(j)
+    return [SetMatch(t, chosen.get(i)) for i, t in enumerate(truth)]
