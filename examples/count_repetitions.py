@@ -1,71 +1,58 @@
-"""Live recognition with your own per-prediction callback: count exercise repetitions while recognising.
+"""Live recognition with your own callback: sets, repetitions and rest as the runtime's session tracker sees them.
 
     python examples/count_repetitions.py --speed 10
 
-A virtual watch (no hardware) replays a real SPAR exercise set of a subject the embedded model never saw; the
-callback receives every `Prediction` as the live runtime makes it, and a second callback every batch of raw
-samples, which this example uses to count repetitions (peaks of the smoothed acceleration magnitude) of the
-exercise currently recognised. For a real watch, pass the same callbacks to
-`mujo_edge.runtime.live.run_live(WatchClient("polar"), recognizer, ...)`.
+A virtual watch (no hardware) replays real SPAR exercise sets (20 repetitions each) of a subject the embedded
+model never saw; `on_session` receives the tracker's state after every window (the current set's exercise and
+repetitions, or rest and its timer), and the run ends with the session log: one row per set and rest, also as
+CSV. For a real watch, pass the same callback to
+`mujo_edge.runtime.live.run_live(WatchClient("polar"), recognizer, on_session=...)`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from mujo_edge.default_model import bundle_path
-from mujo_edge.firmware_bridge.client import DeviceSamples
-from mujo_edge.runtime import Prediction, Recognizer
+from mujo_edge.runtime import Recognizer
 from mujo_edge.runtime.demo import demo_stream, run_demo
+from mujo_edge.runtime.session import EXERCISE, SessionState, match_sets
 
 
-class RepCounter:
-    """Repetitions = upward crossings of the band-limited magnitude through its running mean, with hysteresis."""
+class Printer:
+    """Prints a line whenever the set or its repetition count changes."""
 
-    def __init__(self, rate_hz: float = 50.0, hysteresis: float = 0.6) -> None:
-        self.alpha = 1.0 / (0.8 * rate_hz)  # the running mean follows ~0.8 s
-        self.mean: float | None = None
-        self.smooth: float | None = None
-        self.hysteresis = hysteresis
-        self.armed = False
-        self.reps: Counter[str] = Counter()
-        self.exercise: str | None = None
+    def __init__(self) -> None:
+        self.shown: tuple[str | None, int] = (None, 0)
 
-    def on_prediction(self, p: Prediction, latency_s: float) -> None:
-        self.exercise = p.smoothed_label
-
-    def on_batch(self, batch: DeviceSamples) -> None:
-        for m in np.linalg.norm(batch.xyz, axis=1):
-            self.smooth = m if self.smooth is None else 0.8 * self.smooth + 0.2 * m
-            self.mean = self.smooth if self.mean is None else (1 - self.alpha) * self.mean + self.alpha * self.smooth
-            if self.smooth < self.mean - self.hysteresis:
-                self.armed = True
-            elif self.armed and self.smooth > self.mean + self.hysteresis and self.exercise:
-                self.reps[self.exercise] += 1
-                self.armed = False
+    def __call__(self, state: SessionState) -> None:
+        now = (state.exercise, state.repetitions) if state.status == EXERCISE else (None, 0)
+        if now != self.shown and now[0] is not None:
+            print(f"  set {state.set_number}: {state.exercise:<5} {state.repetitions:3d} repetitions")
+        elif now != self.shown:
+            print(f"  {state.status}")
+        self.shown = now
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     recognizer = Recognizer.from_bundle(args.bundle or bundle_path(), smoothing=5)
     stream = demo_stream(recognizer.manifest, args.data, None, args.sets)
-    counter = RepCounter(recognizer.manifest.window.rate_hz)
-    # the demo's plumbing: a virtual watch on an in-process BLE radio -> WatchClient -> live recognition
-    summary, _ = await run_demo(
-        recognizer, stream, speed=args.speed, on_prediction=counter.on_prediction, on_batch=counter.on_batch
-    )
-    truth = Counter(str(v) for v in stream.labels)
-    for exercise, reps in counter.reps.most_common():
-        print(f"{exercise:<6} {reps:3d} repetitions counted")
-    print(
-        f"{len(summary.predictions)} predictions; the recording holds {stream.sets} sets of 20 repetitions "
-        f"({', '.join(sorted(truth))})"
-    )
-    return {"reps": dict(counter.reps), "predictions": len(summary.predictions), "sets": stream.sets}
+    # the demo's plumbing: a virtual watch on an in-process BLE radio -> WatchClient -> live recognition + sessions
+    summary, _ = await run_demo(recognizer, stream, speed=args.speed, on_session=Printer())
+    log = summary.session
+    if log is None:
+        raise SystemExit("no session log: " + "; ".join(summary.warnings))
+    print(log.to_csv(), end="")
+    matches = match_sets(log, stream.true_sets(float(summary.extra.get("source_offset_s", 0.0))))
+    for m in matches:
+        counted = "not found" if m.found is None else f"{m.found.exercise} {m.found.repetitions} repetitions counted"
+        print(f"did {m.truth.exercise} x {m.truth.repetitions}: {counted}")
+    reps: dict[str, int] = {}
+    for s in log.sets:
+        reps[s.exercise] = reps.get(s.exercise, 0) + s.repetitions
+    return {"reps": reps, "predictions": len(summary.predictions), "sets": stream.sets, "log": log.to_dict()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:

@@ -3,7 +3,8 @@
 A virtual watch on an in-process Bumble radio replays every exercise set of a subject the embedded model never
 saw (one continuous stream, as if the person did the sets back to back); the BLE client receives it exactly as
 from a real watch; the embedded int8 bundle recognises it live; the run ends with accuracy against the
-recording's labels, latency, measured rate and loss. The work is `mujo_edge.runtime.demo`; this command prints it.
+recording's labels, latency, measured rate and loss, and the session log (sets, repetitions, rests) against the
+sets the subject did. The work is `mujo_edge.runtime.demo`; this command prints it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ import typer
 from mujo_edge.cli.console import console, err_console
 
 if TYPE_CHECKING:
+    from mujo_edge.cli.live import LiveView
     from mujo_edge.firmware_bridge.client import WatchClient
     from mujo_edge.runtime import Recognizer
-    from mujo_edge.runtime.demo import Display, OnPrediction
+    from mujo_edge.runtime.demo import DemoStream, Display, OnPrediction
+    from mujo_edge.runtime.live import LiveSummary
+    from mujo_edge.runtime.session import SessionState
 
 
-def _live_display(recognizer: Recognizer) -> Display:
-    """`mujo_edge.runtime.demo.Display` drawing the live view of `cli.live` while the demo runs."""
+def _live_display(recognizer: Recognizer, views: list[LiveView]) -> Display:
+    """`mujo_edge.runtime.demo.Display` drawing the live view of `cli.live` while the demo runs (appended to
+    `views`, so the session callback reaches it)."""
     from rich.live import Live
 
     from mujo_edge.cli.live import LiveView
@@ -33,10 +38,47 @@ def _live_display(recognizer: Recognizer) -> Display:
     @contextmanager
     def display(client: WatchClient) -> Iterator[OnPrediction]:
         view = LiveView(client, recognizer)
+        views.append(view)
         with Live(view, console=console, refresh_per_second=4, transient=True):
             yield view.update
 
     return display
+
+
+def _print_sets(summary: LiveSummary, stream: DemoStream) -> None:
+    """The session log's sets against the sets the subject did (SPAR: 20 repetitions each)."""
+    from rich.table import Table
+
+    from mujo_edge.runtime.session import match_sets
+
+    if summary.session is None:
+        return
+    offset = float(summary.extra.get("source_offset_s", 0.0))
+    matches = match_sets(summary.session, stream.true_sets(offset))
+    table = Table(title="sets against the recording (s from the stream's start)", title_justify="left")
+    for col in ("done", "start", "end", "reps", "found", "reps counted", "start / end error"):
+        table.add_column(col, justify="left" if col in ("done", "found") else "right")
+    for m in matches:
+        t, f = m.truth, m.found
+        found = "[red]not found[/]" if f is None else f"[{'green' if m.exercise_right else 'red'}]{f.exercise}[/]"
+        errors = "-" if f is None else f"{m.start_error_s:+.1f} / {m.end_error_s:+.1f} s"
+        counted = "-" if f is None else f"[{'green' if m.reps_right else 'yellow'}]{f.repetitions}[/]"
+        table.add_row(
+            t.exercise,
+            f"{t.start_s - offset:.1f}",
+            f"{t.end_s - offset:.1f}",
+            str(t.repetitions),
+            found,
+            counted,
+            errors,
+        )
+    console.print(table)
+    n = len(matches)
+    console.print(
+        f"sets: {sum(m.found is not None for m in matches)}/{n} found, {sum(m.exercise_right for m in matches)} "
+        f"with the right exercise, {sum(m.reps_right for m in matches)} with repetitions within +-1 "
+        f"({len(summary.session.sets)} sets detected; the demo plays the sets back to back, without rest)"
+    )
 
 
 def demo(
@@ -81,9 +123,18 @@ def demo(
         f"on {recognizer.artifact.engine}" + _cv_text(cv)
     )
 
-    display = None if quiet else _live_display(recognizer)
-    summary, truth = asyncio.run(run_demo(recognizer, stream, speed=speed, protocol=protocol, display=display))
+    views: list[LiveView] = []
+    display = None if quiet else _live_display(recognizer, views)
+
+    def on_session(state: SessionState) -> None:
+        for view in views:
+            view.update_session(state)
+
+    summary, truth = asyncio.run(
+        run_demo(recognizer, stream, speed=speed, protocol=protocol, display=display, on_session=on_session)
+    )
     print_summary(summary, recognizer, f"demo: subject {stream.subject}")
+    _print_sets(summary, stream)
     result = score(summary.predictions, truth)
     if result is None:
         err_console.print("[red]no labelled window was predicted[/]")

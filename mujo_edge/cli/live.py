@@ -36,6 +36,7 @@ from mujo_edge.runtime.live import (
 if TYPE_CHECKING:
     from mujo_edge.firmware_bridge.client import WatchClient
     from mujo_edge.runtime import Prediction, Recognizer
+    from mujo_edge.runtime.session import SessionLog, SessionState
 
 # --device choices -> protocol ("watch": our own GATT profile on real hardware; "emulator": see --protocol)
 DEVICE_PROTOCOLS = {
@@ -64,10 +65,14 @@ class LiveView:
         self.last: Prediction | None = None
         self.latency: float | None = None
         self.count = 0
+        self.session: SessionState | None = None
 
     def update(self, p: Prediction, latency: float) -> None:
         self.last, self.latency = p, latency
         self.count += 1
+
+    def update_session(self, state: SessionState) -> None:
+        self.session = state
 
     def __rich__(self) -> Any:
         from rich.table import Table
@@ -85,6 +90,8 @@ class LiveView:
         if p is None:
             t.add_row("exercise", "[dim]waiting for the first window...[/]")
         else:
+            if self.session is not None:
+                t.add_row("now", session_text(self.session, texts))
             t.add_row("exercise", f"[bold green]{p.smoothed_label}[/] {short_text(texts, p.smoothed_label)}")
             t.add_row("confidence", f"{p.confidence:.2f}")
             top = np.argsort(p.probabilities)[::-1][:3]
@@ -105,6 +112,57 @@ class LiveView:
         if not s.connected:
             t.add_row("[yellow]link[/]", f"[yellow]reconnecting... {s.last_error or ''}[/]")
         return t
+
+
+def session_text(state: SessionState, texts: Any = None) -> str:
+    """One line of the live view: the open set's exercise and repetitions, or rest with its timer."""
+    from mujo_edge.runtime.session import EXERCISE, UNKNOWN
+
+    if state.status == EXERCISE and state.exercise is not None:
+        name = short_text(texts or {}, state.exercise)
+        return (
+            f"[bold green]set {state.set_number}: {state.exercise}[/] {name}  "
+            f"[bold]{state.repetitions}[/] repetitions  ({_fmt(state.set_elapsed_s, '.0f', ' s')})"
+        )
+    what = "moving, not a trained exercise" if state.status == UNKNOWN else "rest"
+    return f"[cyan]{what}[/]  rest timer {_clock(state.rest_s)}"
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"
+
+
+def session_table(log: SessionLog, title: str = "session") -> Any:
+    """The session log as a rich table (times in s from the session's first window)."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"{title}: {len(log.sets)} sets, {sum(s.repetitions for s in log.sets)} repetitions",
+        title_justify="left",
+    )
+    for col in ("", "start", "end", "duration", "exercise", "repetitions", "confidence", "note"):
+        table.add_column(col, justify="left" if col in ("", "exercise", "note") else "right")
+    for row in log.rows():
+        if row["kind"] == "set":
+            cells = [f"[bold]set {row['number']}[/]", row["exercise"], str(row["repetitions"])]
+            cells += [f"{row['mean_confidence']:.2f}", "ended by a gap" if row["interrupted"] else ""]
+        else:
+            cells = [f"[dim]{row['kind']}[/]", "", "", "", ""]
+        times = [f"{row['start_s']:.1f}", f"{row['end_s']:.1f}", f"{row['duration_s']:.1f}"]
+        table.add_row(cells[0], *times, *cells[1:])
+    return table
+
+
+def print_session(log: SessionLog | None) -> None:
+    """The session table and its notes."""
+    if log is None:
+        return
+    console.print(session_table(log))
+    for note in log.notes:
+        err_console.print(f"[yellow]session:[/] {note}")
 
 
 def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> None:
@@ -139,6 +197,7 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
         smoothed=recognizer.smoothing > 1,
     )
     if not segs:
+        print_session(summary.session)
         return
     t0 = summary.predictions[0].start_s
     table = Table(title="timeline (s from the first window)", title_justify="left")
@@ -155,12 +214,23 @@ def print_summary(summary: LiveSummary, recognizer: Recognizer, title: str) -> N
             str(s.windows),
         )
     console.print(table)
+    print_session(summary.session)
 
 
 def _write_json(path: Path | None, summary: LiveSummary, *, replayed: bool = False) -> None:
     if path is not None:
         data = replay_dict(summary) if replayed else summary.to_dict()
         path.write_text(dumps_strict(data, indent=2) + "\n")
+
+
+def _write_session(path: Path | None, summary: LiveSummary) -> None:
+    if path is None:
+        return
+    if summary.session is None:
+        err_console.print(f"[yellow]warning:[/] no session log to write to {path} (see the warnings above)")
+        return
+    summary.session.write(path)
+    console.print(f"session log written to {path}")
 
 
 def replay_dict(summary: LiveSummary) -> dict[str, Any]:
@@ -240,7 +310,9 @@ def devices(
 
 
 def live(
-    bundle: Annotated[Path, typer.Option("--bundle", help="Model bundle folder or .zip.")],
+    bundle: Annotated[
+        Path | None, typer.Option("--bundle", help="Model bundle folder or .zip (default: the embedded one).")
+    ] = None,
     device: Annotated[str, typer.Option("--device", help=f"One of {', '.join(DEVICES)}.")] = "watch",
     address: Annotated[
         str | None, typer.Option("--address", help="The watch's address (default: first one found).")
@@ -266,16 +338,21 @@ def live(
     json_out: Annotated[
         Path | None, typer.Option("--json-out", help="Write the summary and predictions as JSON.")
     ] = None,
+    session_out: Annotated[
+        Path | None, typer.Option("--session-out", help="Write the session log (sets, rests): .json or .csv.")
+    ] = None,
 ) -> None:
-    """Recognise exercise live from a watch: current activity, confidence, rate, loss and latency."""
+    """Recognise exercise live from a watch: current set, repetitions and rest, confidence, rate, loss, latency."""
     from rich.live import Live
 
+    from mujo_edge.default_model import bundle_path
     from mujo_edge.firmware_bridge.client import WatchClient
     from mujo_edge.runtime import Recognizer
 
     if device not in DEVICES:
         raise ConfigError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}", field="device")
     proto = protocol if device == "emulator" else DEVICE_PROTOCOLS[device]
+    bundle = bundle or bundle_path()
     recognizer = Recognizer.from_bundle(bundle, engine=engine, smoothing=smoothing)
     stream_channels(recognizer)  # fail before scanning when the model needs more than an accelerometer
     client = WatchClient(proto, name=name, address=address, **_client_kwargs(device, link))
@@ -290,13 +367,20 @@ def live(
             async with client:
                 with Live(view, console=console, refresh_per_second=4, transient=False):
                     return await run_live(
-                        client, recognizer, duration=duration, record=record, stop=stop, on_prediction=view.update
+                        client,
+                        recognizer,
+                        duration=duration,
+                        record=record,
+                        stop=stop,
+                        on_prediction=view.update,
+                        on_session=view.update_session,
                     )
         finally:
             await _close_link(client.backend_kwargs.get("link"))
 
     summary = asyncio.run(main())
     print_summary(summary, recognizer, f"live: {recognizer.artifact.name} on {recognizer.artifact.engine}")
+    _write_session(session_out, summary)
     if record is not None:
         console.print(f"recorded to {record} (replay: mujo-edge replay {record} --bundle {bundle})")
     _write_json(json_out, summary)
@@ -314,6 +398,9 @@ def replay(
         bool,
         typer.Option("--strict", help="Fail instead of warning when the data fails a sanity check (wrong units)."),
     ] = False,
+    session_out: Annotated[
+        Path | None, typer.Option("--session-out", help="Write the session log (sets, rests): .json or .csv.")
+    ] = None,
 ) -> None:
     """Re-run live recognition on a recorded stream, with its recorded timestamps (same windows as live)."""
     from mujo_edge.runtime import Recognizer
@@ -325,3 +412,4 @@ def replay(
     summary = replay_summary(recognizer, recording)
     print_summary(summary, recognizer, f"replay: {recognizer.artifact.name} on {recognizer.artifact.engine}")
     _write_json(json_out, summary, replayed=True)
+    _write_session(session_out, summary)

@@ -20,15 +20,17 @@ import numpy as np
 
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError
+from mujo_edge.runtime.session.truth import TrueSet
 
 if TYPE_CHECKING:
     from mujo_edge.bundle import Manifest
     from mujo_edge.firmware_bridge.client import DeviceSamples, WatchClient
     from mujo_edge.runtime import Prediction, Recognizer
-    from mujo_edge.runtime.live import LiveSummary
+    from mujo_edge.runtime.live import LiveSummary, OnSession
 
 DEMO_NAME = "mujo-demo-watch"
 DEMO_DATASET = "spar_watch"
+SPAR_REPETITIONS = 20  # every SPAR recording is one set of 20 repetitions (the dataset's protocol)
 
 OnPrediction = Callable[["Prediction", float], None]
 OnBatch = Callable[["DeviceSamples"], None]
@@ -39,7 +41,8 @@ Display = Callable[["WatchClient"], AbstractContextManager[OnPrediction | None]]
 
 @dataclass(frozen=True)
 class DemoStream:
-    """The subject's sets back to back at 50 Hz: t [N] s from 0, xyz [N, 3] m/s^2, label names [N]."""
+    """The subject's sets back to back at 50 Hz: t [N] s from 0, xyz [N, 3] m/s^2, label names [N];
+    set_bounds: (exercise, first sample, end sample) of each set, in order."""
 
     subject: str
     t: np.ndarray
@@ -47,6 +50,14 @@ class DemoStream:
     labels: np.ndarray
     sets: int
     source: str
+    set_bounds: tuple[tuple[str, int, int], ...] = ()
+
+    def true_sets(self, offset_s: float = 0.0) -> list[TrueSet]:
+        """The sets as done (SPAR: 20 repetitions each), in stream seconds plus `offset_s`."""
+        rate = 1.0 / float(self.t[1] - self.t[0]) if len(self.t) > 1 else 50.0
+        return [
+            TrueSet(name, offset_s + a / rate, offset_s + b / rate, SPAR_REPETITIONS) for name, a, b in self.set_bounds
+        ]
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,10 @@ def demo_stream(manifest: Manifest, data: Path | None, subject: str | None, max_
     mine = mine[:max_sets] if max_sets else mine
     xyz = np.concatenate([r.with_channels(manifest.channels).x for r in mine]).astype(np.float64)
     labels = np.concatenate([np.asarray(r.classes, dtype=str)[r.labels] for r in mine])
+    ends = np.cumsum([r.n_samples for r in mine])
+    bounds = tuple((str(r.classes[r.labels[0]]), int(e - r.n_samples), int(e)) for r, e in zip(mine, ends))
     rate = manifest.window.rate_hz
-    return DemoStream(subject, np.arange(len(xyz)) / rate, xyz, labels, len(mine), source)
+    return DemoStream(subject, np.arange(len(xyz)) / rate, xyz, labels, len(mine), source, bounds)
 
 
 def window_truth(stream: DemoStream, starts_source: np.ndarray, window: WindowConfig) -> list[str | None]:
@@ -141,12 +154,14 @@ async def run_demo(
     protocol: str = "mujo",
     on_prediction: OnPrediction | None = None,
     on_batch: OnBatch | None = None,
+    on_session: OnSession | None = None,
     display: Display | None = None,
 ) -> tuple[LiveSummary, list[str | None]]:
     """Stream `stream` from a virtual watch through the BLE client into `recognizer`, calling your
     `on_prediction(prediction, latency_s)` / `on_batch(samples)` as `run_live` does (and `display`'s callback,
-    inside its context, when given); returns the LiveSummary and the true label of each predicted window
-    (None: across two sets)."""
+    inside its context, when given) and `on_session(state)` after each window (sets, repetitions, rest); returns
+    the LiveSummary and the true label of each predicted window (None: across two sets). The summary's
+    extra["source_offset_s"] is host time minus stream time: `stream.true_sets(offset)` are on the log's clock."""
     from mujo_edge.firmware_bridge.client import WatchClient, scaled_clock
     from mujo_edge.firmware_bridge.emulator import VirtualWatch
     from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend
@@ -185,9 +200,12 @@ async def run_demo(
                 if on_batch is not None:
                     on_batch(b)
 
-            summary = await run_live(client, recognizer, stop=stop, on_prediction=prediction, on_batch=batch)
+            summary = await run_live(
+                client, recognizer, stop=stop, on_prediction=prediction, on_batch=batch, on_session=on_session
+            )
         waiter.cancel()
     # host seconds and stream seconds have the same length (scaled clock): one offset maps them
     offset = first[0] - float(watch.delivered.t_source[0]) if first else 0.0
+    summary.extra["source_offset_s"] = offset
     starts = np.array([p.start_s - offset for p in summary.predictions])
     return summary, window_truth(stream, starts, recognizer.manifest.window)

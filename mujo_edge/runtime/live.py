@@ -28,8 +28,11 @@ if TYPE_CHECKING:
     from mujo_edge.firmware_bridge.client import DeviceSamples, WatchClient
     from mujo_edge.recording import Recording
     from mujo_edge.runtime import Prediction, Recognizer
+    from mujo_edge.runtime.session import SessionLog, SessionState, SessionTracker
 
 log = logging.getLogger(__name__)
+
+OnSession = Callable[["SessionState"], None]
 
 # --- -------------------------------------------------------------------------------------------
 
@@ -54,6 +57,8 @@ class LiveSummary:
     latencies_s: tuple[float, ...]
     warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # sets, repetitions and rests (None: the stream or bundle lacks what the tracker needs; a warning says why)
+    session: SessionLog | None = None
 
     @property
     def loss_fraction(self) -> float:
@@ -78,6 +83,7 @@ class LiveSummary:
             "latency_p95_s": self.latency_percentile(95),
             "warnings": list(self.warnings),
             **self.extra,
+            "session": None if self.session is None else self.session.to_dict(),
             "predictions": [
                 {
                     "start_s": p.start_s,
@@ -202,6 +208,7 @@ async def run_live(
     stop: asyncio.Event | None = None,
     on_prediction: Callable[[Prediction, float], None] | None = None,
     on_batch: Callable[[DeviceSamples], None] | None = None,
+    on_session: OnSession | None = None,
 ) -> LiveSummary:
     """Recognise a started `WatchClient`'s stream until `duration` seconds (host clock) pass or it ends.
 
@@ -211,9 +218,11 @@ async def run_live(
     Setting `stop` ends the run (the CLI sets it on Ctrl-C); batches already received then are still consumed,
     so the summary counts exactly what the recording holds. `on_prediction(prediction, latency_s)` is called per
     window, latency being host time now minus the time of the window's last sample (when its data was
-    complete). The stream is flushed at the end, as `replay_recording` does.
+    complete). The stream is flushed at the end, as `replay_recording` does. A `SessionTracker` follows the
+    stream (sets, repetitions, rest): `on_session(state)` is called after each window, and the summary's
+    `session` is its log.
     """
-    session = _Session(recognizer, record, on_prediction, on_batch, client.now)
+    session = _Session(recognizer, record, on_prediction, on_batch, client.now, on_session)
 
     async def consume() -> None:
         async for batch in client.samples():
@@ -252,6 +261,7 @@ class _Session:
         on_prediction: Callable[[Prediction, float], None] | None,
         on_batch: Callable[[DeviceSamples], None] | None,
         now: Callable[[], float],
+        on_session: OnSession | None = None,
     ) -> None:
         channels = stream_channels(recognizer)
         self.recognizer = recognizer
@@ -265,6 +275,8 @@ class _Session:
         self.lats: list[float] = []
         self.rejected = self.rejected_samples = 0
         self.last_rejection: str | None = None
+        self.tracker, self.tracker_warning = session_tracker(recognizer, channels)
+        self.on_session = on_session
 
     def take(self, batch: DeviceSamples) -> None:
         try:
@@ -277,6 +289,8 @@ class _Session:
             return
         if self.recorder is not None:
             self.recorder.write(batch.t, batch.xyz, batch.t_device)
+        if self.tracker is not None:  # the samples first: the tracker measures the windows they complete
+            self.tracker.push_samples(batch.t, batch.xyz)
         if self.on_batch is not None:
             self.on_batch(batch)
         self.emit(new)
@@ -289,6 +303,10 @@ class _Session:
             self.lats.append(latency)
             if self.on_prediction is not None:
                 self.on_prediction(p, latency)
+            if self.tracker is not None:
+                state = self.tracker.push_prediction(p)
+                if self.on_session is not None:
+                    self.on_session(state)
 
     def close(self) -> None:
         if self.recorder is not None:
@@ -305,6 +323,8 @@ class _Session:
             warnings.append(f"{self.rejected} batches skipped, the pipeline could not use them: {self.last_rejection}")
         if error:
             warnings.append(f"stream ended early: {error}")
+        if self.tracker_warning:
+            warnings.append(self.tracker_warning)
         return LiveSummary(
             device=str(client.device or client.protocol.name),
             duration_s=duration_s,
@@ -323,7 +343,44 @@ class _Session:
                 "record": None if self.record is None else str(self.record),
                 "pipeline_rejected": self.rejected,
             },
+            session=None if self.tracker is None else self.tracker.finish(),
         )
+
+
+def recording_session(
+    recognizer: Recognizer, recording: Recording, predictions: Sequence[Prediction]
+) -> tuple[SessionLog | None, str | None]:
+    """The session log of a recorded stream and its predictions (in time order), or None and the reason
+    (`session_tracker`'s): what `replay` and `predict` show."""
+    tracker, why = session_tracker(recognizer, recording.channel_names, [c.unit for c in recording.channels])
+    if tracker is None:
+        return None, why
+    valid = np.asarray(recording.valid, dtype=bool)
+    try:
+        tracker.push_samples(recording.t[valid], recording.x[valid])
+        for p in predictions:
+            tracker.push_prediction(p)
+    except MujoEdgeError as e:  # samples the tracker cannot use: the predictions stand, the log keeps what it saw
+        log.warning("session tracking stopped: %s", e)
+        return tracker.finish(), f"session tracking stopped: {e}"
+    return tracker.finish(), None
+
+
+def session_tracker(
+    recognizer: Recognizer, channels: Sequence[str], units: Sequence[str] | None = None
+) -> tuple[SessionTracker | None, str | None]:
+    """A SessionTracker for a stream of `channels` in `units` (default: a watch's accelerometer, m/s^2) with the
+    bundle's calibration, or None and the reason: without one, recognition goes on and only sets and
+    repetitions are missing."""
+    from mujo_edge.runtime.session import SessionTracker, config_for_bundle
+
+    manifest = recognizer.manifest
+    units = list(units) if units is not None else ["m/s^2"] * len(channels)
+    try:
+        return SessionTracker(channels, units, manifest.window, config_for_bundle(manifest)), None
+    except ConfigError as e:
+        log.warning("no sets or repetitions for this stream: %s", e)
+        return None, f"no sets or repetitions: {e.message}"
 
 
 def load_recorded(path: Path) -> Recording:
@@ -354,6 +411,9 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
     preds = replay_recording(recognizer, recording)
     loss = missing / max(1, missing + recording.n_samples)
     warnings = stream_warnings(rate, recognizer.manifest, loss, 0)
+    session, why = recording_session(recognizer, recording, preds)
+    if why:
+        warnings.append(why)
     return LiveSummary(
         device=recording.source,
         duration_s=recording.duration_s,
@@ -366,6 +426,7 @@ def replay_summary(recognizer: Recognizer, recording: Recording) -> LiveSummary:
         predictions=tuple(preds),
         latencies_s=tuple(p.latency_s for p in preds),
         warnings=tuple(warnings),
+        session=session,
     )
 
 
