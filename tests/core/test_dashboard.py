@@ -113,7 +113,9 @@ def test_session_log_so_far_from_states_then_the_trackers_log() -> None:
     feed.on_session(state(115, "exercise", "PEN", 3, 1, 5.0))
     part = hub.frame()[0]["watches"][0]
     assert part["session"]["repetitions"] == 3 and part["session"]["set_number"] == 1
-    assert part["log"] == [{"number": 1, "exercise": "PEN", "start_s": 10.0, "end_s": 15.0, "repetitions": 3}]
+    assert part["log"] == [
+        {"open": True, "number": 1, "exercise": "PEN", "start_s": 10.0, "end_s": 15.0, "repetitions": 3}
+    ]
     feed.on_session(state(130, "exercise", "PEN", 12, 1, 20.0))
     feed.on_session(state(132, "rest", None, 0, None, None))
     feed.on_session(state(140, "exercise", "ABD", 2, 2, 4.0))

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from mujo_edge.runtime.prediction import Prediction
     from mujo_edge.runtime.session import SessionLog, SessionState
 
+# how far the page's time axis may run past the latest sample (a packet carries at most 0.2 s of samples)
+MAX_AHEAD_S = 0.5
+
 OnPrediction = Callable[["Prediction", float], None]
 OnBatch = Callable[["DeviceSamples"], None]
 OnSession = Callable[["SessionState"], None]
@@ -114,6 +117,10 @@ class WatchFeed:
         cfg = hub.config
         self._trace = _Trace(cfg.capacity, 1.0 / cfg.trace_hz)
         self._origin: float | None = None
+        # (stream time, hub clock) of the first and the latest batch: how fast the stream's clock runs against
+        # the hub's (1 live, the replay speed in a demo), so the page's time axis can move between packets
+        self._first_seen: tuple[float, float] | None = None
+        self._last_seen: tuple[float, float] | None = None
         self._samples = 0
         self._prediction: dict[str, Any] | None = None
         self._predictions = 0
@@ -128,8 +135,12 @@ class WatchFeed:
     def on_batch(self, batch: DeviceSamples) -> None:
         """A batch of samples: t [N] host s, xyz [N, 3] m/s^2."""
         with self.hub.lock:
-            if self._origin is None and len(batch.t):
-                self._origin = float(batch.t[0])
+            if len(batch.t):
+                if self._origin is None:
+                    self._origin = float(batch.t[0])
+                self._last_seen = (float(batch.t[-1]), self.hub.clock())
+                if self._first_seen is None:
+                    self._first_seen = self._last_seen
             self._trace.push(batch.t, batch.xyz)
             self._samples += len(batch.t)
             self.hub.changed()
@@ -140,11 +151,13 @@ class WatchFeed:
         probs = np.asarray(p.probabilities)
         top = np.argsort(probs)[::-1][: self.hub.config.top_k]
         with self.hub.lock:
+            # label: the majority over the recognizer's smoothing windows, with its probability in this window;
+            # top: this window's own classes
             self._prediction = {
                 "label": p.smoothed_label,
                 "raw_label": p.label,
                 "text": self.hub.label_texts.get(p.smoothed_label, ""),
-                "confidence": round(float(p.confidence), 4),
+                "confidence": round(float(probs[p.smoothed_index]), 4),
                 "top": [[labels[i] if i < len(labels) else str(i), round(float(probs[i]), 4)] for i in top],
                 "end_s": self._rel(p.end_s),
             }
@@ -169,6 +182,7 @@ class WatchFeed:
             if state.set_number is not None and state.exercise is not None:
                 start = state.time_s - (state.set_elapsed_s or 0.0)
                 self._open_set = {
+                    "open": True,
                     "number": state.set_number,
                     "exercise": state.exercise,
                     "start_s": self._rel(start),
@@ -176,7 +190,7 @@ class WatchFeed:
                     "repetitions": state.repetitions,
                 }
             elif self._open_set is not None:
-                closed, self._open_set = self._open_set, None
+                closed, self._open_set = {**self._open_set, "open": False}, None
                 # a set the tracker continues (same exercise after a few odd windows) keeps its number
                 self._log = [e for e in self._log if e["number"] != closed["number"]] + [closed]
             self.hub.changed()
@@ -270,6 +284,21 @@ class WatchFeed:
             "protocol_name": None,
         }
 
+    def stream_now(self, now: float) -> float | None:
+        """The stream's time now (seconds since its first sample): the latest sample's time plus the hub time
+        since it arrived, at the stream's own pace; never more than `MAX_AHEAD_S` past the latest sample, so a
+        watch that stopped sending does not scroll its trace away."""
+        if self._first_seen is None or self._last_seen is None or self._final is not None:
+            return None if self._last_seen is None else self._rel(self._last_seen[0])
+        (t0, h0), (t1, h1) = self._first_seen, self._last_seen
+        pace = (t1 - t0) / (h1 - h0) if h1 - h0 > 1.0 else 1.0
+        return self._rel(t1 + min(MAX_AHEAD_S, max(0.0, now - h1) * pace))
+
+    @property
+    def live(self) -> bool:
+        """Streaming and not finished: its time axis moves even when no packet arrived."""
+        return self._last_seen is not None and self._final is None
+
     def frame(self, cursor: int | None, now: float) -> tuple[dict[str, Any], int]:
         """This watch's part of a frame (caller holds the hub's lock) and the reader's new cursor (None: a new
         reader, which gets every point held)."""
@@ -285,6 +314,7 @@ class WatchFeed:
             "id": self.key,
             "name": self.name,
             "ended": self._final is not None,
+            "now_s": self.stream_now(now),
             "trace": {
                 # reset: the reader missed points that are gone (or is new); it drops what it holds
                 "reset": cursor is None or first != cursor,
@@ -330,7 +360,7 @@ class DashboardHub:
         self.config = config
         self.lock = threading.Lock()
         self.version = 0
-        self._clock = clock
+        self.clock = clock
         self._feeds: dict[str, WatchFeed] = {}
 
     def changed(self) -> None:
@@ -349,6 +379,12 @@ class DashboardHub:
             return feed
 
     @property
+    def live(self) -> bool:
+        """Some watch is streaming: frames carry a moving time axis even without new samples."""
+        with self.lock:
+            return any(f.live for f in self._feeds.values())
+
+    @property
     def feeds(self) -> tuple[WatchFeed, ...]:
         with self.lock:
             return tuple(self._feeds.values())
@@ -357,7 +393,7 @@ class DashboardHub:
         """A frame for one reader: every watch's state, with the trace points after the reader's `cursors`
         (None: a new reader, all points held), and the cursors to pass next time."""
         cursors = cursors or {}
-        now = self._clock()
+        now = self.clock()
         with self.lock:
             version = self.version
             parts, new = [], {}

@@ -7,11 +7,12 @@ the loopback when it does, so a web page elsewhere cannot reach it through DNS r
 by a page of another origin (scheme, host and port differing from the server's) is refused before the
 handshake completes (HTTP 403); errors answer with a short JSON word, never a path or a traceback.
 
-Each browser is served by its own sender task that wakes `push_hz` times a second and, when the hub changed,
-sends one frame built from the hub at that moment with the trace points after that browser's cursors: frames
-are latest-state-wins, a slow browser simply gets fewer, fuller frames, and nothing is queued for it. A send
-that waits longer than `send_timeout_s` on a browser that does not read drops that browser; the pipeline
-writes to the hub without waiting for any of this.
+Each browser is served by its own sender task that wakes `push_hz` times a second and, when the hub changed
+(or a watch streams, whose time axis moves between packets), sends one frame built from the hub at that moment
+with the trace points after that browser's cursors: frames are latest-state-wins, a slow browser simply gets
+fewer, fuller frames, and nothing is queued for it. A send that waits longer than `send_timeout_s` on a browser
+that does not read drops that browser and cuts its connection; the pipeline writes to the hub without waiting
+for any of this.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
-SEND_BUFFER_BYTES = 256 * 1024  # a frame of 8 watches with their whole 10 s traces is ~50 kB
+SEND_BUFFER_BYTES = 64 * 1024  # the kernel doubles it; a frame of 8 watches' whole 10 s traces is ~40 kB
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 # WebSocket close codes: policy violation (other origin), try again later (too many browsers)
 _CLOSE_POLICY, _CLOSE_BUSY = 1008, 1013
@@ -244,7 +245,8 @@ async def _push(ws: WebSocket, hub: DashboardHub, config: ServeConfig, stats: Se
     due = loop.time()
     try:
         while not closed.is_set():
-            if hub.version != seen:
+            # a live watch's time axis moves (and its rest timer runs) between packets: frame it anyway
+            if hub.version != seen or hub.live:
                 seen = hub.version
                 frame, cursors = hub.frame(cursors)
                 text = json.dumps(frame, separators=(",", ":"), allow_nan=False)

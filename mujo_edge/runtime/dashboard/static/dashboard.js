@@ -31,7 +31,7 @@ function panelFor(watch) {
   if (empty) empty.remove();
   const main = document.getElementById("watches");
   main.appendChild(el);
-  p = { el, t: [], x: [], y: [], z: [], label: null, draws: 0, repsMax: 0, labelChanges: 0 };
+  p = { el, t: [], x: [], y: [], z: [], now: null, label: null, draws: 0, repsMax: 0, labelChanges: 0 };
   panels.set(watch.id, p);
   main.dataset.panels = String(panels.size);
   return p;
@@ -43,7 +43,7 @@ function takeTrace(p, trace) {
     p.t.push(trace.t[i]); p.x.push(trace.x[i]); p.y.push(trace.y[i]); p.z.push(trace.z[i]);
   }
   if (!p.t.length) return;
-  const from = p.t[p.t.length - 1] - traceSeconds;
+  const from = Math.max(p.t[p.t.length - 1], p.now || 0) - traceSeconds;
   let cut = 0;
   while (cut < p.t.length && p.t[cut] < from) cut++;
   if (cut) { p.t.splice(0, cut); p.x.splice(0, cut); p.y.splice(0, cut); p.z.splice(0, cut); }
@@ -69,7 +69,8 @@ function draw(p) {
   const span = Math.max(hi - lo, 20); // at least +-10 m/s^2 on screen, so stillness looks still
   const mid = (hi + lo) / 2;
   lo = mid - span / 2 - 1; hi = mid + span / 2 + 1;
-  const end = p.t[n - 1];
+  // the axis ends at the stream's time now (it moves between packets), or at the latest sample
+  const end = Math.max(p.t[n - 1], p.now || 0);
   const px = (t) => ((t - (end - traceSeconds)) / traceSeconds) * w;
   const py = (v) => h - ((v - lo) / (hi - lo)) * h;
   ctx.lineWidth = 1 * ratio;
@@ -118,15 +119,19 @@ function showPrediction(p, pred) {
 
 function showSession(p, s) {
   if (!s) { $(p.el, ".status").textContent = "no set tracking"; return; }
-  const reps = s.status === "exercise" ? s.repetitions : 0;
+  const inSet = s.set_number !== null && s.set_number !== undefined;
+  const reps = inSet ? s.repetitions : 0;
   $(p.el, ".reps").textContent = String(reps);
   p.repsMax = Math.max(p.repsMax, reps);
   p.el.dataset.reps = String(reps);
   p.el.dataset.repsMax = String(p.repsMax);
   p.el.dataset.status = s.status;
+  // a set is open (set_number given), or the wearer rests: still, moving without a trained exercise, or
+  // already exercising for fewer windows than open a set
   let text;
-  if (s.status === "exercise") text = `set ${s.set_number} · ${s.exercise} · ${clock(s.set_elapsed_s)}`;
+  if (inSet) text = `set ${s.set_number} · ${s.exercise} · ${clock(s.set_elapsed_s)}`;
   else if (s.status === "unknown") text = `moving, not an exercise · rest ${clock(s.rest_s)}`;
+  else if (s.status === "exercise") text = `a set is starting · rest ${clock(s.rest_s)}`;
   else text = `rest ${clock(s.rest_s)}`;
   $(p.el, ".status").textContent = text;
 }
@@ -148,7 +153,7 @@ function showLog(p, log) {
   let previousEnd = null;
   for (const e of log) {
     const tr = document.createElement("tr");
-    if (e === log[log.length - 1] && p.el.dataset.status === "exercise" && e.end_s !== undefined) tr.className = "open";
+    if (e.open) tr.className = "open";
     const cells = [String(e.number), e.exercise, clock(e.start_s), clock(e.end_s - e.start_s), String(e.repetitions),
       previousEnd === null ? "–" : clock(e.start_s - previousEnd)];
     for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
@@ -163,6 +168,7 @@ function apply(frame) {
   traceSeconds = frame.trace_s || traceSeconds;
   for (const watch of frame.watches) {
     const p = panelFor(watch);
+    p.now = watch.now_s;
     takeTrace(p, watch.trace);
     draw(p);
     showPrediction(p, watch.prediction);
