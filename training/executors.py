@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -112,6 +113,31 @@ def _check_reachable(address: str, timeout_s: float) -> None:
         channel.close()
 
 
+def _init_bounded(ray: Any, address: str | None, timeout_s: float) -> None:
+    """ray.init, given up after `timeout_s`: joining a cluster from a machine that is not one of its nodes (or a
+    head that advertises an address this machine cannot reach) makes ray.init wait forever, so it runs in a
+    daemon thread that is abandoned on timeout."""
+    failure: list[BaseException] = []
+
+    def join() -> None:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        except BaseException as e:  # handed to the caller's thread
+            failure.append(e)
+
+    thread = threading.Thread(target=join, name="ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise ConfigError(
+            f"could not join the Ray cluster at {address or 'this machine'} within {timeout_s:.0f} s: run this "
+            f"command on a node of that cluster (`ray start --address {address or 'HEAD:6379'}` there first)",
+            field="--address",
+        )
+    if failure:
+        raise ConfigError(f"ray.init failed: {error_line(failure[0])}", field="--address") from failure[0]
+
+
 def import_ray() -> Any:
     try:
         import ray
@@ -131,6 +157,7 @@ class RayExecutor:
     threads_per_run: int = 0
     retries: int = 1
     connect_timeout_s: float = 20.0
+    join_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.cpus_per_run <= 0:
@@ -144,7 +171,7 @@ class RayExecutor:
         if started:
             if self.address not in (None, "auto"):
                 _check_reachable(str(self.address), self.connect_timeout_s)
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            _init_bounded(ray, self.address, self.join_timeout_s)
         pending: dict[Any, J] = {}
         try:
             log.info("ray cluster: %s", ray.cluster_resources())
