@@ -332,3 +332,68 @@ def test_a_browser_that_does_not_read_is_dropped_and_the_pipeline_never_waits() 
     # the writer is an ordinary task in the same loop: it kept running every 20 ms while the server waited on
     # the browser (a generous bound: the machine is shared)
     assert iterations > 20 and worst_gap < 0.5
+
+
+def test_serve_live_feeds_the_page_from_a_watch_and_keeps_the_callers_callbacks(shared_data) -> None:
+    pytest.importorskip("bumble", reason="the emulated watch needs the sim extra")
+    from mujo_edge.default_model import bundle_path
+    from mujo_edge.firmware_bridge.client import WatchClient, scaled_clock
+    from mujo_edge.firmware_bridge.emulator import VirtualWatch
+    from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend
+    from mujo_edge.runtime import Recognizer
+    from mujo_edge.runtime.dashboard import serve_live
+    from mujo_edge.runtime.demo import demo_stream
+
+    recognizer = Recognizer.from_bundle(bundle_path())
+    stream = demo_stream(recognizer.manifest, shared_data / "spar_watch", None, 1)
+    speed = 20.0
+    mine: list[float] = []
+    warned: list[str] = []
+
+    async def main() -> tuple[Any, dict[str, Any]]:
+        watch = VirtualWatch(
+            "mujo", stream.t, stream.xyz, name="served-watch", address="F0:00:00:00:0E:01", speed=speed
+        )
+        client = WatchClient(
+            "mujo",
+            name="served-watch",
+            scanner_backend=BumbleScannerBackend,
+            client_backend=BumbleClientBackend,
+            host_clock=scaled_clock(speed),
+        )
+        urls: list[str] = []
+        done = asyncio.Event()
+
+        async def stop_after_the_watch() -> None:
+            await watch.finished.wait()
+            await asyncio.sleep(0.5)
+            stop.set()
+
+        stop = asyncio.Event()
+        async with watch, client:
+            task = asyncio.create_task(stop_after_the_watch())
+            run = asyncio.create_task(
+                serve_live(
+                    client,
+                    recognizer,
+                    ServeConfig(port=0),
+                    on_url=urls.append,
+                    warn=warned.append,
+                    keep_serving=done,
+                    stop=stop,
+                    on_prediction=lambda p, lat: mine.append(lat),
+                )
+            )
+            await stop.wait()
+            await asyncio.sleep(0.5)  # finish() has run: the page shows the final state
+            _, _, body = await asyncio.to_thread(_get, urls[0] + "api/state")
+            done.set()
+            summary = await run
+            task.cancel()
+        return summary, json.loads(body)
+
+    summary, state = asyncio.run(asyncio.wait_for(main(), 180))
+    (watch,) = state["watches"]
+    assert watch["name"] == "served-watch" and watch["ended"] is True
+    assert watch["stats"]["samples"] == summary.samples > 0 and watch["stats"]["predictions"] == len(mine) > 0
+    assert warned == []  # the loopback: nothing to warn about

@@ -39,10 +39,14 @@ def hub_for(recognizer: Recognizer, config: HubConfig | None = None) -> Dashboar
     return DashboardHub(recognizer.labels, recognizer.manifest.label_texts, config or HubConfig())
 
 
-def _announce(server: DashboardServer, on_url: OnUrl | None) -> None:
+def _announce(server: DashboardServer, on_url: OnUrl | None, warn: OnUrl | None) -> None:
+    """The exposure warning (to `warn`, else the log) when listening beyond the loopback, then the page's URL."""
     warning = exposure_warning(server.config)
     if warning is not None:
-        log.warning("%s", warning)
+        if warn is not None:
+            warn(warning)
+        else:
+            log.warning("%s", warning)
     if on_url is not None:
         on_url(server.url)
 
@@ -53,14 +57,16 @@ async def serve_live(
     config: ServeConfig | None = None,
     *,
     on_url: OnUrl | None = None,
+    warn: OnUrl | None = None,
     hub: DashboardHub | None = None,
     keep_serving: asyncio.Event | None = None,
     **live_kwargs: Any,
 ) -> LiveSummary:
-    """`run_live(client, recognizer, **live_kwargs)` with the dashboard served while it runs; `on_url(url)` is
-    called once the page is up. Your on_prediction/on_batch/on_session callbacks still get every event. With
-    `keep_serving`, the page keeps showing the final state (session log, statistics) after the run until that
-    event is set."""
+    """`run_live(client, recognizer, **live_kwargs)` with the dashboard served while it runs.
+
+    `on_url(url)` is called once the page is up, after `warn(text)` (default: the log) when it listens beyond
+    this machine. Your on_prediction/on_batch/on_session callbacks still get every event. With `keep_serving`,
+    the page keeps showing the final state (session log, statistics) after the run until that event is set."""
     from mujo_edge.runtime.live import run_live
 
     hub = hub or hub_for(recognizer)
@@ -72,7 +78,7 @@ async def serve_live(
             live_kwargs.pop("on_batch", None),
             live_kwargs.pop("on_session", None),
         )
-        _announce(server, on_url)
+        _announce(server, on_url, warn)
         summary = await run_live(client, recognizer, **live_kwargs, **callbacks)
         feed.finish(summary)
         if keep_serving is not None:
@@ -86,6 +92,7 @@ async def serve_demo(
     config: ServeConfig | None = None,
     *,
     on_url: OnUrl | None = None,
+    warn: OnUrl | None = None,
     hub: DashboardHub | None = None,
     display: Display | None = None,
     keep_serving: asyncio.Event | None = None,
@@ -111,7 +118,7 @@ async def serve_demo(
             demo_kwargs.pop("on_batch", None),
             demo_kwargs.pop("on_session", None),
         )
-        _announce(server, on_url)
+        _announce(server, on_url, warn)
         summary, truth = await run_demo(recognizer, stream, display=with_stats, **demo_kwargs, **callbacks)
         feed.finish(summary)
         if keep_serving is not None:
