@@ -167,6 +167,13 @@ def test_demo_page_draws_the_trace_changes_exercise_and_counts_repetitions(
         print(f"screenshot: {tmp_path / 'dashboard.png'}; {frames} frames, {fps} updates/s at the end")
         label = page.text_content(".panel .label")
         assert label in recognizer.labels
+        # a browser that comes back gets the current state at once: trace, exercise and session log
+        page.reload(wait_until="load")
+        page.wait_for_function(
+            "() => { const p = document.querySelector('.panel');"
+            " return p && +p.dataset.draws >= 1 && p.dataset.label && p.querySelectorAll('.log tbody tr').length; }",
+            timeout=15_000,
+        )
         summary = run.finish()
     finally:
         page.close()

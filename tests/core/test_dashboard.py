@@ -397,3 +397,26 @@ def test_serve_live_feeds_the_page_from_a_watch_and_keeps_the_callers_callbacks(
     assert watch["name"] == "served-watch" and watch["ended"] is True
     assert watch["stats"]["samples"] == summary.samples > 0 and watch["stats"]["predictions"] == len(mine) > 0
     assert warned == []  # the loopback: nothing to warn about
+
+
+def test_the_pipeline_never_imports_the_dashboard_or_its_web_server() -> None:
+    """The dashboard is a leaf of the runtime: the live pipeline runs the same without it (and without the
+    serve extra). Every import statement, also inside functions, of the runtime's other modules."""
+    import ast
+    from pathlib import Path
+
+    import mujo_edge.runtime
+
+    root = Path(mujo_edge.runtime.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if "dashboard" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.startswith(("mujo_edge.runtime.dashboard", "starlette", "uvicorn")):
+                    offenders.append(f"{path.relative_to(root)}: {name}")
+    assert not offenders, offenders
