@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from mujo_edge.bundle import Artifact, ArtifactStatus, EngineName, Precision
-from mujo_edge.errors import ExportError
+from mujo_edge.errors import ConfigError, ExportError
 from mujo_edge.registry import Registry
 
 log = logging.getLogger(__name__)
 
+INT8_ACTIVATIONS = ("static", "dynamic")
 ONNX_OPSET = 20  # opset 20 has a real Gelu op; at 17 GELU becomes Erf, which onnx2tf maps to a Flex (TF-only) op
 INPUT_NAME = "x"
 OUTPUT_NAME = "logits"
@@ -39,6 +40,8 @@ class ExportJob:
     """What every format needs besides the model.
 
     calib: z-scored float32 calibration windows [N, C, L] (needed when `int8`). channels/length: the input shape.
+    int8_activations: "static" (ranges calibrated at export) or "dynamic" (TFLite: int8 weights, activations
+    quantised per inference; ONNX and ExecuTorch int8 stay static).
     """
 
     channels: int
@@ -46,6 +49,16 @@ class ExportJob:
     int8: bool = True
     int8_io: bool = False
     calib: np.ndarray | None = None
+    int8_activations: str = "static"
+
+    def __post_init__(self) -> None:
+        if self.int8_activations not in INT8_ACTIVATIONS:
+            raise ConfigError(
+                f"must be one of {', '.join(INT8_ACTIVATIONS)}, got {self.int8_activations!r}",
+                field="int8_activations",
+            )
+        if self.int8_io and self.int8_activations == "dynamic":
+            raise ConfigError("a dynamic-range model has float input and output: drop --int8-io", field="int8_io")
 
 
 ExportFn = Callable[["object", Path, ExportJob], list[Artifact]]
@@ -234,6 +247,7 @@ def _onnx(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
                 file=path.name,
                 engine=fmt.engine,
                 notes="onnxruntime quantize_static: QDQ, per-channel int8 weights, int8 activations",
+                activations="static",
             )
 
         out.append(attempt(fmt.name, fmt.engine, Precision.INT8, int8))
@@ -294,7 +308,12 @@ def _tflite(classifier: object, folder: Path, job: ExportJob) -> list[Artifact]:
             )
         ]
         if job.int8:
-            variant = "model_full_integer_quant.tflite" if job.int8_io else "model_integer_quant.tflite"
+            # onnx2tf writes every variant in one run; which one ships is the job's choice
+            variant = {
+                (False, "static"): "model_integer_quant.tflite",
+                (True, "static"): "model_full_integer_quant.tflite",
+                (False, "dynamic"): "model_dynamic_range_quant.tflite",
+            }[(job.int8_io, job.int8_activations)]
             out.append(
                 attempt(
                     fmt.name,
@@ -321,8 +340,11 @@ def _take(src: Path, dst: Path, precision: Precision, fmt: ExportFormat) -> Arti
     i, o = interp.get_input_details()[0], interp.get_output_details()[0]
     in_q = (float(i["quantization"][0]), int(i["quantization"][1])) if i["dtype"] == np.int8 else None
     out_q = (float(o["quantization"][0]), int(o["quantization"][1])) if o["dtype"] == np.int8 else None
+    dynamic = "dynamic_range" in src.name
     notes = (
-        "onnx2tf per-channel int8" + (", int8 input/output" if in_q else ", float input/output")
+        "onnx2tf dynamic-range int8: int8 weights, activations quantised per inference, float input/output"
+        if dynamic
+        else "onnx2tf per-channel int8" + (", int8 input/output" if in_q else ", float input/output")
         if precision == Precision.INT8
         else "onnx2tf float32"
     )
@@ -337,6 +359,7 @@ def _take(src: Path, dst: Path, precision: Precision, fmt: ExportFormat) -> Arti
         input_quant=in_q,
         output_quant=out_q,
         notes=notes,
+        activations=("dynamic" if dynamic else "static") if precision == Precision.INT8 else "",
     )
 
 
@@ -423,6 +446,7 @@ def _executorch(classifier: object, folder: Path, job: ExportJob) -> list[Artifa
                 engine=fmt.engine,
                 notes=f"PT2E XNNPACK symmetric per-channel int8; batch 1; {_describe(share)}",
                 parity={"xnnpack": share} if share else {},
+                activations="static",
             )
 
         out.append(attempt(fmt.name, fmt.engine, Precision.INT8, int8))

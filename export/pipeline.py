@@ -80,7 +80,8 @@ class ArtifactRow:
         return cls(
             a.name,
             a.format,
-            a.precision,
+            # "int8-dyn": int8 weights, activations quantised per inference (see `Artifact.activations`)
+            f"{a.precision}-dyn" if a.activations == "dynamic" else str(a.precision),
             a.status,
             a.bytes,
             p.get("max_abs_logit_diff"),
@@ -178,6 +179,7 @@ def export_classifier(
     formats: Sequence[str] = ALL_FORMATS,
     int8: bool = True,
     int8_io: bool = False,
+    int8_activations: str = "static",
     max_f1_drop: float = 0.01,
     progress: Progress | None = None,
 ) -> ExportReport:
@@ -220,6 +222,7 @@ def export_classifier(
         int8=int8,
         int8_io=int8_io,
         calib=None if calib is None else calib.x,
+        int8_activations=int8_activations,
     )
     total = 2 * len(fmts) + 1
     step = 0
@@ -313,6 +316,7 @@ def export_checkpoint(
     data_root: str | Path | None = None,
     max_f1_drop: float = 0.01,
     n_calib: int = DEFAULT_CALIBRATION,
+    int8_activations: str = "static",
     progress: Progress | None = None,
 ) -> ExportReport:
     """Export a classifier checkpoint file into a bundle at `out_dir`.
@@ -346,6 +350,7 @@ def export_checkpoint(
         formats=formats,
         int8=int8,
         int8_io=int8_io,
+        int8_activations=int8_activations,
         max_f1_drop=max_f1_drop,
         progress=progress,
     )

@@ -66,6 +66,7 @@ MAX_MANIFEST_BYTES = 2**20  # mujo.json is ~10 KB
 MAX_JSON_DEPTH = 32  # mujo.json nests 6 deep; deeper is a parser attack, not a manifest
 # A wearable samples between these (the grid and every window buffer is sized from the rate)
 MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 1000.0
+ACTIVATIONS = ("", "static", "dynamic")
 MAX_WINDOW_S = 60.0  # activity windows are seconds long; the runtime holds one per channel in memory
 
 
@@ -256,6 +257,9 @@ class Artifact:
     output_quant: tuple[float, int] | None = None
     parity: Mapping[str, Any] = field(default_factory=dict)  # max_abs_logit_diff, top1_agreement, macro_f1, ...
     notes: str = ""  # e.g. why the export failed
+    # int8 models: "static" (activations int8 with ranges calibrated at export) or "dynamic" (int8 weights,
+    # activations quantised per inference from their own range: no calibration error, float I/O); "" otherwise
+    activations: str = ""
 
     def __post_init__(self) -> None:
         # mujo.json holds plain strings: convert them here so every reader (and every caller passing a literal
@@ -274,6 +278,10 @@ class Artifact:
                 raise LayoutError(f"must be one of {list(IO_DTYPES)}, got {dtype!r}", field=f"{where}.{which}_dtype")
             quant = _quant(getattr(self, f"{which}_quant"), f"{where}.{which}_quant")
             object.__setattr__(self, f"{which}_quant", quant)
+        if self.activations not in ACTIVATIONS:
+            raise LayoutError(
+                f"must be one of {list(ACTIVATIONS)}, got {self.activations!r}", field=f"{where}.activations"
+            )
         if self.bytes is not None and (
             isinstance(self.bytes, bool) or not isinstance(self.bytes, int) or self.bytes < 0
         ):
@@ -288,6 +296,8 @@ class Artifact:
         d.update(
             status=self.status.value, precision=self.precision.value, engine=self.engine.value, parity=dict(self.parity)
         )
+        if not self.activations:  # written only when it says something, so older readers see no new key
+            del d["activations"]
         return d
 
     @classmethod

@@ -27,6 +27,14 @@ def export(
     int8_io: Annotated[
         bool, typer.Option("--int8-io", help="TFLite int8 with int8 input/output (full integer).")
     ] = False,
+    int8_activations: Annotated[
+        str,
+        typer.Option(
+            "--int8-activations",
+            help="static: int8 activations, ranges calibrated on --calib (fastest on integer-only hardware); "
+            "dynamic (TFLite): int8 weights, activations quantised per inference (no calibration error, float I/O).",
+        ),
+    ] = "static",
     calib: Annotated[
         str,
         typer.Option(
@@ -74,6 +82,7 @@ def export(
             calib=calib,
             data_root=root,
             max_f1_drop=max_f1_drop,
+            int8_activations=int8_activations,
             progress=progress,
         )
 

@@ -208,7 +208,10 @@ def test_enums_serialise_as_the_strings_mujo_json_has_always_held(bundle):
     assert type(a.to_dict()["status"]) is str and f"{a.engine} {a.status}" == "onnxruntime pass"
 
 
-@pytest.mark.parametrize(("field", "value"), [("precision", "int4"), ("engine", "tflite-runtime"), ("status", "ok")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("precision", "int4"), ("engine", "tflite-runtime"), ("status", "ok"), ("activations", "sometimes")],
+)
 def test_an_unknown_enum_value_is_refused_naming_the_field(bundle, field, value):
     path = bundle / MANIFEST
     raw = json.loads(path.read_text())

@@ -125,6 +125,37 @@ def test_tflite_int8_io(checkpoint, held, calib, tmp_path):
     assert a.parity["top1_agreement"] >= 0.9
 
 
+def test_tflite_int8_with_dynamic_activations(checkpoint, held, calib, tmp_path):
+    """int8 weights, activations quantised per inference: float I/O, said in the manifest, parity as fp32's."""
+    from mujo_edge.errors import ConfigError
+    from mujo_edge.export.pipeline import export_classifier
+
+    report = export_classifier(
+        checkpoint, tmp_path / "dyn", test=held, calib=calib, formats=("tflite",), int8_activations="dynamic"
+    )
+    manifest = read_bundle(report.bundle).manifest
+    dyn, fp32 = manifest.artifact("tflite-int8"), manifest.artifact("tflite-fp32")
+    assert dyn.activations == "dynamic" and fp32.activations == "" and "dynamic-range" in dyn.notes
+    assert dyn.input_dtype == dyn.output_dtype == "float32" and dyn.input_quant is None
+    assert dyn.status == "pass" and dyn.bytes < 0.5 * fp32.bytes  # int8 weights
+    assert abs(dyn.parity["macro_f1"] - fp32.parity["macro_f1"]) <= 0.005
+    assert {r.precision for r in report.rows} == {"fp32", "int8-dyn"}
+    with pytest.raises(ConfigError, match="int8-io"):
+        export_classifier(
+            checkpoint,
+            tmp_path / "x",
+            test=held,
+            calib=calib,
+            formats=("tflite",),
+            int8_io=True,
+            int8_activations="dynamic",
+        )
+    with pytest.raises(ConfigError, match="static, dynamic"):
+        export_classifier(
+            checkpoint, tmp_path / "y", test=held, calib=calib, formats=("tflite",), int8_activations="half"
+        )
+
+
 def test_calibration_file_checks(checkpoint, calib_file, tmp_path):
     from mujo_edge.export.calibration import file_calibration, load_window_file, sample
 
