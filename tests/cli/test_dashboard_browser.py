@@ -79,7 +79,6 @@ class Background:
 
     def __init__(self, main: Callable[[Callable[[str], None], asyncio.Event], Coroutine[Any, Any, Any]]) -> None:
         self.url: str | None = None
-        self.other_url = ""
         self.result: Any = None
         self.error: BaseException | None = None
         self._ready = threading.Event()
@@ -220,10 +219,12 @@ def test_browser_pages_of_other_origins_are_refused(browser: Any) -> None:
         await writer.drain()
         writer.close()
 
+    other_url: list[str] = []
+
     async def main(url_ready: Callable[[str], None], done: asyncio.Event) -> Any:
         hub = DashboardHub(("A",))
         other = await asyncio.start_server(other_site, "127.0.0.1", 0)
-        run.other_url = f"http://127.0.0.1:{other.sockets[0].getsockname()[1]}/"
+        other_url.append(f"http://127.0.0.1:{other.sockets[0].getsockname()[1]}/")
         async with other, DashboardServer(hub, ServeConfig(port=0)) as server:
             url_ready(server.url)
             await done.wait()
@@ -243,7 +244,7 @@ def test_browser_pages_of_other_origins_are_refused(browser: Any) -> None:
         page.goto(url, wait_until="load")
         assert page.evaluate(probe, ws_url) == "open"  # the page's own origin
         # a page of another origin on the loopback (another port, no CSP, so the attempt reaches the server)
-        page.goto(run.other_url, wait_until="load")
+        page.goto(other_url[0], wait_until="load")
         assert page.evaluate(probe, ws_url) == "refused"
         other = page.request.get(url + "no/such/file")
         assert other.status == 404 and other.json() == {"error": "not found"}
