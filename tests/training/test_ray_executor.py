@@ -212,7 +212,7 @@ def test_without_ray_the_option_says_how_to_install_it(monkeypatch):
 
 
 def test_a_head_this_machine_cannot_join_is_an_error_not_a_hang():
-    """Last in this module: the abandoned ray.init thread stays behind. A head bound to 127.0.0.1 answers, but
+    """After the other Ray tests: the abandoned ray.init thread stays behind. A head bound to 127.0.0.1 answers, but
     advertises this machine's other address, where nothing listens: ray.init alone would wait forever."""
     c = Cluster(
         initialize_head=True,
@@ -225,3 +225,13 @@ def test_a_head_this_machine_cannot_join_is_an_error_not_a_hang():
         assert time.perf_counter() - started < 30
     finally:
         c.shutdown()
+
+
+def test_readme_quotes_the_committed_scaling_results():
+    """The README's full-grid hours table is the one benchmarks/ray_scaling.py wrote (no number by hand)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    md = (repo / "benchmarks/results/ray_scaling.md").read_text()
+    spar = md.split("**spar_watch**")[1].split("\n\n")[1]
+    assert spar.startswith("| nodes |") and spar in (repo / "README.md").read_text()
