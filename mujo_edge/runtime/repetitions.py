@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import scipy.signal
 
 from mujo_edge.errors import ConfigError, SampleError
 
@@ -87,10 +87,19 @@ PREFER_TOLERANCE = 0.85
 _NONE = RepetitionEstimate(0, None, np.zeros(0, np.int64))
 
 
+def _signal() -> Any:
+    # scipy.signal is imported on first use, not with this module: importing it imports scipy.stats, whose
+    # import-time doc examples probe `sys.modules["torch"]`, and the packaging test blocks torch by setting that
+    # entry to None to prove the runtime imports without it
+    import scipy.signal
+
+    return scipy.signal
+
+
 @functools.lru_cache(maxsize=16)
 def _bandpass(low_hz: float, high_hz: float, rate_hz: float) -> np.ndarray:
     # designed once per setting: the live count filters every second
-    sos: np.ndarray = scipy.signal.butter(2, [low_hz, high_hz], "bandpass", fs=rate_hz, output="sos")
+    sos: np.ndarray = _signal().butter(2, [low_hz, high_hz], "bandpass", fs=rate_hz, output="sos")
     return sos
 
 
@@ -110,7 +119,7 @@ def _bandpassed(xyz: np.ndarray, config: RepetitionConfig) -> np.ndarray | None:
     # sosfiltfilt's default edge padding needs a few dozen samples; shorter input holds no repetition anyway
     if len(xyz) <= 3 * (2 * len(sos) + 1):
         return None
-    filtered: np.ndarray = scipy.signal.sosfiltfilt(sos, xyz, axis=0)
+    filtered: np.ndarray = _signal().sosfiltfilt(sos, xyz, axis=0)
     return filtered
 
 
@@ -131,7 +140,7 @@ def dominant_period(filtered: np.ndarray, config: RepetitionConfig, prefer_s: fl
     hi = min(int(config.max_period_s * config.rate_hz), n // 2)
     if hi <= lo:
         return None
-    peaks, _ = scipy.signal.find_peaks(acf[: hi + 1], prominence=0.05)
+    peaks, _ = _signal().find_peaks(acf[: hi + 1], prominence=0.05)
     peaks = peaks[peaks >= lo]
     if len(peaks) == 0 or acf[peaks].max() <= 0:
         return None
@@ -177,7 +186,7 @@ def count_repetitions(
     distance = max(1, int(config.min_distance * period_samples))
     counts, maxima = [], np.zeros(0, np.int64)
     for sign in (1.0, -1.0):
-        peaks, _ = scipy.signal.find_peaks(sign * principal, distance=distance, prominence=config.prominence * spread)
+        peaks, _ = _signal().find_peaks(sign * principal, distance=distance, prominence=config.prominence * spread)
         if confirmed:
             peaks = peaks[peaks <= len(principal) - 1 - distance]
         counts.append(_span_count(peaks, period_samples))
