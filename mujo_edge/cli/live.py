@@ -27,6 +27,7 @@ from mujo_edge.metrics import dumps_strict
 from mujo_edge.runtime.live import (
     LiveSummary,
     load_recorded,
+    prepare_sessions,
     replay_summary,
     run_live,
     stream_channels,
@@ -355,6 +356,7 @@ def live(
     bundle = bundle or bundle_path()
     recognizer = Recognizer.from_bundle(bundle, engine=engine, smoothing=smoothing)
     stream_channels(recognizer)  # fail before scanning when the model needs more than an accelerometer
+    prepare_sessions()  # before the watch streams: its first import takes a while
     client = WatchClient(proto, name=name, address=address, **_client_kwargs(device, link))
     view = LiveView(client, recognizer)
 

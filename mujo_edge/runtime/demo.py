@@ -165,8 +165,9 @@ async def run_demo(
     from mujo_edge.firmware_bridge.client import WatchClient, scaled_clock
     from mujo_edge.firmware_bridge.emulator import VirtualWatch
     from mujo_edge.firmware_bridge.sim import BumbleClientBackend, BumbleScannerBackend
-    from mujo_edge.runtime.live import run_live
+    from mujo_edge.runtime.live import prepare_sessions, run_live
 
+    prepare_sessions()
     first: list[float] = []
     watch = VirtualWatch(protocol, stream.t, stream.xyz, name=DEMO_NAME, speed=speed)
     client = WatchClient(

@@ -347,6 +347,15 @@ class _Session:
         )
 
 
+def prepare_sessions() -> None:
+    """Load what the session tracker needs (scipy.signal takes about a second to import the first time). Call it
+    before the watch starts streaming: `run_live` builds its tracker when it starts, and a second of blocking
+    then is a second of samples arriving late, at a high replay speed enough to end the run before they do."""
+    from mujo_edge.runtime.repetitions import RepetitionConfig, warm_up
+
+    warm_up(RepetitionConfig())
+
+
 def recording_session(
     recognizer: Recognizer, recording: Recording, predictions: Sequence[Prediction]
 ) -> tuple[SessionLog | None, str | None]:

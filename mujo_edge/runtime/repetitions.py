@@ -96,6 +96,12 @@ def _signal() -> Any:
     return scipy.signal
 
 
+def warm_up(config: RepetitionConfig) -> None:
+    """Import scipy.signal and design the filter now: both take a while the first time, which a live stream
+    must not wait for in the middle of its first set."""
+    _bandpass(config.low_hz, config.high_hz, config.rate_hz)
+
+
 @functools.lru_cache(maxsize=16)
 def _bandpass(low_hz: float, high_hz: float, rate_hz: float) -> np.ndarray:
     # designed once per setting: the live count filters every second

@@ -36,7 +36,7 @@ import numpy as np
 from mujo_edge.config import WindowConfig
 from mujo_edge.errors import ConfigError, SampleError
 from mujo_edge.runtime.prediction import Prediction
-from mujo_edge.runtime.repetitions import autocorrelation, count_repetitions
+from mujo_edge.runtime.repetitions import autocorrelation, count_repetitions, warm_up
 from mujo_edge.runtime.session.config import SessionConfig
 from mujo_edge.runtime.session.log import EXERCISE, REST, UNKNOWN, RestEntry, SessionLog, SetEntry
 from mujo_edge.runtime.stream import StreamWindower
@@ -123,6 +123,7 @@ class SessionTracker:
         self._acc = list(acc_triad(channels, units))
         self._channels = len(tuple(channels))
         self.config = replace(self.config, repetitions=replace(self.config.repetitions, rate_hz=window.rate_hz))
+        warm_up(self.config.repetitions)
         block = WindowConfig(
             rate_hz=window.rate_hz, length=_BLOCK, step=_BLOCK, max_gap_s=window.max_gap_s, min_purity=1.0
         )
