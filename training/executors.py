@@ -125,6 +125,14 @@ def _init_bounded(ray: Any, address: str | None, timeout_s: float) -> None:
         except BaseException as e:  # handed to the caller's thread
             failure.append(e)
 
+    if address is None:
+        # starting Ray here: in this thread, because the processes it starts die with the thread that started
+        # them (Linux's parent-death signal is per thread); nothing remote to wait for
+        join()
+        if failure:
+            raise ConfigError(f"could not start Ray here: {error_line(failure[0])}", field="--executor") from failure[0]
+        return
+
     thread = threading.Thread(target=join, name="ray-init", daemon=True)
     thread.start()
     thread.join(timeout_s)

@@ -211,6 +211,14 @@ def test_without_ray_the_option_says_how_to_install_it(monkeypatch):
         make_executor("local", address="10.0.0.1:6379")
 
 
+def test_without_address_ray_runs_on_this_machine_for_the_grid_only(make_toy):
+    """The default of --executor ray: Ray started here (in the caller's thread: the processes it starts die with
+    the thread that started them) and stopped again when the grid is done."""
+    assert not ray.is_initialized()
+    outcomes = list(RayExecutor(threads_per_run=1).map(getattr, make_toy(subjects=("1",)), ["classes", "classes"]))
+    assert [o.result for o in outcomes] == [("a", "b", "c")] * 2 and not ray.is_initialized()
+
+
 def test_a_head_this_machine_cannot_join_is_an_error_not_a_hang():
     """After the other Ray tests: the abandoned ray.init thread stays behind. A head bound to 127.0.0.1 answers, but
     advertises this machine's other address, where nothing listens: ray.init alone would wait forever."""
