@@ -96,9 +96,12 @@ def label_efficiency(
 
     Give --pretrained NAME=CHECKPOINT once per pre-training run: a repeated NAME is one method pre-trained several
     times (rows NAME#1, NAME#2 with their pre-training run in the CSV)."""
+    from rich.markup import escape
+
     from mujo_edge.channels import ChannelSelection
     from mujo_edge.data.prepare import prepare
     from mujo_edge.data.registry import get_loader
+    from mujo_edge.errors import ConfigError
     from mujo_edge.training.checkpoints import read_pretrain
     from mujo_edge.training.executors import make_executor
     from mujo_edge.training.experiments import (
@@ -125,7 +128,10 @@ def label_efficiency(
         finetune=finetune_overrides(finetune_settings or []) or None,
     )
     # before any data is read: a missing ray or a bad option is one line, not a traceback after minutes
-    executor = make_executor(executor_name, address=address, cpus_per_run=cpus_per_run, threads=threads)
+    try:
+        executor = make_executor(executor_name, address=address, cpus_per_run=cpus_per_run, threads=threads)
+    except ConfigError as e:  # the error line is rich markup: keep the [cluster] of the install hint
+        raise ConfigError(escape(e.message), field=e.field) from None
     checkpoints = {name: read_pretrain(path) for name, path in methods_from(pretrained or []).items()}
     skipped = [r for r in grid.regimes if r != "baseline"] if not checkpoints else []
     if skipped:  # a valid request (e.g. the forest alone), but say so rather than skip cells silently
@@ -140,7 +146,7 @@ def label_efficiency(
 
     def _print_failure(job: Any, error: str) -> None:
         failed.append(str(job))
-        console.print(f"[red]{job} failed: {error}[/]", highlight=False)
+        console.print(f"[red]{job} failed: {escape(error)}[/]", highlight=False)
 
     with progress_callback(f"label efficiency on {target} ({executor_name})") as progress:
         path = run_label_efficiency(
