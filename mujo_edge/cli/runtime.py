@@ -56,9 +56,12 @@ def predict(
         typer.Option("--strict", help="Fail instead of warning when the data fails a sanity check (wrong units)."),
     ] = False,
 ) -> None:
-    """Run a bundle over recorded data: a timeline of predicted activity, and F1 when labels are known."""
+    """Run a bundle over recorded data: a timeline of predicted activity, F1 when labels are known, and the
+    session log (sets, repetitions, rests) of each recording."""
     from mujo_edge.bundle import ArtifactStatus
+    from mujo_edge.cli.live import session_table
     from mujo_edge.runtime import Recognizer
+    from mujo_edge.runtime.live import recording_session
     from mujo_edge.runtime.offline import load_for_bundle, predict_report
     from mujo_edge.units import strict_units
 
@@ -71,10 +74,19 @@ def predict(
     with strict_units(strict):
         recordings = load_for_bundle(data, root, recognizer.manifest, comma_list(subjects))
     report = predict_report(recognizer, recordings)
+    # sets, repetitions and rests of each recording (issue 17): None and the reason when it has no accelerometer
+    sessions = [recording_session(recognizer, r, t.predictions) for r, t in zip(recordings, report.recordings)]
     if json_out:
-        console.print_json(dumps_strict(report.to_dict()))
+        data = report.to_dict()
+        data["sessions"] = [{"log": None if g is None else g.to_dict(), "note": why} for g, why in sessions]
+        console.print_json(dumps_strict(data))
         return
     _print_report(recognizer, report)
+    for timeline, (session, why) in zip(report.recordings, sessions):
+        if session is not None:
+            console.print(session_table(session, f"session of {timeline.source} (subject {timeline.subject})"))
+        if why:
+            err_console.print(f"[yellow]warning:[/] {timeline.source}: {why}")
 
 
 def _print_report(recognizer: Recognizer, report: PredictReport) -> None:

@@ -85,3 +85,15 @@ def test_replay_command_prints_and_writes_the_session_log(tmp_path):
 def test_live_needs_no_bundle():
     r = CliRunner().invoke(app, ["live", "--help"], env=WIDE)
     assert r.exit_code == 0 and "default: the embedded one" in r.output
+
+
+def test_predict_shows_the_session_of_each_recording(tmp_path):
+    rec = tmp_path / "rec.csv"
+    session_recording(rec)
+    runner = CliRunner()
+    r = runner.invoke(app, ["predict", str(bundle_path()), "--data", str(rec)], env=WIDE)
+    assert r.exit_code == 0, r.output
+    assert "session of" in r.output and "set 1" in r.output
+    r = runner.invoke(app, ["predict", str(bundle_path()), "--data", str(rec), "--json"], env=WIDE)
+    sessions = json.loads(r.output)["sessions"]
+    assert len(sessions) == 1 and sessions[0]["note"] is None and sessions[0]["log"]["sets"] == 1
