@@ -77,9 +77,9 @@ def predict(
     # sets, repetitions and rests of each recording (issue 17): None and the reason when it has no accelerometer
     sessions = [recording_session(recognizer, r, t.predictions) for r, t in zip(recordings, report.recordings)]
     if json_out:
-        data = report.to_dict()
-        data["sessions"] = [{"log": None if g is None else g.to_dict(), "note": why} for g, why in sessions]
-        console.print_json(dumps_strict(data))
+        out = report.to_dict()
+        out["sessions"] = [{"log": None if g is None else g.to_dict(), "note": why} for g, why in sessions]
+        console.print_json(dumps_strict(out))
         return
     _print_report(recognizer, report)
     for timeline, (session, why) in zip(report.recordings, sessions):
