@@ -46,11 +46,14 @@ def split_method(method: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class RowSpec:
-    """One row of a table that picks its rows (an ablation): a method/regime of the results and its label."""
+    """One row of a table that picks its rows (an ablation): a method/regime of the results and its label;
+    `folder`, when given, is where this row's runs are (a lever measured as its own grid, whose runs share
+    method names, folds and seeds with the table's folders and must not be merged with them)."""
 
     method: str
     regime: str
     label: str
+    folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,15 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
             if "title" not in t or not t.get("folders"):
                 raise LayoutError(f"block {b['name']!r}: every table needs a title and folders", path=path)
             try:
-                rows = tuple(RowSpec(str(r["method"]), str(r["regime"]), str(r["label"])) for r in t.get("rows", ()))
+                rows = tuple(
+                    RowSpec(
+                        str(r["method"]),
+                        str(r["regime"]),
+                        str(r["label"]),
+                        root / str(r["folder"]) if "folder" in r else None,
+                    )
+                    for r in t.get("rows", ())
+                )
                 fractions = tuple(float(f) for f in t.get("fractions", ()))
             except (KeyError, TypeError, ValueError) as e:
                 raise LayoutError(
@@ -150,20 +161,20 @@ def render_table(
         raise ConfigError("no result rows", field="folders")
     fractions = sorted(fractions or {float(r["fraction"]) for r in rows})
     if picked_rows:
-        keys = [(p.method, p.regime, p.label) for p in picked_rows]
+        keys = [(p.method, p.regime, p.label, read_rows([p.folder]) if p.folder else rows) for p in picked_rows]
     else:
         found = sorted({(split_method(r["method"])[0], r["regime"]) for r in rows}, key=_order)
-        keys = [(m, g, _label(m, g)) for m, g in found]
+        keys = [(m, g, _label(m, g), rows) for m, g in found]
     lines = [
         "| method | " + " | ".join(f"{f:.0%} labels" for f in fractions) + " |",
         "|---|" + "---:|" * len(fractions),
     ]
-    for method, regime, label in keys:
+    for method, regime, label, source in keys:
         cells = []
         for f in fractions:
             picked = [
                 r
-                for r in rows
+                for r in source
                 if split_method(r["method"])[0] == method
                 and r["regime"] == regime
                 and float(r["fraction"]) == f

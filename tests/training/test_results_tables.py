@@ -132,3 +132,23 @@ def test_a_run_found_in_two_folders_counts_once(tmp_path):
     write_results(tmp_path / "b", [("random_forest", "-", "1.0", 0.8), ("recipe", "finetuned", "1.0", 0.9)])
     rows = read_rows([tmp_path / "a", tmp_path / "b"])
     assert [r["method"] for r in rows] == ["random_forest", "recipe"]
+
+
+def test_a_lever_row_reads_its_own_folder_not_the_recipes_runs_of_the_same_seeds(tmp_path):
+    """A lever is its own grid with the recipe's method names, folds and seeds: merged by the run key, its rows
+    would vanish behind the recipe's; a row with `folder` takes its runs from there alone."""
+    write_results(
+        tmp_path / "res" / "recipe", [("real#1", "finetuned", "0.02", 0.70), ("real#2", "finetuned", "0.02", 0.6)]
+    )
+    write_results(
+        tmp_path / "res" / "lever", [("real#1", "finetuned", "0.02", 0.80), ("real#2", "finetuned", "0.02", 0.9)]
+    )
+    tables = tmp_path / "res" / "tables.toml"
+    tables.write_text(
+        '[[block]]\nname = "lev"\n[[block.table]]\ntitle = "Levers"\nfolders = ["recipe"]\n'
+        'rows = [{method = "real", regime = "finetuned", label = "recipe"},\n'
+        '        {method = "real", regime = "finetuned", label = "+ lever", folder = "lever"}]\n'
+    )
+    lines = render_block(load_tables_file(tables)[0]).splitlines()
+    assert lines[4] == "| recipe | 0.650 +- 0.050 (n=2); pre-training runs 0.700 / 0.600 |"
+    assert lines[5] == "| + lever | 0.850 +- 0.050 (n=2); pre-training runs 0.800 / 0.900 |"
