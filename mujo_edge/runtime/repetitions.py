@@ -18,8 +18,8 @@ counting the peaks themselves was within +-1 in 86 % of sets, the span over the 
 (benchmarks/session_tracking.py measures it on held-out subjects).
 
 Live (`RepetitionCounter`): the same estimate over the samples of the set so far, counting only peaks that are
-confirmed (at least `min_distance` x P in the past), so the count lags the movement by less than one repetition
-once the period is known (after two periods of data); the shown count never goes down. Pure numpy/scipy.
+confirmed (a quarter period in the past, and fallen away by the prominence), so the count lags a repetition
+by less than one once the period is known (after two periods of data); the shown count never goes down.
 """
 
 from __future__ import annotations
@@ -81,6 +81,11 @@ class RepetitionEstimate:
     peaks: np.ndarray
 
 
+# live: a peak counts once this share of a period has passed after it. find_peaks' prominence already needs the
+# signal to have fallen away from it; waiting a whole `min_distance` (0.7 period) made the count lag a
+# repetition's peak by more than a period for 18 % of SPAR's repetitions, a quarter period for 3 %
+# (benchmarks/session_tracking.py, live_lag), at the price of a live count that may end one above the final one
+CONFIRM_AFTER = 0.25
 # an autocorrelation peak this close to the highest may be preferred for continuity (live counting)
 PREFER_TOLERANCE = 0.85
 
@@ -168,7 +173,7 @@ def count_repetitions(
 ) -> RepetitionEstimate:
     """Repetitions in `xyz` [N, 3] (accelerometer, m/s^2, uniformly sampled at config.rate_hz), one set.
 
-    confirmed=True counts only peaks at least min_distance x period before the last sample (the live rule:
+    confirmed=True counts only peaks at least CONFIRM_AFTER x period before the last sample (the live rule:
     a peak is known once the signal has fallen away from it). prefer_s: see `dominant_period`."""
     config = config or RepetitionConfig()
     xyz = np.asarray(xyz, dtype=np.float64)
@@ -194,7 +199,7 @@ def count_repetitions(
     for sign in (1.0, -1.0):
         peaks, _ = _signal().find_peaks(sign * principal, distance=distance, prominence=config.prominence * spread)
         if confirmed:
-            peaks = peaks[peaks <= len(principal) - 1 - distance]
+            peaks = peaks[peaks <= len(principal) - 1 - int(CONFIRM_AFTER * period_samples)]
         counts.append(_span_count(peaks, period_samples))
         if sign > 0:
             maxima = peaks.astype(np.int64)

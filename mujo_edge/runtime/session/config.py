@@ -28,10 +28,10 @@ class SessionConfig:
     context_s: float = 6.0
     min_period_s: float = 0.7
     max_period_s: float = 3.0
-    enter_windows: int = 3
+    enter_windows: int = 4
     exit_windows: int = 4
     min_repetitions: int = 5
-    merge_s: float = 8.0
+    merge_s: float = 12.0
     repetitions: RepetitionConfig = field(default_factory=RepetitionConfig)
     calibration: str = DEFAULT_CALIBRATION
 
