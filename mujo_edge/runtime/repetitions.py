@@ -45,7 +45,7 @@ class RepetitionConfig:
     high_hz: float = 2.5
     min_period_s: float = 0.6
     max_period_s: float = 6.0
-    min_distance: float = 0.7
+    min_distance: float = 0.6
     prominence: float = 0.2
     # the live count is recomputed after this many new samples (a fraction of the shortest period is enough)
     update_every: int = 10

@@ -52,6 +52,7 @@ def test_committed_results_match_their_markdown(load_script):
     assert (RESULTS / "session_tracking.md").read_text() == bench.markdown(saved)
     assert saved["repetitions"]["overall"]["sets"] == 140
     assert saved["sessions"]["defaults_match_calibration"], "SessionConfig's defaults differ from the calibration"
+    assert saved["counter_defaults_match"], "RepetitionConfig's defaults differ from the counter the benchmark chose"
 
 
 def test_readme_block_is_generated_from_the_committed_results(load_script):
