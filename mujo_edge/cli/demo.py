@@ -104,15 +104,23 @@ def demo(
     ] = "mujo",
     smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", help="No live view; only the summary.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Also show a live dashboard in the browser (needs the serve extra).")
+    ] = False,
+    host: Annotated[
+        str, typer.Option("--host", help="Dashboard address (default: this machine only; others print a warning).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0: any free one).")] = 8765,
 ) -> None:
     """Replay a real recording of an unseen subject from a virtual watch over BLE into live recognition."""
     from rich.table import Table
 
-    from mujo_edge.cli.live import print_summary
+    from mujo_edge.cli.live import dashboard_config, dashboard_messages, print_summary
     from mujo_edge.default_model import bundle_path
     from mujo_edge.runtime import Recognizer
     from mujo_edge.runtime.demo import demo_stream, run_demo, score
 
+    dashboard = dashboard_config(serve, host, port)
     recognizer = Recognizer.from_bundle(bundle or bundle_path(), smoothing=smoothing)
     stream = demo_stream(recognizer.manifest, data, subject, sets)
     cv = dict(recognizer.manifest.metrics).get("cross_validated", {})
@@ -130,9 +138,13 @@ def demo(
         for view in views:
             view.update_session(state)
 
-    summary, truth = asyncio.run(
-        run_demo(recognizer, stream, speed=speed, protocol=protocol, display=display, on_session=on_session)
-    )
+    kwargs: dict[str, Any] = {"speed": speed, "protocol": protocol, "display": display, "on_session": on_session}
+    if dashboard is None:
+        summary, truth = asyncio.run(run_demo(recognizer, stream, **kwargs))
+    else:
+        from mujo_edge.runtime.dashboard import serve_demo
+
+        summary, truth = asyncio.run(serve_demo(recognizer, stream, dashboard, **dashboard_messages(), **kwargs))
     print_summary(summary, recognizer, f"demo: subject {stream.subject}")
     _print_sets(summary, stream)
     result = score(summary.predictions, truth)

@@ -35,8 +35,11 @@ from mujo_edge.runtime.live import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mujo_edge.firmware_bridge.client import WatchClient
     from mujo_edge.runtime import Prediction, Recognizer
+    from mujo_edge.runtime.dashboard.server import ServeConfig
     from mujo_edge.runtime.session import SessionLog, SessionState
 
 # --device choices -> protocol ("watch": our own GATT profile on real hardware; "emulator": see --protocol)
@@ -342,6 +345,13 @@ def live(
     session_out: Annotated[
         Path | None, typer.Option("--session-out", help="Write the session log (sets, rests): .json or .csv.")
     ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Also show a live dashboard in the browser (needs the serve extra).")
+    ] = False,
+    host: Annotated[
+        str, typer.Option("--host", help="Dashboard address (default: this machine only; others print a warning).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0: any free one).")] = 8765,
 ) -> None:
     """Recognise exercise live from a watch: current set, repetitions and rest, confidence, rate, loss, latency."""
     from rich.live import Live
@@ -352,6 +362,7 @@ def live(
 
     if device not in DEVICES:
         raise ConfigError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}", field="device")
+    dashboard = dashboard_config(serve, host, port)
     proto = protocol if device == "emulator" else DEVICE_PROTOCOLS[device]
     bundle = bundle or bundle_path()
     recognizer = Recognizer.from_bundle(bundle, engine=engine, smoothing=smoothing)
@@ -368,15 +379,13 @@ def live(
         try:
             async with client:
                 with Live(view, console=console, refresh_per_second=4, transient=False):
-                    return await run_live(
-                        client,
-                        recognizer,
-                        duration=duration,
-                        record=record,
-                        stop=stop,
-                        on_prediction=view.update,
-                        on_session=view.update_session,
-                    )
+                    kwargs: dict[str, Any] = {"duration": duration, "record": record, "stop": stop}
+                    kwargs.update(on_prediction=view.update, on_session=view.update_session)
+                    if dashboard is None:
+                        return await run_live(client, recognizer, **kwargs)
+                    from mujo_edge.runtime.dashboard import serve_live
+
+                    return await serve_live(client, recognizer, dashboard, **dashboard_messages(), **kwargs)
         finally:
             await _close_link(client.backend_kwargs.get("link"))
 
@@ -386,6 +395,30 @@ def live(
     if record is not None:
         console.print(f"recorded to {record} (replay: mujo-edge replay {record} --bundle {bundle})")
     _write_json(json_out, summary)
+
+
+def dashboard_config(serve: bool, host: str, port: int) -> ServeConfig | None:
+    """`--serve --host --port` as the dashboard's ServeConfig (None without --serve); a ConfigError naming the
+    extra when starlette or uvicorn is not installed."""
+    if not serve:
+        return None
+    try:
+        from mujo_edge.runtime.dashboard.server import ServeConfig
+    except ImportError as e:
+        raise ConfigError(
+            f"needs the serve extra: pip install 'mujo-edge[serve]' ({e.name} is missing)", field="--serve"
+        ) from None
+    return ServeConfig(host=host, port=port)
+
+
+def dashboard_messages() -> dict[str, Any]:
+    """`on_url` and `warn` for serve_live/serve_demo: the dashboard's URL and its exposure warning go to the
+    console, above the live view."""
+    messages: dict[str, Callable[[str], None]] = {
+        "on_url": lambda url: console.print(f"dashboard: [bold]{url}[/]"),
+        "warn": lambda text: err_console.print(f"[yellow]warning:[/] {text}"),
+    }
+    return dict(messages)
 
 
 def replay(
