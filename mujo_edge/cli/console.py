@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,6 +22,15 @@ from mujo_edge.errors import ConfigError
 
 console = Console()
 err_console = Console(stderr=True)
+
+# the browser dashboard's options, the same on every command that streams (`live`, `demo`)
+ServeFlag = Annotated[
+    bool, typer.Option("--serve", help="Also show a live dashboard in the browser (needs the serve extra).")
+]
+HostOption = Annotated[
+    str, typer.Option("--host", help="Dashboard address (default: this machine only; others print a warning).")
+]
+PortOption = Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0: any free one).")]
 
 # how every table colours an artifact's export status
 STATUS_STYLE = {

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mujo_edge.cli.console import console, err_console
+from mujo_edge.cli.console import HostOption, PortOption, ServeFlag, console, err_console
 
 if TYPE_CHECKING:
     from mujo_edge.cli.live import LiveView
@@ -104,13 +104,9 @@ def demo(
     ] = "mujo",
     smoothing: Annotated[int, typer.Option("--smoothing", min=1, help="Majority over the last K windows.")] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", help="No live view; only the summary.")] = False,
-    serve: Annotated[
-        bool, typer.Option("--serve", help="Also show a live dashboard in the browser (needs the serve extra).")
-    ] = False,
-    host: Annotated[
-        str, typer.Option("--host", help="Dashboard address (default: this machine only; others print a warning).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0: any free one).")] = 8765,
+    serve: ServeFlag = False,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8765,
 ) -> None:
     """Replay a real recording of an unseen subject from a virtual watch over BLE into live recognition."""
     from rich.table import Table

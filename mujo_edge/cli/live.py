@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import typer
 
-from mujo_edge.cli.console import console, err_console, short_text
+from mujo_edge.cli.console import HostOption, PortOption, ServeFlag, console, err_console, short_text
 from mujo_edge.errors import ConfigError
 from mujo_edge.metrics import dumps_strict
 from mujo_edge.runtime.live import (
@@ -345,13 +345,9 @@ def live(
     session_out: Annotated[
         Path | None, typer.Option("--session-out", help="Write the session log (sets, rests): .json or .csv.")
     ] = None,
-    serve: Annotated[
-        bool, typer.Option("--serve", help="Also show a live dashboard in the browser (needs the serve extra).")
-    ] = False,
-    host: Annotated[
-        str, typer.Option("--host", help="Dashboard address (default: this machine only; others print a warning).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0: any free one).")] = 8765,
+    serve: ServeFlag = False,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8765,
 ) -> None:
     """Recognise exercise live from a watch: current set, repetitions and rest, confidence, rate, loss, latency."""
     from rich.live import Live
