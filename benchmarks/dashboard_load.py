@@ -41,17 +41,8 @@ COMMAND = (
     "python benchmarks/dashboard_load.py --out benchmarks/results/dashboard_load.json "
     "--screenshot benchmarks/results/dashboard.png"
 )
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from mujo_edge.runtime.dashboard.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 MIN_FPS = 10.0
 
 
@@ -125,7 +116,7 @@ async def chromium_client(url: str, seconds: float, screenshot: str | None) -> d
         context = await p.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
+            args=list(CHROMIUM_ARGS),
             headless=True,
             viewport={"width": 1320, "height": 900},
         )

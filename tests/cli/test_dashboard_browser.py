@@ -29,20 +29,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright comes w
 from mujo_edge.default_model import bundle_path  # noqa: E402
 from mujo_edge.runtime import Recognizer  # noqa: E402
 from mujo_edge.runtime.dashboard import DashboardHub, hub_for, run_emulated_watches, serve_demo  # noqa: E402
+from mujo_edge.runtime.dashboard.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from mujo_edge.runtime.dashboard.server import DashboardServer, ServeConfig  # noqa: E402
 from mujo_edge.runtime.demo import demo_stream  # noqa: E402
 
-CHROMIUM = os.environ.get("MUJO_EDGE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 180_000  # per condition; a loaded machine replays slower than asked
 
 
@@ -62,7 +52,7 @@ def browser() -> Iterator[Any]:
         context = p.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
+            args=list(CHROMIUM_ARGS),
             headless=True,
             viewport={"width": 1280, "height": 800},
         )
