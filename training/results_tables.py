@@ -10,6 +10,10 @@ A tables file (TOML, e.g. `benchmarks/results/tables.toml`) names README blocks 
     folders = ["issue14/spar"]           # relative to the tables file
     # optional: column = "val_macro_f1"; fractions = [0.1, 1.0];
     # rows = [{method = "recipe", regime = "finetuned", label = "the recipe"}, ...]  (an ablation's picked rows)
+    # a picked row may read its own folder (folder = "..."), and at some fractions another one
+    # (folder_at = { "1.0" = "..." }: e.g. a lever that cannot change those cells, whose runs it would repeat)
+    # optional: difference = { label = "recipe - forest", rows = ["the recipe", "the forest"] }: a last row of
+    # the first picked row's mean minus the second's, per fraction (the verdict, never typed by hand)
 
 `render_block` turns a block into markdown (one table per entry: a row per method/regime, a column per label
 fraction, mean +- std over every run, and for a method pre-trained several times the mean of each pre-training run);
@@ -48,12 +52,17 @@ def split_method(method: str) -> tuple[str, str]:
 class RowSpec:
     """One row of a table that picks its rows (an ablation): a method/regime of the results and its label;
     `folder`, when given, is where this row's runs are (a lever measured as its own grid, whose runs share
-    method names, folds and seeds with the table's folders and must not be merged with them)."""
+    method names, folds and seeds with the table's folders and must not be merged with them); `folder_at`
+    overrides it at single fractions ((fraction, folder) pairs)."""
 
     method: str
     regime: str
     label: str
     folder: Path | None = None
+    folder_at: tuple[tuple[float, Path], ...] = ()
+
+    def source(self, fraction: float) -> Path | None:
+        return dict(self.folder_at).get(fraction, self.folder)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class TableSpec:
     column: str = "macro_f1"
     fractions: tuple[float, ...] = ()  # () = every fraction in the rows
     rows: tuple[RowSpec, ...] = ()  # () = every method/regime, in the default order, with default labels
+    difference: tuple[str, ...] = ()  # () or (label, row label a, row label b): a last row of a's mean - b's
 
 
 @dataclass(frozen=True)
@@ -93,13 +103,20 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
                         str(r["regime"]),
                         str(r["label"]),
                         root / str(r["folder"]) if "folder" in r else None,
+                        tuple((float(f), root / str(d)) for f, d in dict(r.get("folder_at", {})).items()),
                     )
                     for r in t.get("rows", ())
                 )
                 fractions = tuple(float(f) for f in t.get("fractions", ()))
+                diff = dict(t.get("difference", {}))
+                difference = (str(diff["label"]), *map(str, diff["rows"])) if diff else ()
+                if difference and (len(difference) != 3 or not set(difference[1:]) <= {r.label for r in rows}):
+                    raise ValueError("difference needs a label and two rows = labels of this table's rows")
             except (KeyError, TypeError, ValueError) as e:
                 raise LayoutError(
-                    f"table {t['title']!r}: rows need method, regime and label; fractions are numbers ({e})", path=path
+                    f"table {t['title']!r}: rows need method, regime and label; fractions are numbers; "
+                    f"difference names two rows ({e})",
+                    path=path,
                 ) from None
             tables.append(
                 TableSpec(
@@ -108,6 +125,7 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
                     str(t.get("column", "macro_f1")),
                     fractions,
                     rows,
+                    difference,
                 )
             )
         blocks.append(BlockSpec(str(b["name"]), tuple(tables)))
@@ -153,35 +171,48 @@ def render_table(
     column: str = "macro_f1",
     fractions: Sequence[float] = (),
     picked_rows: Sequence[RowSpec] = (),
+    difference: Sequence[str] = (),
 ) -> list[str]:
     """Markdown lines: a row per method/regime, a column per fraction, 'mean +- std (n)' over every run; a
     method pre-trained several times also shows each pre-training run's own mean. `fractions` and `picked_rows`
-    restrict and order the columns and rows (a row without results shows '-')."""
+    restrict and order the columns and rows (a row without results shows '-'); `difference` = (label, row a,
+    row b) adds a row of a's mean minus b's per fraction."""
     if not rows:
         raise ConfigError("no result rows", field="folders")
     fractions = sorted(fractions or {float(r["fraction"]) for r in rows})
     if picked_rows:
-        keys = [(p.method, p.regime, p.label, read_rows([p.folder]) if p.folder else rows) for p in picked_rows]
+
+        def rows_of(folder: Path | None) -> Sequence[Mapping[str, str]]:
+            return read_rows([folder]) if folder else rows
+
+        keys = [(p.method, p.regime, p.label, {f: rows_of(p.source(f)) for f in fractions}) for p in picked_rows]
     else:
         found = sorted({(split_method(r["method"])[0], r["regime"]) for r in rows}, key=_order)
-        keys = [(m, g, _label(m, g), rows) for m, g in found]
+        keys = [(m, g, _label(m, g), dict.fromkeys(fractions, rows)) for m, g in found]
     lines = [
         "| method | " + " | ".join(f"{f:.0%} labels" for f in fractions) + " |",
         "|---|" + "---:|" * len(fractions),
     ]
+    means: dict[tuple[str, float], float] = {}
     for method, regime, label, source in keys:
         cells = []
         for f in fractions:
             picked = [
                 r
-                for r in source
+                for r in source[f]
                 if split_method(r["method"])[0] == method
                 and r["regime"] == regime
                 and float(r["fraction"]) == f
                 and r.get(column) not in (None, "")
             ]
             cells.append(_cell(picked, column))
+            if picked:
+                means[label, f] = float(np.mean([float(r[column]) for r in picked]))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if difference:
+        name, a, b = difference
+        cells = [f"{means[a, f] - means[b, f]:+.3f}" if (a, f) in means and (b, f) in means else "-" for f in fractions]
+        lines.append(f"| **{name}** | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -200,7 +231,7 @@ def _cell(picked: Sequence[Mapping[str, str]], column: str) -> str:
 def render_block(block: BlockSpec) -> str:
     parts: list[str] = []
     for table in block.tables:
-        lines = render_table(read_rows(table.folders), table.column, table.fractions, table.rows)
+        lines = render_table(read_rows(table.folders), table.column, table.fractions, table.rows, table.difference)
         parts += [f"**{table.title}**", "", *lines, ""]
     return "\n".join(parts).rstrip("\n")
 

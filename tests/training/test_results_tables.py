@@ -152,3 +152,52 @@ def test_a_lever_row_reads_its_own_folder_not_the_recipes_runs_of_the_same_seeds
     lines = render_block(load_tables_file(tables)[0]).splitlines()
     assert lines[4] == "| recipe | 0.650 +- 0.050 (n=2); pre-training runs 0.700 / 0.600 |"
     assert lines[5] == "| + lever | 0.850 +- 0.050 (n=2); pre-training runs 0.800 / 0.900 |"
+
+
+def test_a_row_reads_another_folder_at_the_fractions_it_names(tmp_path):
+    """The recipe's lever measured at few labels in its own folder, and at 100 % (where it cannot change a run)
+    taken from the recipe's folder: one row, each fraction from the folder it names, nothing merged."""
+    write_results(
+        tmp_path / "res" / "recipe", [("real#1", "finetuned", "0.02", 0.70), ("real#1", "finetuned", "1.0", 0.95)]
+    )
+    write_results(
+        tmp_path / "res" / "lever", [("real#1", "finetuned", "0.02", 0.80), ("real#1", "finetuned", "1.0", 0.5)]
+    )
+    tables = tmp_path / "res" / "tables.toml"
+    tables.write_text(
+        '[[block]]\nname = "h"\n[[block.table]]\ntitle = "Headline"\nfolders = ["recipe"]\n'
+        'rows = [{method = "real", regime = "finetuned", label = "recipe + lever", folder = "lever", '
+        'folder_at = { "1.0" = "recipe" }}]\n'
+    )
+    lines = render_block(load_tables_file(tables)[0]).splitlines()
+    assert lines[4] == "| recipe + lever | 0.800 +- 0.000 (n=1) | 0.950 +- 0.000 (n=1) |"
+    tables.write_text(
+        '[[block]]\nname = "h"\n[[block.table]]\ntitle = "H"\nfolders = ["recipe"]\n'
+        'rows = [{method = "real", regime = "finetuned", label = "x", folder_at = { "all" = "recipe" }}]\n'
+    )
+    with pytest.raises(LayoutError, match="fractions are numbers"):
+        load_tables_file(tables)
+
+
+def test_a_difference_row_is_computed_from_the_two_rows_it_names(tmp_path):
+    write_results(
+        tmp_path / "res" / "r",
+        [
+            ("real#1", "finetuned", "0.02", 0.70),
+            ("real#2", "finetuned", "0.02", 0.80),
+            ("real#1", "finetuned", "1.0", 0.90),
+            ("random_forest", "-", "0.02", 0.74),
+        ],
+    )
+    tables = tmp_path / "res" / "tables.toml"
+    head = '[[block]]\nname = "v"\n[[block.table]]\ntitle = "V"\nfolders = ["r"]\n'
+    rows = (
+        'rows = [{method = "real", regime = "finetuned", label = "recipe"}, '
+        '{method = "random_forest", regime = "-", label = "forest"}]\n'
+    )
+    tables.write_text(head + rows + 'difference = { label = "recipe - forest", rows = ["recipe", "forest"] }\n')
+    lines = render_block(load_tables_file(tables)[0]).splitlines()
+    assert lines[-1] == "| **recipe - forest** | +0.010 | - |"  # 0.75 - 0.74; no forest at 100 %
+    tables.write_text(head + rows + 'difference = { label = "x", rows = ["recipe", "forrest"] }\n')
+    with pytest.raises(LayoutError, match="difference names two rows"):
+        load_tables_file(tables)
