@@ -101,7 +101,7 @@ def grid_step(args: argparse.Namespace, cli: list[str]) -> dict[str, Any]:
     for r in rows:
         key = f"{r['method']} ({r['regime']})"
         per_method[key] = per_method.get(key, 0.0) + float(r["seconds"] or 0)
-    return {
+    step: dict[str, Any] = {
         "command": shown(command),
         "seconds": round(seconds, 1),
         "threads": args.threads,
@@ -110,6 +110,31 @@ def grid_step(args: argparse.Namespace, cli: list[str]) -> dict[str, Any]:
         "run_seconds_by_method": {k: round(v, 1) for k, v in sorted(per_method.items())},
         "limit_seconds": GRID_LIMIT_S,
         "within_limit": seconds <= GRID_LIMIT_S,
+    }
+    return step
+
+
+RUN_KEY = ("regime", "fraction", "fold", "run", "seed")
+
+
+def reproduces(rows: list[dict[str, str]], folders: list[Path], recipe_as: str) -> dict[str, Any]:
+    """The timed runs against committed runs of the same cells (the checkpoint named `recipe_as` there): how many
+    share a cell and seed, and the largest macro-F1 difference (0 = the timed grid reproduced them exactly)."""
+    committed: dict[tuple[str, ...], float] = {}
+    for folder in folders:
+        with (folder / "results.csv").open(newline="") as fh:
+            for r in csv.DictReader(fh):
+                committed.setdefault((r["method"], *(r[k] for k in RUN_KEY)), float(r["macro_f1"]))
+    diffs = []
+    for r in rows:
+        method = recipe_as if r["method"] == "recipe" else r["method"]
+        key = (method, *(r[k] for k in RUN_KEY))
+        if key in committed:
+            diffs.append(abs(float(r["macro_f1"]) - committed[key]))
+    return {
+        "folders": [str(f) for f in folders],
+        "matched_runs": len(diffs),
+        "max_abs_macro_f1_difference": max(diffs) if diffs else None,
     }
 
 
@@ -146,6 +171,12 @@ def markdown(results: dict[str, Any]) -> str:
         g = results["grid"]
         split = ", ".join(f"{k} {v / 60:.1f} min" for k, v in g["run_seconds_by_method"].items())
         lines += ["", f"Reduced grid (`{g['invocation']}`) ran `{g['command']}`: {g['runs']} runs ({split})."]
+        if rep := g.get("reproduces"):
+            same = rep["max_abs_macro_f1_difference"]
+            lines.append(
+                f"{rep['matched_runs']} of them are cells committed in {', '.join(f'`{f}`' for f in rep['folders'])}"
+                + (f"; largest macro-F1 difference {same:.6f}." if same is not None else ".")
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -176,10 +207,20 @@ def main(argv: list[str] | None = None, cli: list[str] | None = None) -> dict[st
         default=None,
         help="fine-tuning KEY=VALUE (default: the recipe's min_batches=16)",
     )
-    parser.add_argument("--steps", default="pretrain,grid", help="comma list: pretrain, grid")
+    parser.add_argument(
+        "--steps", default="pretrain,grid", help="comma list: pretrain, grid ('' = only --reproduces and the files)"
+    )
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="the grid's pre-training checkpoint (default: --work's pretrain)"
     )
+    parser.add_argument(
+        "--reproduces",
+        type=Path,
+        action="append",
+        default=[],
+        help="committed results folder of the same cells: the timed runs are compared with its runs",
+    )
+    parser.add_argument("--recipe-as", default="recipe", help="the grid checkpoint's method name in --reproduces")
     parser.add_argument("--fresh", action="store_true", help="delete --work's earlier runs first")
     parser.add_argument("--readme", type=Path, default=None, help="only rewrite this README's block from --out")
     args = parser.parse_args(argv)
@@ -210,6 +251,12 @@ def main(argv: list[str] | None = None, cli: list[str] | None = None) -> dict[st
         if not args.checkpoint.is_file():
             raise SystemExit(f"no pre-training checkpoint {args.checkpoint}: run the pretrain step first")
         results["grid"] = {"invocation": invocation, **grid_step(args, cli)}
+    if args.reproduces and "grid" in results:  # also after the timing: the check reads --work's grid folder
+        timed_rows = args.work / "grid" / "results.csv"
+        if not timed_rows.is_file():
+            raise SystemExit(f"--reproduces: no timed grid in {timed_rows.parent} (give the --work it ran in)")
+        with timed_rows.open(newline="") as fh:
+            results["grid"]["reproduces"] = reproduces(list(csv.DictReader(fh)), args.reproduces, args.recipe_as)
     args.out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "laptop_costs.md").write_text(markdown(results))

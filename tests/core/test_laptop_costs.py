@@ -26,7 +26,9 @@ if args[0] == "pretrain":
     (out / "corpus" / "corpus.json").write_text(json.dumps({"version": 1, "windows": 123}))
 else:
     (out / "results.csv").write_text(
-        "method,regime,seconds\\nrecipe,finetuned,4.5\\nrecipe,finetuned,5.5\\nnone,baseline,2\\nrandom_forest,-,\\n"
+        "method,regime,fraction,fold,run,seed,macro_f1,seconds\\n"
+        "recipe,finetuned,0.02,1,1,0,0.7,4.5\\nrecipe,finetuned,0.02,2,2,1010,0.8,5.5\\n"
+        "none,baseline,0.02,1,1,0,0.6,2\\nrandom_forest,-,0.02,1,1,0,0.65,\\n"
     )
 """
 
@@ -55,12 +57,41 @@ def test_both_steps_are_timed_parsed_and_judged(tmp_path, load_script, monkeypat
 
     # a later run of one step keeps the other step's measurement; a failing step names its log
     monkeypatch.setenv("FAKE_FAIL", "experiment")
-    with pytest.raises(SystemExit, match="grid.log"):
+    with pytest.raises(SystemExit, match=r"grid\.log"):
         bench.main(["--out", str(out), "--work", str(work), "--steps", "grid"], cli=cli)
     assert json.loads((out / "laptop_costs.json").read_text()) == results
     monkeypatch.delenv("FAKE_FAIL")
     again = bench.main(["--out", str(out), "--work", str(work), "--steps", "grid", "--threads", "1"], cli=cli)
     assert again["pretrain"] == pre and again["grid"]["threads"] == 1
+    # the timed runs against committed runs of the same cells, the checkpoint under its committed name
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / "results.csv").write_text(
+        "method,regime,fraction,fold,run,seed,macro_f1\n"
+        "real#1,finetuned,0.02,1,1,0,0.7\nreal#1,finetuned,0.02,2,2,1010,0.81\nnone,baseline,0.02,1,1,0,0.6\n"
+        "real#1,finetuned,0.1,1,1,0,0.9\n"
+    )
+    checked = bench.main(
+        [
+            "--out",
+            str(out),
+            "--work",
+            str(work),
+            "--steps",
+            "",
+            "--reproduces",
+            str(committed),
+            "--recipe-as",
+            "real#1",
+        ],
+        cli=cli,
+    )
+    rep = checked["grid"]["reproduces"]
+    assert rep["matched_runs"] == 3 and rep["max_abs_macro_f1_difference"] == pytest.approx(0.01)
+    assert checked["grid"]["seconds"] == again["grid"]["seconds"]  # nothing re-timed
+    assert "3 of them are cells committed in" in (out / "laptop_costs.md").read_text()
+    with pytest.raises(SystemExit, match="no timed grid"):
+        bench.main(["--out", str(out), "--work", str(tmp_path / "w2"), "--steps", "", "--reproduces", str(committed)])
     with pytest.raises(SystemExit, match="no pre-training checkpoint"):
         bench.main(["--out", str(out), "--work", str(tmp_path / "empty"), "--steps", "grid"], cli=cli)
     with pytest.raises(SystemExit, match="unknown"):
