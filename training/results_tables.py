@@ -10,8 +10,8 @@ A tables file (TOML, e.g. `benchmarks/results/tables.toml`) names README blocks 
     folders = ["issue14/spar"]           # relative to the tables file
     # optional: column = "val_macro_f1"; fractions = [0.1, 1.0];
     # rows = [{method = "recipe", regime = "finetuned", label = "the recipe"}, ...]  (an ablation's picked rows)
-    # a picked row may read its own folder (folder = "..."), and at some fractions another one
-    # (folder_at = { "1.0" = "..." }: e.g. a lever that cannot change those cells, whose runs it would repeat)
+    # a picked row may read its own folder(s) (folder = "..." or a list: e.g. one lever on several targets, pooled),
+    # and at some fractions others (folder_at = { "1.0" = "..." }: a lever that cannot change those cells)
     # optional: difference = { label = "recipe - forest", rows = ["the recipe", "the forest"] }: a last row of
     # the first picked row's mean minus the second's, per fraction (the verdict, never typed by hand)
 
@@ -51,18 +51,19 @@ def split_method(method: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class RowSpec:
     """One row of a table that picks its rows (an ablation): a method/regime of the results and its label;
-    `folder`, when given, is where this row's runs are (a lever measured as its own grid, whose runs share
-    method names, folds and seeds with the table's folders and must not be merged with them); `folder_at`
-    overrides it at single fractions ((fraction, folder) pairs)."""
+    `folders`, when given, are where this row's runs are (a lever measured as its own grid, whose runs share
+    method names, folds and seeds with the table's folders and must not be merged with them; several folders
+    pool their runs); `folder_at` overrides them at single fractions ((fraction, folder) pairs)."""
 
     method: str
     regime: str
     label: str
-    folder: Path | None = None
+    folders: tuple[Path, ...] = ()
     folder_at: tuple[tuple[float, Path], ...] = ()
 
-    def source(self, fraction: float) -> Path | None:
-        return dict(self.folder_at).get(fraction, self.folder)
+    def source(self, fraction: float) -> tuple[Path, ...]:
+        at = dict(self.folder_at)
+        return (at[fraction],) if fraction in at else self.folders
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
                         str(r["method"]),
                         str(r["regime"]),
                         str(r["label"]),
-                        root / str(r["folder"]) if "folder" in r else None,
+                        tuple(root / str(d) for d in _as_list(r.get("folder", []))),
                         tuple((float(f), root / str(d)) for f, d in dict(r.get("folder_at", {})).items()),
                     )
                     for r in t.get("rows", ())
@@ -132,6 +133,10 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
     if not blocks:
         raise LayoutError("no [[block]] in the tables file", path=path)
     return tuple(blocks)
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]
 
 
 def read_rows(folders: Sequence[Path]) -> list[dict[str, str]]:
@@ -182,8 +187,8 @@ def render_table(
     fractions = sorted(fractions or {float(r["fraction"]) for r in rows})
     if picked_rows:
 
-        def rows_of(folder: Path | None) -> Sequence[Mapping[str, str]]:
-            return read_rows([folder]) if folder else rows
+        def rows_of(folders: tuple[Path, ...]) -> Sequence[Mapping[str, str]]:
+            return read_rows(folders) if folders else rows
 
         keys = [(p.method, p.regime, p.label, {f: rows_of(p.source(f)) for f in fractions}) for p in picked_rows]
     else:

@@ -201,3 +201,20 @@ def test_a_difference_row_is_computed_from_the_two_rows_it_names(tmp_path):
     tables.write_text(head + rows + 'difference = { label = "x", rows = ["recipe", "forrest"] }\n')
     with pytest.raises(LayoutError, match="difference names two rows"):
         load_tables_file(tables)
+
+
+def test_a_row_pools_the_runs_of_the_folders_it_lists(tmp_path):
+    """One lever on two targets: a row listing both folders averages every run of both (equal runs per target:
+    the mean of the targets' means), which is what a choice over targets is made on."""
+    write_results(tmp_path / "res" / "a", [("real#1", "finetuned", "0.02", 0.6), ("real#1", "finetuned", "0.02", 0.8)])
+    write_results(tmp_path / "res" / "b", [("real#1", "finetuned", "0.02", 0.9), ("real#1", "finetuned", "0.02", 0.9)])
+    for name in ("a", "b"):  # the two grids share folds and seeds but not the target
+        path = tmp_path / "res" / name / "results.csv"
+        path.write_text(path.read_text().replace("\nt,", f"\n{name},"))
+    tables = tmp_path / "res" / "tables.toml"
+    tables.write_text(
+        '[[block]]\nname = "p"\n[[block.table]]\ntitle = "Pooled"\nfolders = ["a"]\n'
+        'rows = [{method = "real", regime = "finetuned", label = "lever, both targets", folder = ["a", "b"]}]\n'
+    )
+    lines = render_block(load_tables_file(tables)[0]).splitlines()
+    assert lines[4] == "| lever, both targets | 0.800 +- 0.122 (n=4) |"
