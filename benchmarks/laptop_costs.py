@@ -119,7 +119,8 @@ RUN_KEY = ("regime", "fraction", "fold", "run", "seed")
 
 def reproduces(rows: list[dict[str, str]], folders: list[Path], recipe_as: str) -> dict[str, Any]:
     """The timed runs against committed runs of the same cells (the checkpoint named `recipe_as` there): how many
-    share a cell and seed, and the largest macro-F1 difference (0 = the timed grid reproduced them exactly)."""
+    share a cell and seed, and the largest macro-F1 difference (0 = the timed grid reproduced them exactly). A run
+    in several folders is taken from the first one given."""
     committed: dict[tuple[str, ...], float] = {}
     for folder in folders:
         with (folder / "results.csv").open(newline="") as fh:

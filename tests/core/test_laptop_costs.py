@@ -96,3 +96,17 @@ def test_both_steps_are_timed_parsed_and_judged(tmp_path, load_script, monkeypat
         bench.main(["--out", str(out), "--work", str(tmp_path / "empty"), "--steps", "grid"], cli=cli)
     with pytest.raises(SystemExit, match="unknown"):
         bench.main(["--out", str(out), "--steps", "pretrian"], cli=cli)
+
+
+def test_committed_results_match_their_markdown_and_the_readme(load_script):
+    bench = load_script("benchmarks/laptop_costs.py")
+    saved = json.loads((RESULTS / "laptop_costs.json").read_text())
+    assert (RESULTS / "laptop_costs.md").read_text() == bench.markdown(saved)
+    readme = (REPO / "README.md").read_text()
+    assert bench.update_readme(readme, saved) == readme, (
+        "README's cost block differs from benchmarks/results/laptop_costs.json: run "
+        "python benchmarks/laptop_costs.py --out benchmarks/results --readme README.md"
+    )
+    for step in ("pretrain", "grid"):
+        assert step in saved, f"laptop_costs.json has no {step} measurement"
+        assert saved[step]["invocation"].startswith("python benchmarks/laptop_costs.py")
