@@ -6,9 +6,8 @@ import pytest
 
 from mujo_edge.errors import LayoutError
 from mujo_edge.training.results_tables import (
-    BEGIN,
-    END,
     load_tables_file,
+    markers,
     render_block,
     render_table,
     split_method,
@@ -37,6 +36,13 @@ def write_results(folder, rows):
                     "macro_f1_smoothed": f1,
                 }
             )
+
+
+def render_table_file(tmp_path, table):
+    """The lines of a one-table block whose [[block.table]] body (after its title) is `table`, folders under res/."""
+    tables = tmp_path / "res" / "tables.toml"
+    tables.write_text('[[block]]\nname = "t"\n[[block.table]]\ntitle = "T"\n' + table)
+    return render_block(load_tables_file(tables)[0]).splitlines()
 
 
 def test_split_method_names_the_pretraining_run():
@@ -76,7 +82,7 @@ def test_tables_file_and_readme_block_round_trip(tmp_path):
     (block,) = load_tables_file(tables)
     body = render_block(block)
     assert body.startswith("**SPAR**\n\n| method | 10% labels |")
-    readme = f"intro\n{BEGIN.format(name='le')}\nold numbers\n{END.format(name='le')}\noutro\n"
+    readme = f"intro\n{markers('le')[0]}\nold numbers\n{markers('le')[1]}\noutro\n"
     new = update_readme(readme, "le", body)
     assert "old numbers" not in new and body in new and new.startswith("intro\n") and new.endswith("outro\n")
     assert update_readme(new, "le", body) == new  # idempotent: the check a test runs on the real README
@@ -143,13 +149,11 @@ def test_a_lever_row_reads_its_own_folder_not_the_recipes_runs_of_the_same_seeds
     write_results(
         tmp_path / "res" / "lever", [("real#1", "finetuned", "0.02", 0.80), ("real#2", "finetuned", "0.02", 0.9)]
     )
-    tables = tmp_path / "res" / "tables.toml"
-    tables.write_text(
-        '[[block]]\nname = "lev"\n[[block.table]]\ntitle = "Levers"\nfolders = ["recipe"]\n'
-        'rows = [{method = "real", regime = "finetuned", label = "recipe"},\n'
-        '        {method = "real", regime = "finetuned", label = "+ lever", folder = "lever"}]\n'
+    lines = render_table_file(
+        tmp_path,
+        'folders = ["recipe"]\nrows = [{method = "real", regime = "finetuned", label = "recipe"},\n'
+        '        {method = "real", regime = "finetuned", label = "+ lever", folder = "lever"}]\n',
     )
-    lines = render_block(load_tables_file(tables)[0]).splitlines()
     assert lines[4] == "| recipe | 0.650 +- 0.050 (n=2); pre-training runs 0.700 / 0.600 |"
     assert lines[5] == "| + lever | 0.850 +- 0.050 (n=2); pre-training runs 0.800 / 0.900 |"
 
@@ -163,20 +167,18 @@ def test_a_row_reads_another_folder_at_the_fractions_it_names(tmp_path):
     write_results(
         tmp_path / "res" / "lever", [("real#1", "finetuned", "0.02", 0.80), ("real#1", "finetuned", "1.0", 0.5)]
     )
-    tables = tmp_path / "res" / "tables.toml"
-    tables.write_text(
-        '[[block]]\nname = "h"\n[[block.table]]\ntitle = "Headline"\nfolders = ["recipe"]\n'
-        'rows = [{method = "real", regime = "finetuned", label = "recipe + lever", folder = "lever", '
-        'folder_at = { "1.0" = "recipe" }}]\n'
+    lines = render_table_file(
+        tmp_path,
+        'folders = ["recipe"]\nrows = [{method = "real", regime = "finetuned", label = "recipe + lever", '
+        'folder = "lever", folder_at = { "1.0" = "recipe" }}]\n',
     )
-    lines = render_block(load_tables_file(tables)[0]).splitlines()
     assert lines[4] == "| recipe + lever | 0.800 +- 0.000 (n=1) | 0.950 +- 0.000 (n=1) |"
-    tables.write_text(
-        '[[block]]\nname = "h"\n[[block.table]]\ntitle = "H"\nfolders = ["recipe"]\n'
-        'rows = [{method = "real", regime = "finetuned", label = "x", folder_at = { "all" = "recipe" }}]\n'
-    )
     with pytest.raises(LayoutError, match="fractions are numbers"):
-        load_tables_file(tables)
+        render_table_file(
+            tmp_path,
+            'folders = ["recipe"]\nrows = [{method = "real", regime = "finetuned", label = "x", '
+            'folder_at = { "all" = "recipe" }}]\n',
+        )
 
 
 def test_a_difference_row_is_computed_from_the_two_rows_it_names(tmp_path):
@@ -189,18 +191,16 @@ def test_a_difference_row_is_computed_from_the_two_rows_it_names(tmp_path):
             ("random_forest", "-", "0.02", 0.74),
         ],
     )
-    tables = tmp_path / "res" / "tables.toml"
-    head = '[[block]]\nname = "v"\n[[block.table]]\ntitle = "V"\nfolders = ["r"]\n'
     rows = (
-        'rows = [{method = "real", regime = "finetuned", label = "recipe"}, '
+        'folders = ["r"]\nrows = [{method = "real", regime = "finetuned", label = "recipe"}, '
         '{method = "random_forest", regime = "-", label = "forest"}]\n'
     )
-    tables.write_text(head + rows + 'difference = { label = "recipe - forest", rows = ["recipe", "forest"] }\n')
-    lines = render_block(load_tables_file(tables)[0]).splitlines()
+    lines = render_table_file(
+        tmp_path, rows + 'difference = { label = "recipe - forest", rows = ["recipe", "forest"] }\n'
+    )
     assert lines[-1] == "| **recipe - forest** | +0.010 | - |"  # 0.75 - 0.74; no forest at 100 %
-    tables.write_text(head + rows + 'difference = { label = "x", rows = ["recipe", "forrest"] }\n')
     with pytest.raises(LayoutError, match="difference names two rows"):
-        load_tables_file(tables)
+        render_table_file(tmp_path, rows + 'difference = { label = "x", rows = ["recipe", "forrest"] }\n')
 
 
 def test_a_row_pools_the_runs_of_the_folders_it_lists(tmp_path):
@@ -211,10 +211,9 @@ def test_a_row_pools_the_runs_of_the_folders_it_lists(tmp_path):
     for name in ("a", "b"):  # the two grids share folds and seeds but not the target
         path = tmp_path / "res" / name / "results.csv"
         path.write_text(path.read_text().replace("\nt,", f"\n{name},"))
-    tables = tmp_path / "res" / "tables.toml"
-    tables.write_text(
-        '[[block]]\nname = "p"\n[[block.table]]\ntitle = "Pooled"\nfolders = ["a"]\n'
-        'rows = [{method = "real", regime = "finetuned", label = "lever, both targets", folder = ["a", "b"]}]\n'
+    lines = render_table_file(
+        tmp_path,
+        'folders = ["a"]\nrows = [{method = "real", regime = "finetuned", label = "lever, both targets", '
+        'folder = ["a", "b"]}]\n',
     )
-    lines = render_block(load_tables_file(tables)[0]).splitlines()
     assert lines[4] == "| lever, both targets | 0.800 +- 0.122 (n=4) |"
