@@ -11,7 +11,7 @@ A tables file (TOML, e.g. `benchmarks/results/tables.toml`) names README blocks 
     # optional: column = "val_macro_f1"; fractions = [0.1, 1.0];
     # rows = [{method = "recipe", regime = "finetuned", label = "the recipe"}, ...]  (an ablation's picked rows)
     # a picked row may read its own folder(s) (folder = "..." or a list: e.g. one lever on several targets, pooled),
-    # and at some fractions others (folder_at = { "1.0" = "..." }: a lever that cannot change those cells)
+    # and at some fractions others (folder_at = { "1.0" = "..." or [...] }: a lever that cannot change those cells)
     # optional: difference = { label = "recipe - forest", rows = ["the recipe", "the forest"] }: a last row of
     # the first picked row's mean minus the second's, per fraction (the verdict, never typed by hand)
 
@@ -55,17 +55,16 @@ class RowSpec:
     """One row of a table that picks its rows (an ablation): a method/regime of the results and its label;
     `folders`, when given, are where this row's runs are (a lever measured as its own grid, whose runs share
     method names, folds and seeds with the table's folders and must not be merged with them; several folders
-    pool their runs); `folder_at` overrides them at single fractions ((fraction, folder) pairs)."""
+    pool their runs); `folder_at` overrides them at single fractions ((fraction, folders) pairs)."""
 
     method: str
     regime: str
     label: str
     folders: tuple[Path, ...] = ()
-    folder_at: tuple[tuple[float, Path], ...] = ()
+    folder_at: tuple[tuple[float, tuple[Path, ...]], ...] = ()
 
     def source(self, fraction: float) -> tuple[Path, ...]:
-        at = dict(self.folder_at)
-        return (at[fraction],) if fraction in at else self.folders
+        return dict(self.folder_at).get(fraction, self.folders)
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,10 @@ def load_tables_file(path: Path) -> tuple[BlockSpec, ...]:
                         str(r["regime"]),
                         str(r["label"]),
                         tuple(root / str(d) for d in _as_list(r.get("folder", []))),
-                        tuple((float(f), root / str(d)) for f, d in dict(r.get("folder_at", {})).items()),
+                        tuple(
+                            (float(f), tuple(root / str(x) for x in _as_list(d)))
+                            for f, d in dict(r.get("folder_at", {})).items()
+                        ),
                     )
                     for r in t.get("rows", ())
                 )

@@ -208,12 +208,16 @@ def test_a_row_pools_the_runs_of_the_folders_it_lists(tmp_path):
     the mean of the targets' means), which is what a choice over targets is made on."""
     write_results(tmp_path / "res" / "a", [("real#1", "finetuned", "0.02", 0.6), ("real#1", "finetuned", "0.02", 0.8)])
     write_results(tmp_path / "res" / "b", [("real#1", "finetuned", "0.02", 0.9), ("real#1", "finetuned", "0.02", 0.9)])
-    for name in ("a", "b"):  # the two grids share folds and seeds but not the target
+    write_results(tmp_path / "res" / "a100", [("real#1", "finetuned", "1.0", 0.5)])
+    write_results(
+        tmp_path / "res" / "b100", [("real#1", "finetuned", "1.0", 0.7), ("real#1", "finetuned", "0.02", 0.0)]
+    )
+    for name in ("a", "b", "a100", "b100"):  # the grids share folds and seeds but not the target
         path = tmp_path / "res" / name / "results.csv"
-        path.write_text(path.read_text().replace("\nt,", f"\n{name},"))
+        path.write_text(path.read_text().replace("\nt,", f"\n{name[0]},"))
     lines = render_table_file(
         tmp_path,
         'folders = ["a"]\nrows = [{method = "real", regime = "finetuned", label = "lever, both targets", '
-        'folder = ["a", "b"]}]\n',
+        'folder = ["a", "b"], folder_at = { "1.0" = ["a100", "b100"] }}]\nfractions = [0.02, 1.0]\n',
     )
-    assert lines[4] == "| lever, both targets | 0.800 +- 0.122 (n=4) |"
+    assert lines[4] == "| lever, both targets | 0.800 +- 0.122 (n=4) | 0.600 +- 0.100 (n=2) |"
